@@ -1,0 +1,131 @@
+//! A scriptable OpenAI-compatible streaming server for testing LLM clients.
+//!
+//! `chatmock` gives every test its own real HTTP server on a free loopback port. Tests
+//! script what the "model" streams back (tokens, timing, how the stream ends) and then
+//! assert on what the server received, in the style of the `wiremock` crate.
+//!
+//! # Getting started
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use async_openai::config::OpenAIConfig;
+//! use async_openai::types::chat::{
+//!     ChatCompletionRequestUserMessage, CreateChatCompletionRequestArgs,
+//! };
+//! use async_openai::Client;
+//! use chatmock::{MockChatServer, Reply};
+//! use futures::StreamExt;
+//! use std::time::Duration;
+//!
+//! // Arrange: a server whose chat endpoint streams three tokens, 5 ms apart.
+//! let server = MockChatServer::builder()
+//!     .reply(Reply::tokens(["Hello", ",", " world"]).token_delay(Duration::from_millis(5)))
+//!     .start()
+//!     .await;
+//! let client = Client::with_config(
+//!     OpenAIConfig::new().with_api_base(server.openai_base_url()).with_api_key("test-key"),
+//! );
+//!
+//! // Act: the code under test streams a completion.
+//! let request = CreateChatCompletionRequestArgs::default()
+//!     .model("gpt-4o-mini")
+//!     .messages([ChatCompletionRequestUserMessage::from("Say hello").into()])
+//!     .stream(true)
+//!     .build()
+//!     .unwrap();
+//! let mut stream = client.chat().create_stream(request).await.unwrap();
+//! let mut text = String::new();
+//! while let Some(chunk) = stream.next().await {
+//!     if let Some(content) = &chunk.unwrap().choices[0].delta.content {
+//!         text.push_str(content);
+//!     }
+//! }
+//!
+//! // Assert: on what the client got, and on what the server received.
+//! assert_eq!(text, "Hello, world");
+//! let requests = server.received_requests().await;
+//! assert_eq!(requests[0].body_json()["model"], "gpt-4o-mini");
+//! # }
+//! ```
+//!
+//! # Scripting replies
+//!
+//! A [`Reply`] is what the model says and when: [`Reply::text`] splits text into
+//! word-sized tokens, [`Reply::tokens`] takes exact tokens, [`Reply::steps`] takes an
+//! explicit list of tokens and pauses. Delays go before the first token
+//! ([`Reply::first_token_delay`]), between tokens ([`Reply::token_delay`]) or on a single
+//! token ([`Step::after`]). [`Reply::finish_reason`] and [`Reply::without_done`] shape the
+//! end of the stream.
+//!
+//! The same script serves a streaming request (one event per token) and a non-streaming
+//! one (one JSON response with the whole text, after the script's total time).
+//!
+//! # Matching and expectations
+//!
+//! [`Mock`]s work as in `wiremock`: [`Mock::given`] a [matcher](matchers), add more with
+//! [`MockBuilder::and`], [`respond_with`](MockBuilder::respond_with) a reply, set
+//! [`expect`](Mock::expect)ations, and [`mount`](Mock::mount) it. Mocks are tried by
+//! [priority](Mock::with_priority), then in mount order. A request to a chat endpoint that
+//! no mock matches gets a 404 whose message says so. When the server drops, every
+//! expectation is checked and a failure panics with a report of what was expected and
+//! what was received.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use chatmock::{matchers, Mock, MockChatServer, Reply};
+//!
+//! let server = MockChatServer::start().await;
+//! Mock::given(matchers::model("gpt-4o"))
+//!     .and(matchers::last_user_message_contains("weather"))
+//!     .respond_with(Reply::text("It is sunny."))
+//!     .expect(1)
+//!     .mount(&server)
+//!     .await;
+//!
+//! let client = reqwest::Client::new();
+//! let url = format!("{}/chat/completions", server.openai_base_url());
+//! let weather = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"Weather?"}]}"#;
+//! let other = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"Jokes?"}]}"#;
+//! assert_eq!(client.post(&url).body(weather).send().await.unwrap().status(), 200);
+//! assert_eq!(client.post(&url).body(other).send().await.unwrap().status(), 404);
+//! # }
+//! ```
+//!
+//! # Spying on requests and streams
+//!
+//! [`MockChatServer::received_requests`] returns every request with its method, path,
+//! headers, body ([`ReceivedRequest::body_json`]), its chat reading
+//! ([`ReceivedRequest::chat`]) and what became of its response stream
+//! ([`StreamOutcome`]: completed, or the client hung up after *k* events).
+//! [`MockChatServer::wait_for_requests`] and [`MockChatServer::wait_for_streams_to_end`]
+//! wait for the server instead of sleeping.
+//!
+//! # Test isolation and runtimes
+//!
+//! Each server binds its own free port and runs on its own thread, so tests run in
+//! parallel, work with any tokio runtime flavour, and plain `#[test]`s can use
+//! [`MockChatServerBuilder::start_blocking`] with a blocking client. Dropping the server
+//! stops it at once, cutting streams in flight, and frees the port.
+
+mod ids;
+pub mod matchers;
+mod mock;
+mod mock_set;
+mod playback;
+mod recording;
+mod reply;
+mod request;
+mod router;
+mod server;
+mod sse;
+mod state;
+mod verification;
+mod wire;
+
+pub use mock::{Match, Mock, MockBuilder, MockGuard, Times};
+pub use recording::StreamOutcome;
+pub use reply::{Reply, Step};
+pub use request::{ChatMessage, ChatRequest, ReceivedRequest};
+pub use server::{MockChatServer, MockChatServerBuilder, WaitTimeout};

@@ -1,0 +1,325 @@
+//! Mocks: a set of matchers, the reply for requests they match, and expectations on how
+//! many requests that should be.
+
+use std::fmt;
+use std::ops::{Range, RangeFrom, RangeFull, RangeInclusive, RangeTo, RangeToInclusive};
+use std::sync::Arc;
+
+use crate::reply::Reply;
+use crate::request::ReceivedRequest;
+use crate::server::MockChatServer;
+
+/// Anything that can decide whether a request matches.
+///
+/// Ready-made matchers live in [`matchers`](crate::matchers). Any closure
+/// `Fn(&ReceivedRequest) -> bool` is a matcher too:
+///
+/// ```
+/// use chatmock::{Mock, ReceivedRequest, Reply};
+///
+/// let long_conversations = |request: &ReceivedRequest| {
+///     request.chat().is_some_and(|chat| chat.messages().len() > 10)
+/// };
+/// let mock = Mock::given(long_conversations).respond_with(Reply::text("Let me summarise."));
+/// # drop(mock);
+/// ```
+pub trait Match: Send + Sync {
+    /// Whether `request` matches.
+    fn matches(&self, request: &ReceivedRequest) -> bool;
+}
+
+impl<F> Match for F
+where
+    F: Fn(&ReceivedRequest) -> bool + Send + Sync,
+{
+    fn matches(&self, request: &ReceivedRequest) -> bool {
+        self(request)
+    }
+}
+
+/// How many requests a mock expects to match, set with [`Mock::expect`].
+///
+/// Built from an exact count (`3`) or any range (`1..`, `..=2`, `2..5`, `..`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Times {
+    min: u64,
+    /// Exclusive; `None` is unbounded.
+    end: Option<u64>,
+}
+
+impl Times {
+    /// `end` is exclusive; an inclusive bound of `u64::MAX` overflows to "unbounded",
+    /// which no test can tell apart.
+    fn new(min: u64, end: Option<u64>, written: impl fmt::Debug) -> Times {
+        assert!(
+            end.is_none_or(|end| min < end),
+            "expect({written:?}) can never be met: the range is empty. Write the lower bound \
+             first, e.g. expect(1..=3)."
+        );
+        Times { min, end }
+    }
+
+    pub(crate) fn contains(&self, count: u64) -> bool {
+        count >= self.min && self.end.is_none_or(|end| count < end)
+    }
+}
+
+impl fmt::Display for Times {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.min, self.end) {
+            (min, Some(end)) if end == min + 1 => write!(f, "exactly {min}"),
+            (0, Some(end)) => write!(f, "at most {}", end - 1),
+            (min, None) => write!(f, "at least {min}"),
+            (min, Some(end)) => write!(f, "between {min} and {}", end - 1),
+        }
+    }
+}
+
+impl From<u64> for Times {
+    fn from(exactly: u64) -> Times {
+        Times::new(exactly, exactly.checked_add(1), exactly)
+    }
+}
+
+impl From<Range<u64>> for Times {
+    fn from(range: Range<u64>) -> Times {
+        Times::new(range.start, Some(range.end), range)
+    }
+}
+
+impl From<RangeInclusive<u64>> for Times {
+    fn from(range: RangeInclusive<u64>) -> Times {
+        Times::new(*range.start(), range.end().checked_add(1), range)
+    }
+}
+
+impl From<RangeFrom<u64>> for Times {
+    fn from(range: RangeFrom<u64>) -> Times {
+        Times::new(range.start, None, range)
+    }
+}
+
+impl From<RangeTo<u64>> for Times {
+    fn from(range: RangeTo<u64>) -> Times {
+        Times::new(0, Some(range.end), range)
+    }
+}
+
+impl From<RangeToInclusive<u64>> for Times {
+    fn from(range: RangeToInclusive<u64>) -> Times {
+        Times::new(0, range.end.checked_add(1), range)
+    }
+}
+
+impl From<RangeFull> for Times {
+    fn from(_: RangeFull) -> Times {
+        Times { min: 0, end: None }
+    }
+}
+
+/// The first half of a [`Mock`]: its matchers. Finish it with
+/// [`respond_with`](Self::respond_with).
+#[must_use = "a MockBuilder does nothing until respond_with() turns it into a Mock"]
+pub struct MockBuilder {
+    matchers: Vec<Arc<dyn Match>>,
+}
+
+impl MockBuilder {
+    /// Adds a matcher: the mock matches only requests that every matcher accepts.
+    pub fn and(mut self, matcher: impl Match + 'static) -> MockBuilder {
+        self.matchers.push(Arc::new(matcher));
+        self
+    }
+
+    /// Completes the mock: matching requests get `reply`.
+    pub fn respond_with(self, reply: Reply) -> Mock {
+        Mock {
+            matchers: self.matchers,
+            reply: Arc::new(reply),
+            expectation: Times::from(..),
+            expectation_set: false,
+            max_matches: None,
+            name: None,
+            priority: DEFAULT_PRIORITY,
+        }
+    }
+}
+
+/// Priority of a mock that was not given one: wiremock's default, so priorities read the
+/// same in both crates.
+const DEFAULT_PRIORITY: u8 = 5;
+
+/// A mock: which requests it matches, how it replies, and what it expects.
+///
+/// Mocks are checked by [priority](Self::with_priority) (1 first), then in the order they
+/// were mounted; the first that matches replies.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use chatmock::{matchers, Mock, MockChatServer, Reply};
+///
+/// let server = MockChatServer::start().await;
+/// Mock::given(matchers::model("gpt-4o"))
+///     .and(matchers::last_user_message_contains("weather"))
+///     .respond_with(Reply::text("It is sunny."))
+///     .named("weather question")
+///     .expect(1)
+///     .mount(&server)
+///     .await;
+///
+/// let body = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"What's the weather?"}]}"#;
+/// let url = format!("{}/chat/completions", server.openai_base_url());
+/// let response = reqwest::Client::new().post(url).body(body).send().await.unwrap();
+/// let json: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+/// assert_eq!(json["choices"][0]["message"]["content"], "It is sunny.");
+/// // When `server` is dropped, the mock checks that it matched exactly once.
+/// # }
+/// ```
+#[must_use = "a Mock does nothing until it is mounted on a server"]
+pub struct Mock {
+    pub(crate) matchers: Vec<Arc<dyn Match>>,
+    pub(crate) reply: Arc<Reply>,
+    pub(crate) expectation: Times,
+    pub(crate) expectation_set: bool,
+    pub(crate) max_matches: Option<u64>,
+    pub(crate) name: Option<String>,
+    pub(crate) priority: u8,
+}
+
+impl fmt::Debug for Mock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mock")
+            .field("matchers", &self.matchers.len())
+            .field("reply", &self.reply)
+            .field("expectation", &self.expectation)
+            .field("max_matches", &self.max_matches)
+            .field("name", &self.name)
+            .field("priority", &self.priority)
+            .finish()
+    }
+}
+
+impl Mock {
+    /// Starts a mock with its first matcher.
+    pub fn given(matcher: impl Match + 'static) -> MockBuilder {
+        MockBuilder {
+            matchers: vec![Arc::new(matcher)],
+        }
+    }
+
+    /// Expects the mock to match this many requests: an exact count or a range.
+    /// The expectation is checked when the server is dropped (or on
+    /// [`MockChatServer::verify`]); a mock without one is never checked.
+    ///
+    /// ```
+    /// use chatmock::{matchers, Mock, Reply};
+    ///
+    /// let exactly_twice = Mock::given(matchers::any()).respond_with(Reply::demo()).expect(2);
+    /// let at_least_once = Mock::given(matchers::any()).respond_with(Reply::demo()).expect(1..);
+    /// # drop((exactly_twice, at_least_once));
+    /// ```
+    pub fn expect(mut self, times: impl Into<Times>) -> Mock {
+        self.expectation = times.into();
+        self.expectation_set = true;
+        self
+    }
+
+    /// Stops matching after `n` requests, letting later requests fall through to other
+    /// mocks: the way to answer the first attempt one way and retries another.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is zero: such a mock could never match.
+    pub fn up_to_n_times(mut self, n: u64) -> Mock {
+        assert!(
+            n > 0,
+            "up_to_n_times(0) makes a mock that can never match. Do not mount it, or use \
+             expect(0) to assert that no request matches."
+        );
+        self.max_matches = Some(n);
+        self
+    }
+
+    /// Names the mock, so verification reports say which mock failed.
+    pub fn named(mut self, name: impl Into<String>) -> Mock {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the priority: mocks with a smaller number are checked first. The default is
+    /// 5; mocks with equal priority are checked in mount order.
+    ///
+    /// # Panics
+    ///
+    /// If `priority` is zero: priorities start at 1 (the highest).
+    pub fn with_priority(mut self, priority: u8) -> Mock {
+        assert!(
+            priority > 0,
+            "with_priority(0) is not a priority: use 1 for the highest, 255 for the lowest."
+        );
+        self.priority = priority;
+        self
+    }
+
+    /// Mounts the mock on `server`. It answers matching requests until the server is
+    /// dropped or [reset](MockChatServer::reset).
+    pub async fn mount(self, server: &MockChatServer) {
+        server.mount(self);
+    }
+
+    /// Mounts the mock for as long as the returned guard lives. Dropping the guard
+    /// unmounts the mock and checks its expectation, so one server can serve several
+    /// phases of a test, each with its own expectations.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use chatmock::{matchers, Mock, MockChatServer, Reply};
+    ///
+    /// let server = MockChatServer::start().await;
+    /// {
+    ///     let _phase_one = Mock::given(matchers::any())
+    ///         .respond_with(Reply::text("first"))
+    ///         .expect(0)
+    ///         .mount_as_scoped(&server)
+    ///         .await;
+    ///     // ... requests made here must not match ...
+    /// } // checked and unmounted here
+    /// # }
+    /// ```
+    pub async fn mount_as_scoped(self, server: &MockChatServer) -> MockGuard {
+        let id = server.mount(self);
+        MockGuard {
+            server: server.state(),
+            id,
+        }
+    }
+}
+
+/// Keeps a mock mounted by [`Mock::mount_as_scoped`]; dropping it unmounts the mock and
+/// checks its expectation.
+#[must_use = "the mock is unmounted as soon as this guard is dropped"]
+pub struct MockGuard {
+    server: Arc<crate::state::ServerState>,
+    id: usize,
+}
+
+impl MockGuard {
+    /// The requests this mock has matched so far.
+    pub async fn received_requests(&self) -> Vec<ReceivedRequest> {
+        self.server.requests_matched_by(self.id)
+    }
+}
+
+impl fmt::Debug for MockGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MockGuard").field("id", &self.id).finish()
+    }
+}
+
+impl Drop for MockGuard {
+    fn drop(&mut self) {
+        self.server.unmount_and_verify(self.id);
+    }
+}

@@ -1,0 +1,85 @@
+//! The mocks mounted on one server: matching in priority and mount order, hit counts, and
+//! the `up_to_n_times` limits.
+
+use std::sync::Arc;
+
+use crate::mock::Mock;
+use crate::reply::Reply;
+use crate::request::ReceivedRequest;
+
+/// A mock with its running count of matched requests.
+pub(crate) struct MountedMock {
+    pub(crate) id: usize,
+    pub(crate) mock: Mock,
+    pub(crate) hits: u64,
+}
+
+impl MountedMock {
+    /// How the mock is called in reports: its name, or its mount position.
+    pub(crate) fn label(&self) -> String {
+        match &self.mock.name {
+            Some(name) => format!("Mock #{} {name:?}", self.id),
+            None => format!("Mock #{}", self.id),
+        }
+    }
+
+    fn exhausted(&self) -> bool {
+        self.mock.max_matches.is_some_and(|max| self.hits >= max)
+    }
+}
+
+/// The mounted mocks of one server, kept sorted by priority then mount order.
+#[derive(Default)]
+pub(crate) struct MockSet {
+    mocks: Vec<MountedMock>,
+    next_id: usize,
+}
+
+impl MockSet {
+    pub(crate) fn mount(&mut self, mock: Mock) -> usize {
+        let id = self.next_id;
+        self.next_id += 1;
+        // After every mock of equal or higher priority: equal priorities keep mount order.
+        let at = self
+            .mocks
+            .partition_point(|mounted| mounted.mock.priority <= mock.priority);
+        self.mocks.insert(at, MountedMock { id, mock, hits: 0 });
+        id
+    }
+
+    pub(crate) fn unmount(&mut self, id: usize) -> Option<MountedMock> {
+        let at = self.mocks.iter().position(|mounted| mounted.id == id)?;
+        Some(self.mocks.remove(at))
+    }
+
+    /// The first mock that matches `request` and still has matches left, counting the hit.
+    /// Returns the mock's id, its label for reports, and its reply.
+    pub(crate) fn find(&mut self, request: &ReceivedRequest) -> Option<(usize, String, Arc<Reply>)> {
+        let mounted = self.mocks.iter_mut().find(|mounted| {
+            !mounted.exhausted()
+                && mounted
+                    .mock
+                    .matchers
+                    .iter()
+                    .all(|matcher| matcher.matches(request))
+        })?;
+        mounted.hits += 1;
+        Some((mounted.id, mounted.label(), Arc::clone(&mounted.mock.reply)))
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.mocks.is_empty()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.mocks.len()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &MountedMock> {
+        self.mocks.iter()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.mocks.clear();
+    }
+}

@@ -1,0 +1,245 @@
+//! The HTTP side of a server: a request comes in, is recorded, matched to a reply, and
+//! answered in the dialect of its endpoint, as a stream or as one JSON body.
+//!
+//! Every path ends in a response: bad input gets an error body in the provider's shape,
+//! and even a panicking matcher becomes a 500 rather than a dropped connection.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::header::{
+    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+    ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS,
+    ACCESS_CONTROL_REQUEST_METHOD, ALLOW, CONTENT_TYPE,
+};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use axum::Router;
+
+use crate::playback;
+use crate::recording::{lock, ResponseRecorder};
+use crate::reply::Reply;
+use crate::request::ReceivedRequest;
+use crate::state::ServerState;
+use crate::wire::{ApiError, Endpoint, ResponseContext, WireFormat};
+
+/// Bodies above this size get a 413: far above any real chat request, low enough that a
+/// runaway client cannot exhaust the test machine's memory.
+const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+pub(crate) fn router(state: Arc<ServerState>) -> Router {
+    Router::new().fallback(handle).with_state(state)
+}
+
+async fn handle(State(state): State<Arc<ServerState>>, request: Request) -> Response {
+    let mut response = if is_cors_preflight(&request) {
+        cors_preflight(request.headers())
+    } else {
+        answer(&state, request).await
+    };
+    let headers = response.headers_mut();
+    headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("*"));
+    response
+}
+
+async fn answer(state: &ServerState, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let (body, body_error) = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => (body, None),
+        Err(_) => (Bytes::new(), Some(body_read_error())),
+    };
+    let mut received = ReceivedRequest::new(
+        parts.method,
+        parts.uri.path().to_owned(),
+        parts.uri.query().map(str::to_owned),
+        parts.headers,
+        body,
+    );
+    let endpoint = Endpoint::for_path(received.path());
+    let format = endpoint.map_or(WireFormat::ChatCompletions, |endpoint| endpoint.format);
+    let decision = match body_error {
+        Some(error) => Err(error),
+        None => choose_reply(state, &mut received, endpoint),
+    };
+    let context = ResponseContext::for_request(&received, &state.ids);
+    let wants_stream = format.wants_stream(&received);
+    let recorder = state.recording.record(received);
+    match decision {
+        Err(error) => error_response(format, &error, &context, &recorder),
+        Ok(reply) if wants_stream => stream_response(format, reply, context, recorder),
+        Ok(reply) => complete_response(format, &reply, &context, &recorder).await,
+    }
+}
+
+/// Picks the reply for a request: validation first (as the real API would reject the
+/// request before anything else), then the mounted mocks, then the fallback.
+fn choose_reply(
+    state: &ServerState,
+    request: &mut ReceivedRequest,
+    endpoint: Option<Endpoint>,
+) -> Result<Arc<Reply>, ApiError> {
+    if let Some(endpoint) = endpoint {
+        if request.method() != endpoint.method {
+            return Err(ApiError::invalid_request(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!(
+                    "Invalid method for URL ({} {}): this endpoint accepts {} only.",
+                    request.method(),
+                    request.path(),
+                    endpoint.method
+                ),
+            ));
+        }
+        endpoint.format.validate(request)?;
+    }
+    let (found, mounted) = {
+        let mut mocks = lock(&state.mocks);
+        let found = catch_unwind(AssertUnwindSafe(|| mocks.find(request)));
+        (found, mocks.len())
+    };
+    match found {
+        Ok(Some((id, label, reply))) => {
+            request.answered_by = Some((id, label));
+            return Ok(reply);
+        }
+        Ok(None) => {}
+        Err(panic) => {
+            return Err(ApiError::server_error(format!(
+                "chatmock: a matcher panicked while matching {}: {}",
+                request.summary(),
+                panic_message(&panic)
+            )))
+        }
+    }
+    if endpoint.is_some() {
+        if let Some(reply) = state.fallback_reply() {
+            return Ok(reply);
+        }
+    }
+    Err(not_found(request, endpoint.is_some(), mounted))
+}
+
+fn not_found(request: &ReceivedRequest, known_endpoint: bool, mounted: usize) -> ApiError {
+    let message = if known_endpoint {
+        format!(
+            "chatmock: no mock matched this request ({}). {mounted} {} mounted; check their \
+             matchers, or give the server a fallback with MockChatServerBuilder::reply.",
+            request.summary(),
+            if mounted == 1 { "mock is" } else { "mocks are" },
+        )
+    } else {
+        format!(
+            "Invalid URL ({} {}): chatmock serves {}, and no mounted mock matched this request.",
+            request.method(),
+            request.path(),
+            Endpoint::list()
+        )
+    };
+    ApiError::invalid_request(StatusCode::NOT_FOUND, message).with_code("no_mock_matched")
+}
+
+fn body_read_error() -> ApiError {
+    ApiError::invalid_request(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "The request body could not be read: it is larger than {} MiB or the connection \
+             broke while sending it.",
+            MAX_BODY_BYTES / (1024 * 1024)
+        ),
+    )
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+fn error_response(
+    format: WireFormat,
+    error: &ApiError,
+    context: &ResponseContext,
+    recorder: &ResponseRecorder,
+) -> Response {
+    let mut response = json_response(error.status, &format.error_body(error), format, context);
+    if error.status == StatusCode::METHOD_NOT_ALLOWED {
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, POST, OPTIONS"));
+    }
+    recorder.answered(error.status.as_u16());
+    response
+}
+
+fn stream_response(
+    format: WireFormat,
+    reply: Arc<Reply>,
+    context: ResponseContext,
+    recorder: ResponseRecorder,
+) -> Response {
+    let mut headers = format.headers(&context);
+    headers.insert(CONTENT_TYPE, format.stream_content_type());
+    recorder.streaming(StatusCode::OK.as_u16());
+    let body = playback::stream_body(reply, format.encoder(context), recorder);
+    with_parts(StatusCode::OK, headers, Body::from_stream(body))
+}
+
+async fn complete_response(
+    format: WireFormat,
+    reply: &Reply,
+    context: &ResponseContext,
+    recorder: &ResponseRecorder,
+) -> Response {
+    // A non-streaming client waits for the whole generation, as it would for a real model.
+    tokio::time::sleep(reply.duration()).await;
+    let body = format.complete_response(reply, context);
+    recorder.answered(StatusCode::OK.as_u16());
+    json_response(StatusCode::OK, &body, format, context)
+}
+
+fn json_response(
+    status: StatusCode,
+    body: &serde_json::Value,
+    format: WireFormat,
+    context: &ResponseContext,
+) -> Response {
+    let mut headers = format.headers(context);
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    with_parts(status, headers, Body::from(body.to_string()))
+}
+
+fn with_parts(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+fn is_cors_preflight(request: &Request) -> bool {
+    request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+/// Answers a browser's preflight so that pages on any origin may call the server. It is
+/// not recorded: it is the browser's request, not the client code's.
+fn cors_preflight(request_headers: &HeaderMap) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    let allowed_headers = request_headers
+        .get(ACCESS_CONTROL_REQUEST_HEADERS)
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static("*"));
+    headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, allowed_headers);
+    headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    with_parts(StatusCode::NO_CONTENT, headers, Body::empty())
+}

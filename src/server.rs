@@ -1,0 +1,403 @@
+//! The mock server and its lifecycle: binding, the server thread, shutdown on drop, and
+//! the test-facing methods (recorded requests, waiting, verification).
+//!
+//! Each server runs on its own OS thread with its own single-threaded tokio runtime. The
+//! test's runtime may be single-threaded, busy, or about to shut down; a server that lived
+//! on it could stall whenever the test blocks, and a blocking `#[test]` would have no
+//! runtime at all. On its own thread the server keeps serving whatever the test does, and
+//! dropping it ends that runtime, which cancels every stream at once.
+
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use axum::serve::ListenerExt;
+use tokio::sync::oneshot;
+
+use crate::mock::Mock;
+use crate::reply::Reply;
+use crate::request::ReceivedRequest;
+use crate::state::{fail, Fallback, ServerState};
+use crate::verification;
+
+/// A real HTTP server on a loopback port that answers chat requests with scripted replies
+/// and records what it receives.
+///
+/// Start one per test with [`MockChatServer::start`] or [`MockChatServer::builder`].
+/// Dropping it stops the server at once (streams in flight are cut), frees its port, and
+/// checks the expectations of the mounted [`Mock`]s, panicking with a report if one is
+/// not met.
+///
+/// It serves, with no mock mounted:
+///
+/// | Endpoint | Format |
+/// |---|---|
+/// | `POST /v1/chat/completions` (also `/chat/completions`) | OpenAI Chat Completions: a stream when the body says `"stream": true`, one JSON object otherwise |
+/// | `GET /stream` | the original demo: `data: <token>` events, then `data: [DONE]` |
+///
+/// Every response allows cross-origin requests (CORS), so browser pages can call it too.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use chatmock::{MockChatServer, Reply};
+/// use std::time::Duration;
+///
+/// let server = MockChatServer::builder()
+///     .reply(Reply::tokens(["Hello", ",", " world"]).token_delay(Duration::from_millis(5)))
+///     .start()
+///     .await;
+///
+/// let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}],"stream":true}"#;
+/// let url = format!("{}/chat/completions", server.openai_base_url());
+/// let sse = reqwest::Client::new().post(url).body(body).send().await.unwrap().text().await.unwrap();
+/// assert!(sse.contains(r#""delta":{"content":" world"}"#));
+/// assert!(sse.ends_with("data: [DONE]\n\n"));
+///
+/// let requests = server.received_requests().await;
+/// assert_eq!(requests[0].body_json()["model"], "gpt-4o-mini");
+/// # }
+/// ```
+pub struct MockChatServer {
+    address: SocketAddr,
+    state: Arc<ServerState>,
+    wait_timeout: Duration,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Configures a [`MockChatServer`] before it starts. Get one from
+/// [`MockChatServer::builder`].
+#[derive(Debug, Clone)]
+#[must_use = "the builder does nothing until start() is called"]
+pub struct MockChatServerBuilder {
+    reply: Option<Reply>,
+    address: SocketAddr,
+    wait_timeout: Duration,
+}
+
+impl MockChatServerBuilder {
+    /// Answers every request to a chat endpoint that no mounted mock matches with
+    /// `reply`.
+    ///
+    /// Without it, the server answers with [`Reply::demo`] while no mock is mounted, and
+    /// with a 404 for unmatched requests once mocks are mounted, so that a request a test
+    /// did not plan for cannot pass unnoticed.
+    pub fn reply(mut self, reply: Reply) -> Self {
+        self.reply = Some(reply);
+        self
+    }
+
+    /// Listens on `127.0.0.1:port` instead of a free port chosen by the system. Only
+    /// for servers meant to be found at a known address, such as a demo; tests should
+    /// keep the default, which never collides with another test.
+    pub fn port(mut self, port: u16) -> Self {
+        self.address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        self
+    }
+
+    /// Listens on `address`, e.g. `0.0.0.0:8001` to be reachable from other machines.
+    /// The default is `127.0.0.1:0`: loopback only, on a free port.
+    pub fn listen_on(mut self, address: SocketAddr) -> Self {
+        self.address = address;
+        self
+    }
+
+    /// How long [`MockChatServer::wait_for_requests`] and
+    /// [`MockChatServer::wait_for_streams_to_end`] wait before giving up. Defaults to
+    /// 5 seconds.
+    pub fn wait_timeout(mut self, timeout: Duration) -> Self {
+        self.wait_timeout = timeout;
+        self
+    }
+
+    /// Starts the server.
+    ///
+    /// # Panics
+    ///
+    /// If the address cannot be bound (for instance a fixed [`port`](Self::port) that is
+    /// in use). Use [`try_start`](Self::try_start) to handle that case.
+    pub async fn start(self) -> MockChatServer {
+        self.start_blocking()
+    }
+
+    /// Starts the server, returning an error that names the address if it cannot listen.
+    pub async fn try_start(self) -> io::Result<MockChatServer> {
+        self.launch()
+    }
+
+    /// Starts the server from synchronous code, such as a plain `#[test]` that uses a
+    /// blocking client. The server runs on its own thread either way.
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    pub fn start_blocking(self) -> MockChatServer {
+        self.launch().unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    fn launch(self) -> io::Result<MockChatServer> {
+        let address = self.address;
+        let annotate = |error: io::Error| {
+            io::Error::new(
+                error.kind(),
+                format!("chatmock could not listen on {address}: {error}"),
+            )
+        };
+        // Binding here, on the caller's thread, means the address is known (and taken)
+        // before start returns; port 0 lets the system pick a free port without a race.
+        let listener = std::net::TcpListener::bind(address).map_err(annotate)?;
+        listener.set_nonblocking(true).map_err(annotate)?;
+        let address = listener.local_addr().map_err(annotate)?;
+
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let listener = {
+            let _inside = runtime.enter();
+            tokio::net::TcpListener::from_std(listener).map_err(annotate)?
+        };
+        let fallback = match self.reply {
+            Some(reply) => Fallback::Explicit(Arc::new(reply)),
+            None => Fallback::Default(Arc::new(Reply::demo())),
+        };
+        let state = Arc::new(ServerState::new(fallback));
+        let app = crate::router::router(Arc::clone(&state));
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name(format!("chatmock-{}", address.port()))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    // Small SSE events must leave at once, not wait for Nagle's algorithm.
+                    let listener = listener.tap_io(|stream| {
+                        let _ = stream.set_nodelay(true);
+                    });
+                    tokio::select! {
+                        _ = axum::serve(listener, app) => {}
+                        _ = stop => {}
+                    }
+                });
+                // Dropping the runtime here cancels every connection task, which closes
+                // their sockets, before the thread (and so `drop`) finishes.
+                drop(runtime);
+            })?;
+        Ok(MockChatServer {
+            address,
+            state,
+            wait_timeout: self.wait_timeout,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl MockChatServer {
+    /// A builder to configure the server before starting it.
+    pub fn builder() -> MockChatServerBuilder {
+        MockChatServerBuilder {
+            reply: None,
+            address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            wait_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Starts a server with the default settings: a free loopback port, and
+    /// [`Reply::demo`] for chat requests while no mock is mounted.
+    ///
+    /// # Panics
+    ///
+    /// If no loopback port can be bound.
+    pub async fn start() -> MockChatServer {
+        MockChatServer::builder().start().await
+    }
+
+    /// The base URI of the server, `http://127.0.0.1:<port>`, without a trailing slash.
+    pub fn uri(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// The base URL an OpenAI client expects, `http://127.0.0.1:<port>/v1`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use async_openai::{config::OpenAIConfig, Client};
+    /// use chatmock::MockChatServer;
+    ///
+    /// let server = MockChatServer::start().await;
+    /// let client = Client::with_config(
+    ///     OpenAIConfig::new().with_api_base(server.openai_base_url()).with_api_key("test"),
+    /// );
+    /// # drop(client);
+    /// # }
+    /// ```
+    pub fn openai_base_url(&self) -> String {
+        format!("{}/v1", self.uri())
+    }
+
+    /// The socket address the server listens on.
+    pub fn address(&self) -> &SocketAddr {
+        &self.address
+    }
+
+    /// Every request received so far, in arrival order, with what became of each
+    /// response at this moment.
+    pub async fn received_requests(&self) -> Vec<ReceivedRequest> {
+        self.state.recording.snapshot()
+    }
+
+    /// Waits until the server has received at least `count` requests, and returns them
+    /// all. Use it instead of sleeping when a client works in the background or retries.
+    ///
+    /// # Errors
+    ///
+    /// [`WaitTimeout`] after the [wait timeout](MockChatServerBuilder::wait_timeout), with
+    /// the requests that did arrive.
+    pub async fn wait_for_requests(
+        &self,
+        count: usize,
+    ) -> Result<Vec<ReceivedRequest>, WaitTimeout> {
+        self.wait_until(format!("{count} requests"), |requests| {
+            requests.len() >= count
+        })
+        .await
+    }
+
+    /// Waits until every response received so far has ended (completed, cut, or hung up
+    /// on), and returns all requests. Use it after a client stops reading, to assert
+    /// what the server saw.
+    ///
+    /// # Errors
+    ///
+    /// [`WaitTimeout`] after the [wait timeout](MockChatServerBuilder::wait_timeout), with
+    /// the requests as they were.
+    pub async fn wait_for_streams_to_end(&self) -> Result<Vec<ReceivedRequest>, WaitTimeout> {
+        self.wait_until("every stream to end".to_owned(), |requests| {
+            requests
+                .iter()
+                .all(|request| request.stream_outcome().has_ended())
+        })
+        .await
+    }
+
+    async fn wait_until(
+        &self,
+        what: String,
+        condition: impl FnMut(&[ReceivedRequest]) -> bool,
+    ) -> Result<Vec<ReceivedRequest>, WaitTimeout> {
+        let waited = self.wait_timeout;
+        tokio::time::timeout(waited, self.state.recording.wait_until(condition))
+            .await
+            .map_err(|_| WaitTimeout {
+                what,
+                waited,
+                requests: self.state.recording.snapshot(),
+            })
+    }
+
+    /// Checks the expectations of every mounted mock now, instead of waiting for the
+    /// server to drop.
+    ///
+    /// # Panics
+    ///
+    /// With a report of every unmet expectation and every request received, if any
+    /// expectation is not met.
+    pub async fn verify(&self) {
+        if let Err(report) = self.state.verify() {
+            panic!("{report}");
+        }
+    }
+
+    /// Unmounts every mock and forgets every received request, as if the server had just
+    /// started (its address stays the same).
+    pub async fn reset(&self) {
+        crate::recording::lock(&self.state.mocks).clear();
+        self.state.recording.clear();
+    }
+
+    pub(crate) fn mount(&self, mock: Mock) -> usize {
+        self.state.mount(mock)
+    }
+
+    pub(crate) fn state(&self) -> Arc<ServerState> {
+        Arc::clone(&self.state)
+    }
+}
+
+impl fmt::Debug for MockChatServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MockChatServer")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for MockChatServer {
+    fn drop(&mut self) {
+        self.state.recording.mark_stopping();
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        if let Err(report) = self.state.verify() {
+            fail(report);
+        }
+    }
+}
+
+/// The error of [`MockChatServer::wait_for_requests`] and
+/// [`MockChatServer::wait_for_streams_to_end`]: the condition did not come true in time.
+/// It shows the requests the server had received, to tell why.
+#[derive(Clone)]
+pub struct WaitTimeout {
+    what: String,
+    waited: Duration,
+    requests: Vec<ReceivedRequest>,
+}
+
+impl WaitTimeout {
+    /// The requests the server had received when the wait gave up.
+    pub fn received_requests(&self) -> &[ReceivedRequest] {
+        &self.requests
+    }
+}
+
+impl fmt::Display for WaitTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "chatmock: waited {:?} for {}, in vain. {}",
+            self.waited,
+            self.what,
+            verification::describe_requests(&self.requests)
+        )?;
+        let open = self
+            .requests
+            .iter()
+            .filter(|request| !request.stream_outcome().has_ended())
+            .count();
+        if open > 0 {
+            write!(
+                f,
+                "{open} of them still {} no end (a client that stopped reading without \
+                 closing its connection keeps a stream open).",
+                if open == 1 { "has" } else { "have" }
+            )?;
+        }
+        Ok(())
+    }
+}
+
+// Debug shows the readable message, since `.unwrap()` on a failed wait prints Debug.
+impl fmt::Debug for WaitTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for WaitTimeout {}

@@ -1,0 +1,90 @@
+//! What a running server shares between its socket side and its test side: the mounted
+//! mocks, the request log and the id generator. Locks here are held only for quick,
+//! synchronous work, never across an await, so a slow stream can never block a test.
+
+use std::sync::{Arc, Mutex};
+
+use crate::ids::IdGenerator;
+use crate::mock::Mock;
+use crate::mock_set::MockSet;
+use crate::recording::{lock, Recording};
+use crate::reply::Reply;
+use crate::request::ReceivedRequest;
+use crate::verification;
+
+pub(crate) struct ServerState {
+    pub(crate) mocks: Mutex<MockSet>,
+    pub(crate) recording: Arc<Recording>,
+    /// Answers requests to the known endpoints that no mock matches.
+    pub(crate) fallback: Fallback,
+    pub(crate) ids: IdGenerator,
+}
+
+/// What a known endpoint answers when no mock matches.
+pub(crate) enum Fallback {
+    /// Given by the test with `MockChatServerBuilder::reply`: always used.
+    Explicit(Arc<Reply>),
+    /// The demo reply, used only while no mock is mounted, so that a test which mounts
+    /// mocks gets a 404 for a request it did not plan for, as with wiremock.
+    Default(Arc<Reply>),
+}
+
+impl ServerState {
+    pub(crate) fn new(fallback: Fallback) -> ServerState {
+        ServerState {
+            mocks: Mutex::default(),
+            recording: Arc::default(),
+            fallback,
+            ids: IdGenerator::default(),
+        }
+    }
+
+    pub(crate) fn mount(&self, mock: Mock) -> usize {
+        lock(&self.mocks).mount(mock)
+    }
+
+    /// The fallback reply, if it applies at this moment.
+    pub(crate) fn fallback_reply(&self) -> Option<Arc<Reply>> {
+        match &self.fallback {
+            Fallback::Explicit(reply) => Some(Arc::clone(reply)),
+            Fallback::Default(reply) => lock(&self.mocks).is_empty().then(|| Arc::clone(reply)),
+        }
+    }
+
+    /// Checks every mounted mock's expectation; the error is the full report.
+    pub(crate) fn verify(&self) -> Result<(), String> {
+        let unmet = verification::unmet_expectations(lock(&self.mocks).iter());
+        if unmet.is_empty() {
+            return Ok(());
+        }
+        Err(verification::report(&unmet, &self.recording.snapshot()))
+    }
+
+    pub(crate) fn requests_matched_by(&self, mock_id: usize) -> Vec<ReceivedRequest> {
+        let mut requests = self.recording.snapshot();
+        requests.retain(|request| matches!(request.answered_by, Some((id, _)) if id == mock_id));
+        requests
+    }
+
+    /// Unmounts a scoped mock and checks its expectation, panicking with the report
+    /// unless the thread is already panicking.
+    pub(crate) fn unmount_and_verify(&self, mock_id: usize) {
+        let Some(mounted) = lock(&self.mocks).unmount(mock_id) else {
+            return;
+        };
+        let unmet = verification::unmet_expectations([&mounted]);
+        if !unmet.is_empty() {
+            fail(verification::report(&unmet, &self.recording.snapshot()));
+        }
+    }
+}
+
+/// Fails the test with `report`, or only prints it when the test is already failing: a
+/// second panic during unwinding would abort the whole test binary.
+pub(crate) fn fail(report: String) {
+    if std::thread::panicking() {
+        eprintln!("{report}");
+    } else {
+        panic!("{report}");
+    }
+}

@@ -1,0 +1,202 @@
+//! Wire formats ("dialects"): how one [`Reply`](crate::Reply) script is framed for the API
+//! a client called. Each dialect lives in its own file and turns script events into SSE
+//! frames, renders the complete non-streaming response, and shapes error bodies.
+//!
+//! The endpoint a request hits picks its dialect; requests to any other path (answered by
+//! a mock) are framed as OpenAI Chat Completions.
+
+mod openai_chat;
+mod raw;
+
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use serde_json::Value;
+
+use crate::reply::{Reply, ScriptEvent};
+use crate::request::ReceivedRequest;
+use crate::sse::Frame;
+
+/// The dialects chatmock speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WireFormat {
+    /// OpenAI Chat Completions: `chat.completion.chunk` events, then `data: [DONE]`.
+    ChatCompletions,
+    /// The original demo's format: `data: <token>` per event, then `data: [DONE]`.
+    RawDemo,
+}
+
+/// The endpoints chatmock serves without any mock, and the dialect of each.
+const ENDPOINTS: &[(&str, Method, WireFormat)] = &[
+    ("/v1/chat/completions", Method::POST, WireFormat::ChatCompletions),
+    ("/chat/completions", Method::POST, WireFormat::ChatCompletions),
+    ("/stream", Method::GET, WireFormat::RawDemo),
+];
+
+/// A known endpoint: its dialect and the one method it accepts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Endpoint {
+    pub(crate) format: WireFormat,
+    pub(crate) method: &'static Method,
+}
+
+impl Endpoint {
+    pub(crate) fn for_path(path: &str) -> Option<Endpoint> {
+        ENDPOINTS
+            .iter()
+            .find(|(known, _, _)| *known == path)
+            .map(|(_, method, format)| Endpoint {
+                format: *format,
+                method,
+            })
+    }
+
+    /// A one-line list of the endpoints, for error messages.
+    pub(crate) fn list() -> String {
+        ENDPOINTS
+            .iter()
+            .map(|(path, method, _)| format!("{method} {path}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// What every response of one request shares: its ids, timestamp and model.
+#[derive(Debug, Clone)]
+pub(crate) struct ResponseContext {
+    /// The completion id, the same on every chunk of a stream.
+    pub(crate) id: String,
+    pub(crate) request_id: String,
+    pub(crate) system_fingerprint: String,
+    /// Unix seconds, the same on every chunk of a stream.
+    pub(crate) created: u64,
+    /// Echoes the model the request asked for.
+    pub(crate) model: String,
+    /// A rough count of the words in the request's messages, reported as prompt tokens.
+    pub(crate) prompt_tokens: u64,
+}
+
+impl ResponseContext {
+    pub(crate) fn for_request(request: &ReceivedRequest, ids: &crate::ids::IdGenerator) -> Self {
+        let chat = request.chat();
+        let model = chat
+            .map(|chat| chat.model())
+            .filter(|model| !model.is_empty())
+            .unwrap_or("gpt-4o-mini");
+        let prompt_tokens = chat.map_or(0, |chat| {
+            chat.messages()
+                .iter()
+                .map(|message| message.content().split_whitespace().count() as u64)
+                .sum()
+        });
+        ResponseContext {
+            id: ids.alphanumeric("chatcmpl-", 29),
+            request_id: ids.hex("req_", 32),
+            system_fingerprint: ids.hex("fp_", 10),
+            created: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_secs()),
+            model: model.to_owned(),
+            prompt_tokens,
+        }
+    }
+}
+
+/// Turns script events into SSE frames for one response stream.
+pub(crate) trait Encoder: Send {
+    fn encode(&mut self, event: ScriptEvent<'_>, frames: &mut Vec<Frame>);
+}
+
+impl WireFormat {
+    /// Checks the request the way the real API would before doing any work.
+    pub(crate) fn validate(self, request: &ReceivedRequest) -> Result<(), ApiError> {
+        match self {
+            WireFormat::ChatCompletions => openai_chat::validate(request),
+            WireFormat::RawDemo => Ok(()),
+        }
+    }
+
+    /// Whether the request asked for a stream rather than one complete response.
+    pub(crate) fn wants_stream(self, request: &ReceivedRequest) -> bool {
+        match self {
+            WireFormat::ChatCompletions => request.chat().is_some_and(|chat| chat.is_stream()),
+            WireFormat::RawDemo => true,
+        }
+    }
+
+    pub(crate) fn encoder(self, context: ResponseContext) -> Box<dyn Encoder> {
+        match self {
+            WireFormat::ChatCompletions => Box::new(openai_chat::ChunkEncoder::new(context)),
+            WireFormat::RawDemo => Box::new(raw::RawEncoder),
+        }
+    }
+
+    /// The complete JSON response to a non-streaming request.
+    pub(crate) fn complete_response(self, reply: &Reply, context: &ResponseContext) -> Value {
+        match self {
+            WireFormat::ChatCompletions | WireFormat::RawDemo => {
+                openai_chat::complete_response(reply, context)
+            }
+        }
+    }
+
+    /// Headers the real service sends on every response.
+    pub(crate) fn headers(self, context: &ResponseContext) -> HeaderMap {
+        match self {
+            WireFormat::ChatCompletions => openai_chat::headers(context),
+            WireFormat::RawDemo => HeaderMap::new(),
+        }
+    }
+
+    /// The body of an error response, in the provider's shape.
+    pub(crate) fn error_body(self, error: &ApiError) -> Value {
+        match self {
+            WireFormat::ChatCompletions | WireFormat::RawDemo => openai_chat::error_body(error),
+        }
+    }
+
+    pub(crate) fn stream_content_type(self) -> HeaderValue {
+        HeaderValue::from_static("text/event-stream; charset=utf-8")
+    }
+}
+
+/// An error response, described once and rendered in each provider's shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
+    /// OpenAI's `type`: `invalid_request_error`, `server_error`, ...
+    pub(crate) kind: &'static str,
+    pub(crate) param: Option<&'static str>,
+    pub(crate) code: Option<&'static str>,
+}
+
+impl ApiError {
+    pub(crate) fn invalid_request(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            kind: "invalid_request_error",
+            param: None,
+            code: None,
+        }
+    }
+
+    pub(crate) fn with_code(mut self, code: &'static str) -> ApiError {
+        self.code = Some(code);
+        self
+    }
+
+    pub(crate) fn with_param(mut self, param: &'static str) -> ApiError {
+        self.param = Some(param);
+        self
+    }
+
+    pub(crate) fn server_error(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: message.into(),
+            kind: "server_error",
+            param: None,
+            code: None,
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! OpenAI Chat Completions (`POST /v1/chat/completions`).
+//!
+//! Streams are `data: <chat.completion.chunk JSON>` events with the same `id`, `created`
+//! and `model` on every chunk: a first chunk carrying the role, one chunk per token, a
+//! final chunk with an empty delta and the `finish_reason`, then `data: [DONE]`. This is
+//! the shape captured from the live API (see the wire reference, §2.3-2.4).
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::{json, Value};
+
+use super::{ApiError, Encoder, ResponseContext};
+use crate::reply::{Reply, ScriptEvent};
+use crate::request::ReceivedRequest;
+use crate::sse::Frame;
+
+/// Encodes chunks by splicing the per-event part into a prefix and suffix serialised
+/// once per stream: long zero-delay streams spend their time on the socket, not on
+/// re-serialising the same envelope for every token.
+pub(super) struct ChunkEncoder {
+    /// Everything of a chunk up to the value of `delta`.
+    prefix: String,
+}
+
+impl ChunkEncoder {
+    pub(super) fn new(context: ResponseContext) -> ChunkEncoder {
+        let prefix = format!(
+            "{{\"id\":{},\"object\":\"chat.completion.chunk\",\"created\":{},\"model\":{},\
+             \"service_tier\":\"default\",\"system_fingerprint\":{},\"choices\":[{{\"index\":0,\
+             \"delta\":",
+            json_string(&context.id),
+            context.created,
+            json_string(&context.model),
+            json_string(&context.system_fingerprint),
+        );
+        ChunkEncoder { prefix }
+    }
+
+    fn chunk(&self, delta: &str, finish_reason: Option<&str>) -> Frame {
+        let finish_reason = finish_reason.map_or_else(|| "null".to_owned(), json_string);
+        Frame::data(format!(
+            "{}{delta},\"logprobs\":null,\"finish_reason\":{finish_reason}}}]}}",
+            self.prefix
+        ))
+    }
+}
+
+impl Encoder for ChunkEncoder {
+    fn encode(&mut self, event: ScriptEvent<'_>, frames: &mut Vec<Frame>) {
+        frames.push(match event {
+            ScriptEvent::Start => self.chunk(
+                "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}",
+                None,
+            ),
+            ScriptEvent::Token(text) => {
+                self.chunk(&format!("{{\"content\":{}}}", json_string(text)), None)
+            }
+            ScriptEvent::Finish(reason) => self.chunk("{}", Some(reason)),
+            ScriptEvent::Done => Frame::data("[DONE]"),
+        });
+    }
+}
+
+fn json_string(text: &str) -> String {
+    Value::from(text).to_string()
+}
+
+/// Rejects what the real API rejects before generating anything.
+pub(super) fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
+    let Some(json) = &request.json else {
+        let detail = match serde_json::from_slice::<Value>(&request.body) {
+            Err(error) => format!(" ({error})"),
+            Ok(_) => String::new(),
+        };
+        return Err(ApiError::invalid_request(
+            axum::http::StatusCode::BAD_REQUEST,
+            format!(
+                "We could not parse the JSON body of your request{detail}. The API expects a \
+                 JSON object such as {{\"model\": \"gpt-4o-mini\", \"messages\": [...]}}."
+            ),
+        ));
+    };
+    if !json.is_object() {
+        return Err(ApiError::invalid_request(
+            axum::http::StatusCode::BAD_REQUEST,
+            format!(
+                "The request body must be a JSON object, but it is {}.",
+                json_kind(json)
+            ),
+        ));
+    }
+    if !json["model"].is_string() {
+        return Err(ApiError::invalid_request(
+            axum::http::StatusCode::BAD_REQUEST,
+            "You must provide a model parameter.",
+        ));
+    }
+    match &json["messages"] {
+        Value::Array(_) => Ok(()),
+        Value::Null => Err(ApiError::invalid_request(
+            axum::http::StatusCode::BAD_REQUEST,
+            "Missing required parameter: 'messages'.",
+        )
+        .with_param("messages")
+        .with_code("missing_required_parameter")),
+        other => Err(ApiError::invalid_request(
+            axum::http::StatusCode::BAD_REQUEST,
+            format!(
+                "Invalid type for 'messages': expected an array, but got {}.",
+                json_kind(other)
+            ),
+        )
+        .with_param("messages")
+        .with_code("invalid_type")),
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+pub(super) fn complete_response(reply: &Reply, context: &ResponseContext) -> Value {
+    let completion_tokens = reply.token_texts().count() as u64;
+    json!({
+        "id": context.id,
+        "object": "chat.completion",
+        "created": context.created,
+        "model": context.model,
+        "choices": [{
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": reply.full_text(),
+                "refusal": null,
+                "annotations": []
+            },
+            "logprobs": null,
+            "finish_reason": reply.finish_reason_str()
+        }],
+        "usage": {
+            "prompt_tokens": context.prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": context.prompt_tokens + completion_tokens,
+            "prompt_tokens_details": { "cached_tokens": 0, "audio_tokens": 0 },
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0
+            }
+        },
+        "service_tier": "default",
+        "system_fingerprint": context.system_fingerprint
+    })
+}
+
+/// `{"error": {"message", "type", "param", "code"}}`: all four keys, as the API's schema
+/// requires.
+pub(super) fn error_body(error: &ApiError) -> Value {
+    json!({
+        "error": {
+            "message": error.message,
+            "type": error.kind,
+            "param": error.param,
+            "code": error.code
+        }
+    })
+}
+
+/// The headers the live API sends, with rate-limit values from OpenAI's own guide, so a
+/// client that logs or parses them sees familiar values.
+pub(super) fn headers(context: &ResponseContext) -> HeaderMap {
+    let fixed: [(&str, &str); 10] = [
+        ("cache-control", "no-cache, must-revalidate"),
+        ("openai-organization", "chatmock"),
+        ("openai-processing-ms", "1"),
+        ("openai-version", "2020-10-01"),
+        ("x-ratelimit-limit-requests", "10000"),
+        ("x-ratelimit-limit-tokens", "30000000"),
+        ("x-ratelimit-remaining-requests", "9999"),
+        ("x-ratelimit-remaining-tokens", "29999990"),
+        ("x-ratelimit-reset-requests", "6ms"),
+        ("x-ratelimit-reset-tokens", "0s"),
+    ];
+    let mut headers = HeaderMap::with_capacity(fixed.len() + 2);
+    for (name, value) in fixed {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    if let Ok(value) = HeaderValue::from_str(&context.request_id) {
+        headers.insert(HeaderName::from_static("x-request-id"), value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&context.model) {
+        headers.insert(HeaderName::from_static("openai-model"), value);
+    }
+    headers
+}

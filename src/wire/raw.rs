@@ -1,0 +1,23 @@
+//! The original demo's format (`GET /stream`): each token is one `data: <token>` event,
+//! then `data: [DONE]`. No JSON envelope: a browser page can append `event.data` as it
+//! arrives.
+//!
+//! Tokens travel as bare text, so two things cannot round-trip in this format (use Chat
+//! Completions when they matter): a CRLF inside a token arrives as LF, and a token that
+//! is exactly `[DONE]` looks like the end marker.
+
+use super::Encoder;
+use crate::reply::ScriptEvent;
+use crate::sse::Frame;
+
+pub(super) struct RawEncoder;
+
+impl Encoder for RawEncoder {
+    fn encode(&mut self, event: ScriptEvent<'_>, frames: &mut Vec<Frame>) {
+        match event {
+            ScriptEvent::Token(text) => frames.push(Frame::data(text)),
+            ScriptEvent::Done => frames.push(Frame::data("[DONE]")),
+            ScriptEvent::Start | ScriptEvent::Finish(_) => {}
+        }
+    }
+}
