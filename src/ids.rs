@@ -32,7 +32,9 @@ impl IdGenerator {
             if bits == 0 {
                 bits = splitmix64(&mut state);
             }
-            id.push(char::from(alphabet[(bits % alphabet.len() as u64) as usize]));
+            id.push(char::from(
+                alphabet[(bits % alphabet.len() as u64) as usize],
+            ));
             bits /= alphabet.len() as u64;
         }
         id

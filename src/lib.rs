@@ -86,7 +86,7 @@
 //!
 //! let client = reqwest::Client::new();
 //! let url = format!("{}/chat/completions", server.openai_base_url());
-//! let weather = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"Weather?"}]}"#;
+//! let weather = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"Any weather news?"}]}"#;
 //! let other = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"Jokes?"}]}"#;
 //! assert_eq!(client.post(&url).body(weather).send().await.unwrap().status(), 200);
 //! assert_eq!(client.post(&url).body(other).send().await.unwrap().status(), 404);

@@ -213,7 +213,8 @@ impl Match for StreamMatcher {
 #[derive(Debug, Clone)]
 pub struct LastUserMessageContainsMatcher(String);
 
-/// Matches chat requests whose last `user` message contains `text`.
+/// Matches chat requests whose last `user` message contains `text` (case-sensitive, like
+/// [`str::contains`]).
 pub fn last_user_message_contains(text: impl Into<String>) -> LastUserMessageContainsMatcher {
     LastUserMessageContainsMatcher(text.into())
 }

@@ -54,7 +54,10 @@ impl MockSet {
 
     /// The first mock that matches `request` and still has matches left, counting the hit.
     /// Returns the mock's id, its label for reports, and its reply.
-    pub(crate) fn find(&mut self, request: &ReceivedRequest) -> Option<(usize, String, Arc<Reply>)> {
+    pub(crate) fn find(
+        &mut self,
+        request: &ReceivedRequest,
+    ) -> Option<(usize, String, Arc<Reply>)> {
         let mounted = self.mocks.iter_mut().find(|mounted| {
             !mounted.exhausted()
                 && mounted

@@ -177,7 +177,10 @@ impl ResponseRecorder {
         self.events_sent += content_events;
         let events_sent = self.events_sent;
         self.update(|request| {
-            request.response.first_event_at.get_or_insert_with(Instant::now);
+            request
+                .response
+                .first_event_at
+                .get_or_insert_with(Instant::now);
             request.response.outcome = StreamOutcome::Streaming { events_sent };
         });
     }
@@ -218,5 +221,7 @@ impl Drop for ResponseRecorder {
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: the log must stay
 /// readable for the failure report of the very test that panicked.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -68,7 +68,7 @@ async fn answer(state: &ServerState, request: Request) -> Response {
     let wants_stream = format.wants_stream(&received);
     let recorder = state.recording.record(received);
     match decision {
-        Err(error) => error_response(format, &error, &context, &recorder),
+        Err(error) => error_response(format, endpoint, &error, &context, &recorder),
         Ok(reply) if wants_stream => stream_response(format, reply, context, recorder),
         Ok(reply) => complete_response(format, &reply, &context, &recorder).await,
     }
@@ -110,7 +110,7 @@ fn choose_reply(
             return Err(ApiError::server_error(format!(
                 "chatmock: a matcher panicked while matching {}: {}",
                 request.summary(),
-                panic_message(&panic)
+                panic_message(&*panic)
             )))
         }
     }
@@ -162,15 +162,16 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
 
 fn error_response(
     format: WireFormat,
+    endpoint: Option<Endpoint>,
     error: &ApiError,
     context: &ResponseContext,
     recorder: &ResponseRecorder,
 ) -> Response {
     let mut response = json_response(error.status, &format.error_body(error), format, context);
-    if error.status == StatusCode::METHOD_NOT_ALLOWED {
-        response
-            .headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("GET, POST, OPTIONS"));
+    if let Some(endpoint) = endpoint.filter(|_| error.status == StatusCode::METHOD_NOT_ALLOWED) {
+        if let Ok(allow) = HeaderValue::from_str(&format!("{}, OPTIONS", endpoint.method)) {
+            response.headers_mut().insert(ALLOW, allow);
+        }
     }
     recorder.answered(error.status.as_u16());
     response

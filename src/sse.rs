@@ -56,7 +56,11 @@ fn data_lines(data: &str) -> impl Iterator<Item = &str> {
                 Some(current)
             }
             Some(at) => {
-                let skip = if current[at..].starts_with("\r\n") { 2 } else { 1 };
+                let skip = if current[at..].starts_with("\r\n") {
+                    2
+                } else {
+                    1
+                };
                 rest = Some(&current[at + skip..]);
                 Some(&current[..at])
             }

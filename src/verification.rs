@@ -6,10 +6,14 @@ use crate::mock_set::MountedMock;
 use crate::request::ReceivedRequest;
 
 /// One line per mock whose expectation is not met.
-pub(crate) fn unmet_expectations<'a>(mocks: impl IntoIterator<Item = &'a MountedMock>) -> Vec<String> {
+pub(crate) fn unmet_expectations<'a>(
+    mocks: impl IntoIterator<Item = &'a MountedMock>,
+) -> Vec<String> {
     mocks
         .into_iter()
-        .filter(|mounted| mounted.mock.expectation_set && !mounted.mock.expectation.contains(mounted.hits))
+        .filter(|mounted| {
+            mounted.mock.expectation_set && !mounted.mock.expectation.contains(mounted.hits)
+        })
         .map(|mounted| {
             format!(
                 "{} matched {} {}, but expects {}.",

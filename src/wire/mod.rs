@@ -26,8 +26,16 @@ pub(crate) enum WireFormat {
 
 /// The endpoints chatmock serves without any mock, and the dialect of each.
 const ENDPOINTS: &[(&str, Method, WireFormat)] = &[
-    ("/v1/chat/completions", Method::POST, WireFormat::ChatCompletions),
-    ("/chat/completions", Method::POST, WireFormat::ChatCompletions),
+    (
+        "/v1/chat/completions",
+        Method::POST,
+        WireFormat::ChatCompletions,
+    ),
+    (
+        "/chat/completions",
+        Method::POST,
+        WireFormat::ChatCompletions,
+    ),
     ("/stream", Method::GET, WireFormat::RawDemo),
 ];
 

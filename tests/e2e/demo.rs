@@ -1,0 +1,138 @@
+//! The demo example, run as its own process the way the README tells people to run it.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use crate::support::{assert_between, chunks, content_of, ms, parse_sse};
+
+const DEMO_TEXT: &str = "Hello, this is a mocked chatbot. How can I help you?";
+
+/// The demo process; killed when dropped so a failing test leaves nothing behind.
+struct Demo {
+    child: Child,
+    uri: String,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the example binary that `cargo test` builds next to the test binaries.
+fn start_demo(args: &[&str]) -> Demo {
+    let test_binary = std::env::current_exe().unwrap();
+    let profile_dir = test_binary.parent().and_then(|deps| deps.parent()).unwrap();
+    let binary: PathBuf = profile_dir.join("examples").join("demo");
+    assert!(
+        binary.exists(),
+        "{} is missing: run the tests with `cargo test`, which builds the examples",
+        binary.display()
+    );
+    let mut child = Command::new(binary)
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first_line = String::new();
+    stdout.read_line(&mut first_line).unwrap();
+    // Keep reading, or the demo's next log line fails on a closed pipe.
+    std::thread::spawn(move || stdout.lines().for_each(drop));
+    let uri = first_line
+        .trim()
+        .strip_prefix("chatmock demo listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {first_line:?}"))
+        .to_owned();
+    Demo { child, uri }
+}
+
+#[tokio::test]
+async fn the_demo_streams_its_sentence_on_get_stream_and_on_the_openai_endpoint() {
+    let demo = start_demo(&["--port", "0", "--token-delay-ms", "5"]);
+    assert!(demo.uri.starts_with("http://127.0.0.1:"));
+
+    let response = reqwest::get(format!("{}/stream", demo.uri)).await.unwrap();
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    let events = parse_sse(&response.bytes().await.unwrap()).await;
+    let (done, tokens) = events.split_last().unwrap();
+    assert_eq!(done.data, "[DONE]");
+    assert_eq!(tokens.len(), 11);
+    assert_eq!(
+        tokens.iter().map(|e| e.data.as_str()).collect::<String>(),
+        DEMO_TEXT
+    );
+
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", demo.uri))
+        .body(r#"{"model":"demo","messages":[],"stream":true}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        content_of(&chunks(&response.bytes().await.unwrap()).await),
+        DEMO_TEXT
+    );
+}
+
+#[tokio::test]
+async fn the_demo_streams_two_tokens_a_second_by_default() {
+    let demo = start_demo(&["--port", "0"]);
+
+    let started = Instant::now();
+    let response = reqwest::get(format!("{}/stream", demo.uri)).await.unwrap();
+    let mut arrivals = Vec::new();
+    let mut stream = response;
+    while arrivals.len() < 3 {
+        let chunk = stream.chunk().await.unwrap().unwrap();
+        arrivals.push((
+            started.elapsed(),
+            String::from_utf8_lossy(&chunk).into_owned(),
+        ));
+    }
+    drop(stream);
+
+    assert_eq!(arrivals[0].1, "data: Hello,\n\n");
+    assert_between("first token", arrivals[0].0, ms(450), ms(1500));
+    assert_between(
+        "second token",
+        arrivals[1].0 - arrivals[0].0,
+        ms(400),
+        ms(1000),
+    );
+    assert_between(
+        "third token",
+        arrivals[2].0 - arrivals[1].0,
+        ms(400),
+        ms(1000),
+    );
+}
+
+#[test]
+fn the_demo_explains_a_port_in_use() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let test_binary = std::env::current_exe().unwrap();
+    let binary = test_binary
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/demo");
+
+    let output = Command::new(binary)
+        .args(["--port", &port])
+        .output()
+        .unwrap();
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("chatmock could not listen on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Try another port"), "{stderr}");
+}

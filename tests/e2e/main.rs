@@ -1,0 +1,13 @@
+//! End-to-end tests: every test starts a real server on a loopback port and talks to it
+//! over real sockets with a real client (reqwest, async-openai, a raw TCP client, or the
+//! demo example as a child process).
+
+mod async_openai_client;
+mod bad_input;
+mod chat_stream;
+mod demo;
+mod lifecycle;
+mod mocks;
+mod raw_stream;
+mod recording;
+mod support;
