@@ -109,6 +109,8 @@
 //! [`MockChatServerBuilder::start_blocking`] with a blocking client. Dropping the server
 //! stops it at once, cutting streams in flight, and frees the port.
 
+mod connection;
+mod fault;
 mod ids;
 pub mod matchers;
 mod mock;
@@ -124,6 +126,7 @@ mod state;
 mod verification;
 mod wire;
 
+pub use fault::{CutKind, StreamError};
 pub use mock::{Match, Mock, MockBuilder, MockGuard, Times};
 pub use recording::StreamOutcome;
 pub use reply::{Reply, Step};

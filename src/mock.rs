@@ -133,9 +133,39 @@ impl MockBuilder {
 
     /// Completes the mock: matching requests get `reply`.
     pub fn respond_with(self, reply: Reply) -> Mock {
+        self.respond_with_sequence([reply])
+    }
+
+    /// Completes the mock with replies for successive matches: the first matching request
+    /// gets the first reply, the second the second, and so on; once the list is used up,
+    /// the last reply answers every further match. The shape of a retry test: fail first,
+    /// then succeed.
+    ///
+    /// ```
+    /// use chatmock::{matchers, Mock, Reply};
+    /// use std::time::Duration;
+    ///
+    /// let flaky = Mock::given(matchers::any()).respond_with_sequence([
+    ///     Reply::rate_limited().retry_after(Duration::from_secs(1)),
+    ///     Reply::text("Hello").disconnect_after(1),
+    ///     Reply::text("Hello again, in full"),
+    /// ]);
+    /// # drop(flaky);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `replies` is empty.
+    pub fn respond_with_sequence(self, replies: impl IntoIterator<Item = Reply>) -> Mock {
+        let replies: Vec<Arc<Reply>> = replies.into_iter().map(Arc::new).collect();
+        assert!(
+            !replies.is_empty(),
+            "respond_with_sequence([]) leaves the mock nothing to answer with: give at least \
+             one reply"
+        );
         Mock {
             matchers: self.matchers,
-            reply: Arc::new(reply),
+            replies,
             expectation: Times::from(..),
             expectation_set: false,
             max_matches: None,
@@ -179,7 +209,8 @@ const DEFAULT_PRIORITY: u8 = 5;
 #[must_use = "a Mock does nothing until it is mounted on a server"]
 pub struct Mock {
     pub(crate) matchers: Vec<Arc<dyn Match>>,
-    pub(crate) reply: Arc<Reply>,
+    /// Answers successive matches; the last one repeats.
+    pub(crate) replies: Vec<Arc<Reply>>,
     pub(crate) expectation: Times,
     pub(crate) expectation_set: bool,
     pub(crate) max_matches: Option<u64>,
@@ -191,7 +222,7 @@ impl fmt::Debug for Mock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Mock")
             .field("matchers", &self.matchers.len())
-            .field("reply", &self.reply)
+            .field("replies", &self.replies)
             .field("expectation", &self.expectation)
             .field("max_matches", &self.max_matches)
             .field("name", &self.name)

@@ -66,8 +66,10 @@ impl MockSet {
                     .iter()
                     .all(|matcher| matcher.matches(request))
         })?;
+        let replies = &mounted.mock.replies;
+        let reply = &replies[(mounted.hits as usize).min(replies.len() - 1)];
         mounted.hits += 1;
-        Some((mounted.id, mounted.label(), Arc::clone(&mounted.mock.reply)))
+        Some((mounted.id, mounted.label(), Arc::clone(reply)))
     }
 
     pub(crate) fn is_empty(&self) -> bool {

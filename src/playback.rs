@@ -1,15 +1,22 @@
-//! Playback: plays a reply's timeline through a dialect's encoder into the bytes of a
+//! Playback: plays a script's timeline through a dialect's encoder into the bytes of a
 //! response body, at the scripted times, logging progress as it goes.
+//!
+//! Rendering (what bytes each event becomes) is synchronous and separate from the
+//! executor loop (when bytes are written, and how the stream ends), so that timing,
+//! coalescing and faults are decided in one place.
 
-use std::convert::Infallible;
+use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use futures::Stream;
 use tokio::time::Instant;
 
+use crate::connection::Connection;
+use crate::fault::CutKind;
 use crate::recording::ResponseRecorder;
-use crate::reply::Reply;
+use crate::reply::{Framing, Reply, ReplyKind, ScriptEvent};
 use crate::sse::{self, Frame};
 use crate::wire::Encoder;
 
@@ -17,46 +24,228 @@ use crate::wire::Encoder;
 /// thousands for a zero-delay script, while a write never grows without bound.
 const MAX_WRITE: usize = 64 * 1024;
 
-/// The body of a streamed reply. The stream is dropped by the HTTP server when the client
-/// goes away, which the recorder logs as a hang-up.
+/// Where a resumed stream starts: after the event with this id (0 = from the start).
+pub(crate) type ResumeAfter = u64;
+
+/// The body of a streamed reply. The HTTP server drops the stream when the client goes
+/// away, which the recorder logs as a hang-up.
 pub(crate) fn stream_body(
     reply: Arc<Reply>,
-    mut encoder: Box<dyn Encoder>,
+    encoder: Box<dyn Encoder>,
+    resume_after: ResumeAfter,
+    connection: Option<Connection>,
     mut recorder: ResponseRecorder,
-) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
+) -> impl Stream<Item = io::Result<Bytes>> + Send {
     async_stream::stream! {
+        let ReplyKind::Stream(script) = &reply.kind else {
+            return;
+        };
+        let framing = &script.framing;
+        let mut renderer = Renderer::new(encoder, framing, resume_after);
         let start = Instant::now();
-        let mut timeline = reply.timeline().peekable();
-        let mut frames: Vec<Frame> = Vec::new();
-        let mut bytes: Vec<u8> = Vec::new();
-        while let Some(beat) = timeline.next() {
-            let due = start + beat.at;
-            // Sleeping only when the time is really ahead keeps a zero-delay script from
-            // waiting for the timer wheel's next tick.
-            if due > Instant::now() {
-                tokio::time::sleep_until(due).await;
+        let mut last_write = start;
+        // Resumed streams skip events without waiting for them: later times count from
+        // the last skipped event.
+        let mut skipped_until = Duration::ZERO;
+        let mut buffer: Vec<u8> = Vec::new();
+        let mut staged: Vec<u8> = Vec::new();
+        let mut pending_content = 0;
+        let timeline = script.timeline();
+        let end_at = timeline.last().map_or(Duration::ZERO, |beat| beat.at);
+        let beats = timeline.into_iter().map(|beat| (beat.at, Some(beat.event)));
+        for (at, event) in beats.chain([(end_at, None)]) {
+            let rendered = match event {
+                Some(event) => renderer.render(event, &mut staged),
+                None => Rendered::End,
+            };
+            if let Rendered::Skipped = rendered {
+                skipped_until = at;
+                continue;
             }
-            let mut content_events = 0;
-            let mut next = Some(beat);
-            while let Some(beat) = next {
-                content_events += usize::from(beat.event.is_content());
-                encoder.encode(beat.event, &mut frames);
-                for frame in frames.drain(..) {
-                    sse::encode(&frame, &mut bytes);
+            let due = start + at.saturating_sub(skipped_until);
+            let waits = due > Instant::now();
+            let writes = matches!(rendered, Rendered::Write { .. });
+            if (waits || !writes || buffer.len() >= MAX_WRITE) && !buffer.is_empty() {
+                recorder.sent(std::mem::take(&mut pending_content));
+                let bytes = Bytes::from(std::mem::take(&mut buffer));
+                for piece in fragments(bytes, framing.fragment_size) {
+                    yield Ok(piece);
+                    if framing.fragment_size.is_some() {
+                        // Let the server flush each piece as its own write.
+                        tokio::task::yield_now().await;
+                    }
                 }
-                next = if bytes.len() < MAX_WRITE {
-                    timeline.next_if(|beat| start + beat.at <= Instant::now())
-                } else {
-                    None
-                };
+                last_write = Instant::now();
             }
-            recorder.sent(content_events);
-            // Some events have no frame in some dialects; an empty chunk is not worth a
-            // write.
-            if !bytes.is_empty() {
-                yield Ok(Bytes::from(std::mem::take(&mut bytes)));
+            let deadline = match rendered {
+                Rendered::Stall => {
+                    recorder.stalled();
+                    None
+                }
+                _ => Some(due),
+            };
+            // Wait for the deadline (forever, for a stall), sending keep-alive comments
+            // whenever the stream has been silent for the keep-alive interval.
+            loop {
+                let keep_alive_at = framing.keep_alive.map(|interval| last_write + interval);
+                let wake = match (deadline, keep_alive_at) {
+                    (Some(deadline), Some(keep_alive)) => Some(deadline.min(keep_alive)),
+                    (deadline, keep_alive) => deadline.or(keep_alive),
+                };
+                match wake {
+                    None => std::future::pending::<()>().await,
+                    Some(wake) if wake > Instant::now() => tokio::time::sleep_until(wake).await,
+                    Some(_) => {}
+                }
+                if deadline.is_some_and(|deadline| deadline <= Instant::now()) {
+                    break;
+                }
+                if keep_alive_at.is_some_and(|at| at <= Instant::now()) {
+                    yield Ok(renderer.keep_alive());
+                    last_write = Instant::now();
+                }
+            }
+            match rendered {
+                Rendered::Write { content_events } => {
+                    buffer.append(&mut staged);
+                    pending_content += content_events;
+                }
+                Rendered::Cut(kind) => {
+                    recorder.cut(kind);
+                    if let Some(error) = cut(kind, connection) {
+                        yield Err(error);
+                    }
+                    return;
+                }
+                Rendered::End => {
+                    recorder.finish();
+                    return;
+                }
+                Rendered::Skipped | Rendered::Stall => {}
             }
         }
-        recorder.finish();
+    }
+}
+
+/// Ends a connection the scripted way. `None` means "end the body normally"; an error
+/// makes the HTTP server abandon the body and close the connection mid-message.
+pub(crate) fn cut(kind: CutKind, connection: Option<Connection>) -> Option<io::Error> {
+    match kind {
+        CutKind::EndedCleanly => None,
+        CutKind::Disconnected => Some(io::Error::other("chatmock: scripted disconnect")),
+        CutKind::Reset => {
+            if let Some(connection) = connection {
+                connection.reset_on_close();
+            }
+            Some(io::Error::other("chatmock: scripted connection reset"))
+        }
+    }
+}
+
+/// Splits `bytes` into pieces of at most `size` bytes (all of it at once without a size).
+fn fragments(bytes: Bytes, size: Option<usize>) -> impl Iterator<Item = Bytes> {
+    let size = size.unwrap_or(usize::MAX).max(1);
+    let mut rest = bytes;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        Some(rest.split_to(size.min(rest.len())))
+    })
+}
+
+/// What one script event becomes.
+enum Rendered {
+    /// Bytes staged for writing, holding this many content events.
+    Write {
+        content_events: usize,
+    },
+    /// Lies before the resume point: nothing is written and no time is waited.
+    Skipped,
+    Cut(CutKind),
+    Stall,
+    /// The script is over.
+    End,
+}
+
+/// Turns script events into bytes: the dialect's frames, numbered with SSE ids, with the
+/// `retry:` field on the first event, and skipped up to the resume point.
+struct Renderer<'a> {
+    encoder: Box<dyn Encoder>,
+    framing: &'a Framing,
+    resume_after: ResumeAfter,
+    events_so_far: u64,
+    retry_pending: Option<Duration>,
+    frames: Vec<Frame>,
+}
+
+impl<'a> Renderer<'a> {
+    fn new(encoder: Box<dyn Encoder>, framing: &'a Framing, resume_after: ResumeAfter) -> Self {
+        Renderer {
+            encoder,
+            framing,
+            resume_after,
+            events_so_far: 0,
+            retry_pending: framing.reconnection_time,
+            frames: Vec::new(),
+        }
+    }
+
+    /// Whether the stream is still before the resume point: everything there, events,
+    /// comments, faults alike, was already played to the client's previous connection.
+    fn resuming(&self) -> bool {
+        self.events_so_far < self.resume_after
+    }
+
+    fn render(&mut self, event: ScriptEvent<'_>, out: &mut Vec<u8>) -> Rendered {
+        match event {
+            // A cut at the resume point is the one the client reconnected after.
+            ScriptEvent::Cut(_) | ScriptEvent::Stall
+                if self.resume_after > 0 && self.events_so_far <= self.resume_after =>
+            {
+                return Rendered::Skipped
+            }
+            ScriptEvent::Cut(kind) => return Rendered::Cut(kind),
+            ScriptEvent::Stall => return Rendered::Stall,
+            ScriptEvent::Comment(text) => self.frames.push(Frame::Comment(text.to_owned())),
+            ScriptEvent::Raw(bytes) => self.frames.push(Frame::Raw(bytes.to_vec())),
+            other => self.encoder.encode(other, &mut self.frames),
+        }
+        let mut written = 0;
+        let mut skipped = 0;
+        for mut frame in std::mem::take(&mut self.frames) {
+            let resuming = self.resuming();
+            if let Frame::Event(sse_event) = &mut frame {
+                self.events_so_far += 1;
+                if !resuming {
+                    if self.framing.event_ids {
+                        sse_event.id = Some(self.events_so_far);
+                    }
+                    sse_event.retry = self.retry_pending.take();
+                }
+            }
+            if resuming {
+                skipped += 1;
+            } else {
+                sse::encode(&frame, self.framing.crlf, out);
+                written += 1;
+            }
+        }
+        if written == 0 && skipped > 0 {
+            return Rendered::Skipped;
+        }
+        Rendered::Write {
+            content_events: usize::from(event.is_content() && written > 0),
+        }
+    }
+
+    fn keep_alive(&self) -> Bytes {
+        let mut bytes = Vec::new();
+        sse::encode(
+            &Frame::Comment("keep-alive".to_owned()),
+            self.framing.crlf,
+            &mut bytes,
+        );
+        Bytes::from(bytes)
     }
 }

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use tokio::sync::Notify;
 
+use crate::fault::CutKind;
 use crate::request::ReceivedRequest;
 
 /// What became of the response to a request.
@@ -45,9 +46,25 @@ pub enum StreamOutcome {
         /// Content events handed to the socket so far.
         events_sent: usize,
     },
-    /// The whole script was written, closing events included, and the body ended.
+    /// The whole script was written, closing events included, and the body ended. A
+    /// script that ends with an error event ([`Reply::error_after`](crate::Reply::error_after))
+    /// completes too: the error is part of the script.
     Completed {
         /// Content events handed to the socket.
+        events_sent: usize,
+    },
+    /// The script cut the connection this way.
+    Cut {
+        /// How the connection was cut.
+        kind: CutKind,
+        /// Content events handed to the socket before the cut.
+        events_sent: usize,
+    },
+    /// The script stalled the stream: the connection is open and nothing more will be
+    /// sent until the client hangs up (then the outcome becomes
+    /// [`ClientHungUp`](Self::ClientHungUp)) or the server stops.
+    Stalled {
+        /// Content events handed to the socket before the stall.
         events_sent: usize,
     },
     /// The client closed the connection before the script ended.
@@ -70,7 +87,9 @@ impl StreamOutcome {
     pub fn has_ended(&self) -> bool {
         !matches!(
             self,
-            StreamOutcome::Pending | StreamOutcome::Streaming { .. }
+            StreamOutcome::Pending
+                | StreamOutcome::Streaming { .. }
+                | StreamOutcome::Stalled { .. }
         )
     }
 
@@ -80,6 +99,8 @@ impl StreamOutcome {
             StreamOutcome::Pending | StreamOutcome::NotStreamed => 0,
             StreamOutcome::Streaming { events_sent }
             | StreamOutcome::Completed { events_sent }
+            | StreamOutcome::Cut { events_sent, .. }
+            | StreamOutcome::Stalled { events_sent }
             | StreamOutcome::ClientHungUp { events_sent }
             | StreamOutcome::ServerStopped { events_sent } => *events_sent,
         }
@@ -138,10 +159,11 @@ impl Recording {
         }
     }
 
-    /// Marks the server as stopping, so streams cut from now on are logged as stopped by
-    /// the server rather than abandoned by their client.
-    pub(crate) fn mark_stopping(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
+    /// Marks the server as stopping (or, with `false`, running again), so that streams
+    /// cut meanwhile are logged as stopped by the server rather than abandoned by their
+    /// client.
+    pub(crate) fn set_stopping(&self, stopping: bool) {
+        self.stopping.store(stopping, Ordering::SeqCst);
     }
 }
 
@@ -183,6 +205,18 @@ impl ResponseRecorder {
                 .get_or_insert_with(Instant::now);
             request.response.outcome = StreamOutcome::Streaming { events_sent };
         });
+    }
+
+    /// The script cut the connection.
+    pub(crate) fn cut(&self, kind: CutKind) {
+        let events_sent = self.events_sent;
+        self.end(StreamOutcome::Cut { kind, events_sent });
+    }
+
+    /// The script stalled; the stream stays open.
+    pub(crate) fn stalled(&self) {
+        let events_sent = self.events_sent;
+        self.update(|request| request.response.outcome = StreamOutcome::Stalled { events_sent });
     }
 
     /// The whole script was written.

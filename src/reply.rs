@@ -1,4 +1,4 @@
-//! The scripted reply: what the mock model "says" and when.
+//! The scripted reply: what the mock model "says", when, and how it fails.
 //!
 //! A [`Reply`] is independent of any wire format. The endpoint a client calls decides how
 //! the same script is framed (OpenAI chunks, the raw demo format, ...), so one script can
@@ -6,19 +6,28 @@
 
 use std::time::Duration;
 
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+
+use crate::fault::{CutKind, StreamError};
+
 /// The sentence of the original demo, streamed word by word by [`Reply::demo`].
 pub(crate) const DEMO_TEXT: &str = "Hello, this is a mocked chatbot. How can I help you?";
 
-/// A scripted reply: a sequence of tokens, the timing between them and how the stream ends.
+/// A scripted reply: a stream of tokens with its timing and ending, or an HTTP error.
 ///
-/// Build one with [`Reply::text`], [`Reply::tokens`] or [`Reply::steps`], then adjust it
-/// with the chainable methods. A `Reply` does nothing on its own: give it to
+/// Build a stream with [`Reply::text`], [`Reply::tokens`] or [`Reply::steps`], an HTTP
+/// error with [`Reply::http_error`] or a preset such as [`Reply::rate_limited`], then
+/// adjust it with the chainable methods. A `Reply` does nothing on its own: give it to
 /// [`MockChatServerBuilder::reply`](crate::MockChatServerBuilder::reply) or
 /// [`MockBuilder::respond_with`](crate::MockBuilder::respond_with).
 ///
 /// Streaming requests (`"stream": true`) receive the tokens one event each, at the scripted
 /// times. Non-streaming requests wait out the whole script, then receive one complete JSON
 /// response whose content is the concatenation of the tokens.
+///
+/// Methods that make no sense for a reply (a token delay on an HTTP error, two endings for
+/// one stream, a cut after more tokens than the script has) panic at once with a message
+/// naming the mistake, so a mis-built scenario fails where it is written.
 ///
 /// ```
 /// use chatmock::Reply;
@@ -33,14 +42,59 @@ pub(crate) const DEMO_TEXT: &str = "Hello, this is a mocked chatbot. How can I h
 #[derive(Debug, Clone, PartialEq)]
 #[must_use = "a Reply does nothing until it is given to a server or a mock"]
 pub struct Reply {
+    pub(crate) kind: ReplyKind,
+    /// Extra response headers, sent after (and so overriding) the dialect's own.
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) headers_delay: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ReplyKind {
+    Stream(Script),
+    HttpError(HttpError),
+}
+
+/// An HTTP error response in place of a stream.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct HttpError {
+    pub(crate) error: StreamError,
+    pub(crate) retry_after: Option<Duration>,
+}
+
+/// A streamed reply's script.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Script {
     steps: Vec<Step>,
     first_token_delay: Duration,
     token_delay: Duration,
     finish_reason: String,
     send_done: bool,
+    /// How the stream ends, if not normally, and after how many tokens.
+    ending: Option<(usize, Ending)>,
+    pub(crate) framing: Framing,
 }
 
-/// One step of an explicit script given to [`Reply::steps`]: a token, or a pause.
+/// How a stream ends when the script says it does not end normally.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Ending {
+    Error(StreamError),
+    Cut(CutKind),
+    Stall,
+}
+
+/// How events are laid out on the wire: faults of framing, and the SSE reconnection
+/// fields.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Framing {
+    pub(crate) event_ids: bool,
+    pub(crate) reconnection_time: Option<Duration>,
+    pub(crate) keep_alive: Option<Duration>,
+    pub(crate) crlf: bool,
+    pub(crate) fragment_size: Option<usize>,
+}
+
+/// One step of an explicit script given to [`Reply::steps`]: a token, a pause, or a
+/// deliberate framing fault.
 ///
 /// ```
 /// use chatmock::{Reply, Step};
@@ -49,7 +103,9 @@ pub struct Reply {
 /// let reply = Reply::steps([
 ///     Step::token("Thinking"),
 ///     Step::pause(Duration::from_millis(300)),
+///     Step::comment("still here"),
 ///     Step::token("..."),
+///     Step::malformed_chunk(),
 ///     Step::token(" done").after(Duration::from_millis(50)),
 /// ]);
 /// # drop(reply);
@@ -58,63 +114,87 @@ pub struct Reply {
 #[must_use = "a Step does nothing until it is part of a Reply"]
 pub struct Step {
     kind: StepKind,
+    /// Replaces the default gap before this step.
+    own_delay: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 enum StepKind {
-    Token {
-        text: String,
-        /// Replaces the reply's default gap before this token.
-        own_delay: Option<Duration>,
-    },
+    Token(String),
     Pause(Duration),
+    Raw(Vec<u8>),
+    Comment(String),
+    Malformed,
 }
 
 impl Step {
+    fn new(kind: StepKind) -> Step {
+        Step {
+            kind,
+            own_delay: None,
+        }
+    }
+
     /// A token, sent as one streamed event. Any string is valid: empty, whitespace,
     /// newlines, quotes, unicode, even the literal text `[DONE]`.
     pub fn token(text: impl Into<String>) -> Step {
-        Step {
-            kind: StepKind::Token {
-                text: text.into(),
-                own_delay: None,
-            },
-        }
+        Step::new(StepKind::Token(text.into()))
     }
 
     /// A pause: nothing is sent for `duration`, on top of the reply's usual delays.
     pub fn pause(duration: Duration) -> Step {
-        Step {
-            kind: StepKind::Pause(duration),
-        }
+        Step::new(StepKind::Pause(duration))
     }
 
-    /// Sends this token `delay` after the previous one (or after the response headers,
-    /// for the first token), instead of the reply's
-    /// [`token_delay`](Reply::token_delay) or [`first_token_delay`](Reply::first_token_delay).
+    /// Bytes written to the socket verbatim, outside any SSE framing: for half events,
+    /// invalid UTF-8, a stray line, anything a real proxy might produce.
+    pub fn raw(bytes: impl Into<Vec<u8>>) -> Step {
+        Step::new(StepKind::Raw(bytes.into()))
+    }
+
+    /// An SSE comment line (`: text`), which clients must ignore; proxies send them as
+    /// keep-alives.
+    pub fn comment(text: impl Into<String>) -> Step {
+        Step::new(StepKind::Comment(text.into()))
+    }
+
+    /// A well-framed event whose data is not valid JSON: a chunk cut off mid-object, as
+    /// a broken proxy might forward it.
+    pub fn malformed_chunk() -> Step {
+        Step::new(StepKind::Malformed)
+    }
+
+    /// Sends this step `delay` after the previous one (or after the response headers,
+    /// for the first step), instead of the usual gap: the reply's
+    /// [`token_delay`](Reply::token_delay) or [`first_token_delay`](Reply::first_token_delay)
+    /// for tokens, no gap for other steps.
     ///
     /// # Panics
     ///
     /// When called on a [`Step::pause`]: a pause already is a delay, so write one pause
     /// with the total duration instead.
-    pub fn after(self, delay: Duration) -> Step {
-        match self.kind {
-            StepKind::Token { text, .. } => Step {
-                kind: StepKind::Token {
-                    text,
-                    own_delay: Some(delay),
-                },
-            },
-            StepKind::Pause(pause) => panic!(
-                "Step::pause({pause:?}).after({delay:?}) is not a valid step: after() sets the \
-                 delay of a token. Write a single Step::pause({:?}) instead.",
+    pub fn after(mut self, delay: Duration) -> Step {
+        if let StepKind::Pause(pause) = self.kind {
+            panic!(
+                "Step::pause({pause:?}).after({delay:?}) is not a valid step: after() delays a \
+                 token or another event. Write a single Step::pause({:?}) instead.",
                 pause + delay
-            ),
+            );
         }
+        self.own_delay = Some(delay);
+        self
     }
 }
 
 impl Reply {
+    fn stream(script: Script) -> Reply {
+        Reply {
+            kind: ReplyKind::Stream(script),
+            headers: Vec::new(),
+            headers_delay: Duration::ZERO,
+        }
+    }
+
     /// Streams `text` split into word-sized tokens, each word carrying the whitespace
     /// before it (`"Hello, world"` becomes `"Hello,"`, `" world"`), so the tokens
     /// concatenate back to exactly `text`.
@@ -146,15 +226,17 @@ impl Reply {
     }
 
     /// Streams an explicit list of [`Step`]s: tokens, each with an optional delay of its
-    /// own, and pauses.
+    /// own, pauses, and framing faults.
     pub fn steps(steps: impl IntoIterator<Item = Step>) -> Reply {
-        Reply {
+        Reply::stream(Script {
             steps: steps.into_iter().collect(),
             first_token_delay: Duration::ZERO,
             token_delay: Duration::ZERO,
             finish_reason: "stop".to_owned(),
             send_done: true,
-        }
+            ending: None,
+            framing: Framing::default(),
+        })
     }
 
     /// The reply of the original demo: `Hello, this is a mocked chatbot. How can I help
@@ -164,16 +246,154 @@ impl Reply {
         Reply::text(DEMO_TEXT)
     }
 
+    /// Answers with HTTP error `status` (400 to 599) and the body the provider sends for
+    /// it, e.g. `{"error":{"message":"...","type":"invalid_request_error","param":null,
+    /// "code":"invalid_api_key"}}` for 401. Adjust it with
+    /// [`error_message`](Self::error_message), [`retry_after`](Self::retry_after) and
+    /// [`header`](Self::header).
+    ///
+    /// ```
+    /// use chatmock::Reply;
+    /// use std::time::Duration;
+    ///
+    /// let reply = Reply::http_error(429).retry_after(Duration::from_secs(1));
+    /// # drop(reply);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `status` is not a client or server error status (400 to 599).
+    pub fn http_error(status: u16) -> Reply {
+        let valid = StatusCode::from_u16(status)
+            .ok()
+            .filter(|status| status.is_client_error() || status.is_server_error());
+        let Some(status) = valid else {
+            panic!(
+                "Reply::http_error({status}): {status} is not an error status. Use 400 to 599, \
+                 or a streamed reply for success."
+            );
+        };
+        Reply::with_error(StreamError::for_status(status))
+    }
+
+    fn with_error(error: StreamError) -> Reply {
+        Reply {
+            kind: ReplyKind::HttpError(HttpError {
+                error,
+                retry_after: None,
+            }),
+            headers: Vec::new(),
+            headers_delay: Duration::ZERO,
+        }
+    }
+
+    /// HTTP 429 for a rate limit (`rate_limit_exceeded`), with rate-limit headers that say
+    /// no requests remain. Clients retry it; add [`retry_after`](Self::retry_after) to say
+    /// when.
+    pub fn rate_limited() -> Reply {
+        Reply::http_error(429)
+            .header("x-ratelimit-remaining-requests", "0")
+            .header("x-ratelimit-reset-requests", "20s")
+    }
+
+    /// HTTP 429 for an exhausted quota (`insufficient_quota`): clients must not retry it.
+    pub fn quota_exceeded() -> Reply {
+        Reply::with_error(StreamError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            ..StreamError::new(
+                "You exceeded your current quota, please check your plan and billing details.",
+            )
+            .with_type("insufficient_quota")
+            .with_code("insufficient_quota")
+        })
+    }
+
+    /// HTTP 503: the engine is overloaded.
+    pub fn overloaded() -> Reply {
+        Reply::http_error(503)
+    }
+
+    /// HTTP 500: the server had an error.
+    pub fn server_error() -> Reply {
+        Reply::http_error(500)
+    }
+
+    /// HTTP 401 with `invalid_api_key`.
+    pub fn invalid_api_key() -> Reply {
+        Reply::http_error(401)
+    }
+
+    /// HTTP 400 with `context_length_exceeded` on `messages`.
+    pub fn context_length_exceeded() -> Reply {
+        Reply::with_error(StreamError {
+            status: StatusCode::BAD_REQUEST,
+            ..StreamError::new(
+                "This model's maximum context length is 128000 tokens. However, your messages \
+                 resulted in 130412 tokens. Please reduce the length of the messages.",
+            )
+            .with_type("invalid_request_error")
+            .with_param("messages")
+            .with_code("context_length_exceeded")
+        })
+    }
+
+    /// Replaces the message of an HTTP error reply.
+    ///
+    /// # Panics
+    ///
+    /// On a streamed reply: use [`error_after`](Self::error_after) to send an error event.
+    pub fn error_message(mut self, message: impl Into<String>) -> Reply {
+        self.http_error_mut("error_message").error.message = message.into();
+        self
+    }
+
+    /// Sends `retry-after` (whole seconds, rounded up) and `retry-after-ms` with an HTTP
+    /// error reply, telling clients when to retry.
+    ///
+    /// # Panics
+    ///
+    /// On a streamed reply, which has nothing to retry; add a header with
+    /// [`header`](Self::header) if that is really what the test needs.
+    pub fn retry_after(mut self, delay: Duration) -> Reply {
+        self.http_error_mut("retry_after").retry_after = Some(delay);
+        self
+    }
+
+    /// Adds a response header, replacing any the server would send by default under the
+    /// same name.
+    ///
+    /// # Panics
+    ///
+    /// If `name` or `value` is not valid in an HTTP header.
+    pub fn header(mut self, name: &str, value: &str) -> Reply {
+        let parsed_name = HeaderName::from_bytes(name.as_bytes()).unwrap_or_else(|_| {
+            panic!("Reply::header({name:?}, ..): not a valid HTTP header name")
+        });
+        let parsed_value = HeaderValue::from_str(value).unwrap_or_else(|_| {
+            panic!("Reply::header({name:?}, {value:?}): not a valid HTTP header value")
+        });
+        self.headers.push((parsed_name, parsed_value));
+        self
+    }
+
+    /// Waits `delay` before sending the response headers (and so anything at all): for
+    /// testing a client's connect or response timeout. Compare
+    /// [`first_token_delay`](Self::first_token_delay), which waits after the headers.
+    pub fn delay_headers(mut self, delay: Duration) -> Reply {
+        self.headers_delay = delay;
+        self
+    }
+
     /// Waits `delay` after the response headers before the first token: the "time to
     /// first token" of a real model. Defaults to zero.
     pub fn first_token_delay(mut self, delay: Duration) -> Reply {
-        self.first_token_delay = delay;
+        self.script_mut("first_token_delay").first_token_delay = delay;
         self
     }
 
     /// Waits `delay` between consecutive tokens. Defaults to zero.
     pub fn token_delay(mut self, delay: Duration) -> Reply {
-        self.token_delay = delay;
+        self.script_mut("token_delay").token_delay = delay;
         self
     }
 
@@ -181,98 +401,273 @@ impl Reply {
     /// (the default), `"length"` or `"content_filter"`. Any string is sent as given, so a
     /// test can also check how a client copes with a value it does not know.
     pub fn finish_reason(mut self, reason: impl Into<String>) -> Reply {
-        self.finish_reason = reason.into();
+        self.script_mut("finish_reason").finish_reason = reason.into();
         self
     }
 
     /// Ends the stream cleanly after the final chunk but without the `data: [DONE]`
     /// event, as a misbehaving proxy or provider might.
     pub fn without_done(mut self) -> Reply {
-        self.send_done = false;
+        self.script_mut("without_done").send_done = false;
         self
     }
 
+    /// After `tokens` tokens, sends `error` as the provider's error event and ends the
+    /// stream as the real API does (for OpenAI Chat Completions: `data: {"error":{...}}`,
+    /// then `data: [DONE]`). A non-streaming request gets the error as an HTTP error.
+    pub fn error_after(self, tokens: usize, error: StreamError) -> Reply {
+        self.end_after("error_after", tokens, Ending::Error(error))
+    }
+
+    /// After `tokens` tokens, ends the HTTP body properly but early: no finish chunk, no
+    /// `data: [DONE]`. The client sees a normal end of stream.
+    pub fn end_cleanly_after(self, tokens: usize) -> Reply {
+        self.end_after(
+            "end_cleanly_after",
+            tokens,
+            Ending::Cut(CutKind::EndedCleanly),
+        )
+    }
+
+    /// After `tokens` tokens, closes the connection without finishing the HTTP body. The
+    /// client sees an incomplete body: a transport error, not a clean end.
+    pub fn disconnect_after(self, tokens: usize) -> Reply {
+        self.end_after(
+            "disconnect_after",
+            tokens,
+            Ending::Cut(CutKind::Disconnected),
+        )
+    }
+
+    /// After `tokens` tokens, resets the connection (TCP RST). The client sees
+    /// "connection reset by peer".
+    pub fn reset_connection_after(self, tokens: usize) -> Reply {
+        self.end_after(
+            "reset_connection_after",
+            tokens,
+            Ending::Cut(CutKind::Reset),
+        )
+    }
+
+    /// After `tokens` tokens, keeps the connection open and sends nothing more (keep-alive
+    /// comments excepted), until the client hangs up or the server stops: for testing a
+    /// client's read timeout.
+    pub fn stall_after(self, tokens: usize) -> Reply {
+        self.end_after("stall_after", tokens, Ending::Stall)
+    }
+
+    /// Gives every event an SSE `id:` (1, 2, 3, ...). A request carrying
+    /// `Last-Event-ID: k` then resumes the stream after event `k`, as an SSE client does
+    /// when it reconnects. Scripted cuts that lie before the resume point are not
+    /// repeated, so `disconnect_after(3)` with ids streams the whole text across two
+    /// attempts.
+    pub fn event_ids(mut self) -> Reply {
+        self.script_mut("event_ids").framing.event_ids = true;
+        self
+    }
+
+    /// Sends the SSE `retry:` field with the first event, telling the client to wait
+    /// `time` before reconnecting.
+    pub fn reconnection_time(mut self, time: Duration) -> Reply {
+        self.script_mut("reconnection_time")
+            .framing
+            .reconnection_time = Some(time);
+        self
+    }
+
+    /// Sends an SSE comment (`: keep-alive`) whenever the stream has been silent for
+    /// `interval`, as proxies do, including during stalls.
+    ///
+    /// # Panics
+    ///
+    /// If `interval` is zero.
+    pub fn keep_alive(mut self, interval: Duration) -> Reply {
+        assert!(
+            !interval.is_zero(),
+            "Reply::keep_alive(0s) would send comments without end: use an interval above zero"
+        );
+        self.script_mut("keep_alive").framing.keep_alive = Some(interval);
+        self
+    }
+
+    /// Ends every SSE line with CRLF instead of LF, as some servers and proxies do.
+    pub fn crlf_line_endings(mut self) -> Reply {
+        self.script_mut("crlf_line_endings").framing.crlf = true;
+        self
+    }
+
+    /// Writes the stream in pieces of at most `max_bytes`, each a separate write, so that
+    /// events (and JSON chunks, and UTF-8 characters) arrive split across reads: a test of
+    /// the client parser's buffering.
+    ///
+    /// # Panics
+    ///
+    /// If `max_bytes` is zero.
+    pub fn fragment_writes(mut self, max_bytes: usize) -> Reply {
+        assert!(
+            max_bytes > 0,
+            "Reply::fragment_writes(0) would never write anything: use 1 or more bytes"
+        );
+        self.script_mut("fragment_writes").framing.fragment_size = Some(max_bytes);
+        self
+    }
+
+    fn end_after(mut self, method: &str, tokens: usize, ending: Ending) -> Reply {
+        let script = self.script_mut(method);
+        if let Some((previous_at, previous)) = &script.ending {
+            panic!(
+                "Reply::{method}({tokens}): this reply already ends with {} after {previous_at} \
+                 tokens; a stream ends only once. Use two replies (e.g. with \
+                 Mock::respond_with_sequence) to script two attempts.",
+                previous.describe()
+            );
+        }
+        let available = script.token_texts().count();
+        assert!(
+            tokens <= available,
+            "Reply::{method}({tokens}): the script has only {available} tokens, so this would \
+             never happen. Use a number from 0 to {available}."
+        );
+        script.ending = Some((tokens, ending));
+        self
+    }
+
+    fn script_mut(&mut self, method: &str) -> &mut Script {
+        match &mut self.kind {
+            ReplyKind::Stream(script) => script,
+            ReplyKind::HttpError(error) => panic!(
+                "Reply::{method}() applies to streamed replies, but this reply is an HTTP {} \
+                 error, which has no stream. Use delay_headers() to delay an error response.",
+                error.error.status.as_u16()
+            ),
+        }
+    }
+
+    fn http_error_mut(&mut self, method: &str) -> &mut HttpError {
+        match &mut self.kind {
+            ReplyKind::HttpError(error) => error,
+            ReplyKind::Stream(_) => panic!(
+                "Reply::{method}() applies to HTTP error replies (Reply::http_error and its \
+                 presets), but this reply is a stream. Use error_after() for an error event \
+                 in a stream."
+            ),
+        }
+    }
+}
+
+impl Ending {
+    fn describe(&self) -> &'static str {
+        match self {
+            Ending::Error(_) => "error_after",
+            Ending::Cut(CutKind::EndedCleanly) => "end_cleanly_after",
+            Ending::Cut(CutKind::Disconnected) => "disconnect_after",
+            Ending::Cut(CutKind::Reset) => "reset_connection_after",
+            Ending::Stall => "stall_after",
+        }
+    }
+}
+
+impl Script {
     /// The tokens of the script, in order.
     pub(crate) fn token_texts(&self) -> impl Iterator<Item = &str> {
         self.steps.iter().filter_map(|step| match &step.kind {
-            StepKind::Token { text, .. } => Some(text.as_str()),
-            StepKind::Pause(_) => None,
+            StepKind::Token(text) => Some(text.as_str()),
+            _ => None,
         })
     }
 
-    /// The reply's full text, as a non-streaming response carries it.
-    pub(crate) fn full_text(&self) -> String {
-        self.token_texts().collect()
+    /// The tokens a client receives: all of them, or those before a scripted ending.
+    pub(crate) fn delivered_tokens(&self) -> impl Iterator<Item = &str> {
+        let limit = self.ending.as_ref().map_or(usize::MAX, |(at, _)| *at);
+        self.token_texts().take(limit)
     }
 
-    pub(crate) fn finish_reason_str(&self) -> &str {
+    pub(crate) fn finish_reason(&self) -> &str {
         &self.finish_reason
     }
 
-    /// When each step is due, counted from the response headers: the token it sends, or
-    /// `None` for a pause. Times are absolute offsets rather than gaps so that playback
-    /// never drifts, however long the script.
-    fn schedule(&self) -> impl Iterator<Item = (Duration, Option<&str>)> {
+    pub(crate) fn ending(&self) -> Option<&Ending> {
+        self.ending.as_ref().map(|(_, ending)| ending)
+    }
+
+    /// When each step is due, counted from the response headers. Times are absolute
+    /// offsets rather than gaps so that playback never drifts, however long the script.
+    fn schedule(&self) -> impl Iterator<Item = (Duration, &Step)> {
         let mut at = Duration::ZERO;
         let mut started = false;
-        self.steps.iter().map(move |step| match &step.kind {
-            StepKind::Pause(pause) => {
-                at += *pause;
-                (at, None)
-            }
-            StepKind::Token { text, own_delay } => {
-                let default_gap = if started {
-                    self.token_delay
-                } else {
-                    self.first_token_delay
-                };
-                at += own_delay.unwrap_or(default_gap);
-                started = true;
-                (at, Some(text.as_str()))
-            }
+        self.steps.iter().map(move |step| {
+            let default_gap = match step.kind {
+                StepKind::Pause(pause) => pause,
+                StepKind::Token(_) if started => self.token_delay,
+                StepKind::Token(_) => self.first_token_delay,
+                _ => Duration::ZERO,
+            };
+            at += step.own_delay.unwrap_or(default_gap);
+            started |= matches!(step.kind, StepKind::Token(_));
+            (at, step)
         })
     }
 
-    /// How long the whole script takes to play.
+    /// How long the script plays before it ends, normally or not.
     pub(crate) fn duration(&self) -> Duration {
-        self.schedule().last().map_or(Duration::ZERO, |(at, _)| at)
+        self.timeline()
+            .last()
+            .map_or(Duration::ZERO, |beat| beat.at)
     }
 
     /// Every event of the script with the time it is due. The message starts with the
-    /// first token (or with the end, for a script without tokens) and the closing events
-    /// follow the last step at once.
-    pub(crate) fn timeline(&self) -> impl Iterator<Item = Beat<'_>> {
-        let mut started = false;
-        let content = self.schedule().flat_map(move |(at, token)| {
-            let token = token?;
-            let start = (!started).then_some(Beat {
-                at,
-                event: ScriptEvent::Start,
-            });
-            started = true;
-            Some(start.into_iter().chain(Some(Beat {
-                at,
-                event: ScriptEvent::Token(token),
-            })))
-        });
-        let end = self.duration();
-        let start_if_empty = self.token_texts().next().is_none().then_some(Beat {
-            at: end,
-            event: ScriptEvent::Start,
-        });
-        let finish = Beat {
-            at: end,
-            event: ScriptEvent::Finish(&self.finish_reason),
-        };
-        let done = self.send_done.then_some(Beat {
-            at: end,
-            event: ScriptEvent::Done,
-        });
-        content
-            .flatten()
-            .chain(start_if_empty)
-            .chain(Some(finish))
-            .chain(done)
+    /// first token; a scripted ending takes the place of the token it comes before (at
+    /// that token's time); a normal ending follows the last step at once.
+    pub(crate) fn timeline(&self) -> Vec<Beat<'_>> {
+        let limit = self.ending.as_ref().map(|(tokens, _)| *tokens);
+        let mut beats = Vec::with_capacity(self.steps.len() + 3);
+        let mut tokens_seen = 0;
+        let mut end = Duration::ZERO;
+        for (at, step) in self.schedule() {
+            end = at;
+            let event = match &step.kind {
+                StepKind::Pause(_) => continue,
+                StepKind::Raw(bytes) => ScriptEvent::Raw(bytes),
+                StepKind::Comment(text) => ScriptEvent::Comment(text),
+                StepKind::Malformed => ScriptEvent::Malformed,
+                StepKind::Token(text) => {
+                    if limit == Some(tokens_seen) {
+                        self.push_scripted_end(at, &mut beats);
+                        return beats;
+                    }
+                    if tokens_seen == 0 {
+                        beats.push(Beat::new(at, ScriptEvent::Start));
+                    }
+                    tokens_seen += 1;
+                    ScriptEvent::Token(text)
+                }
+            };
+            beats.push(Beat::new(at, event));
+        }
+        if limit.is_some() {
+            self.push_scripted_end(end, &mut beats);
+        } else {
+            if tokens_seen == 0 {
+                beats.push(Beat::new(end, ScriptEvent::Start));
+            }
+            beats.push(Beat::new(end, ScriptEvent::Finish(&self.finish_reason)));
+            if self.send_done {
+                beats.push(Beat::new(end, ScriptEvent::Done));
+            }
+        }
+        beats
+    }
+
+    fn push_scripted_end<'a>(&'a self, at: Duration, beats: &mut Vec<Beat<'a>>) {
+        match self.ending() {
+            Some(Ending::Error(error)) => {
+                beats.push(Beat::new(at, ScriptEvent::Error(error)));
+                beats.push(Beat::new(at, ScriptEvent::Done));
+            }
+            Some(Ending::Cut(kind)) => beats.push(Beat::new(at, ScriptEvent::Cut(*kind))),
+            Some(Ending::Stall) => beats.push(Beat::new(at, ScriptEvent::Stall)),
+            None => {}
+        }
     }
 }
 
@@ -281,6 +676,12 @@ impl Reply {
 pub(crate) struct Beat<'a> {
     pub(crate) at: Duration,
     pub(crate) event: ScriptEvent<'a>,
+}
+
+impl<'a> Beat<'a> {
+    fn new(at: Duration, event: ScriptEvent<'a>) -> Beat<'a> {
+        Beat { at, event }
+    }
 }
 
 /// What happens in a script, independent of any wire format.
@@ -294,6 +695,18 @@ pub(crate) enum ScriptEvent<'a> {
     Finish(&'a str),
     /// The end-of-stream marker (`data: [DONE]` in OpenAI's format).
     Done,
+    /// The provider's error event.
+    Error(&'a StreamError),
+    /// An event whose data is broken.
+    Malformed,
+    /// An SSE comment.
+    Comment(&'a str),
+    /// Bytes written verbatim.
+    Raw(&'a [u8]),
+    /// The connection is cut this way.
+    Cut(CutKind),
+    /// Nothing more is sent.
+    Stall,
 }
 
 impl ScriptEvent<'_> {

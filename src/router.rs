@@ -8,19 +8,20 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::{
     ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
     ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS,
-    ACCESS_CONTROL_REQUEST_METHOD, ALLOW, CONTENT_TYPE,
+    ACCESS_CONTROL_REQUEST_METHOD, ALLOW, CONTENT_TYPE, RETRY_AFTER,
 };
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use axum::Router;
 
-use crate::playback;
+use crate::connection::Connection;
+use crate::playback::{self, ResumeAfter};
 use crate::recording::{lock, ResponseRecorder};
-use crate::reply::Reply;
+use crate::reply::{Ending, HttpError, Reply, ReplyKind, Script};
 use crate::request::ReceivedRequest;
 use crate::state::ServerState;
 use crate::wire::{ApiError, Endpoint, ResponseContext, WireFormat};
@@ -46,6 +47,10 @@ async fn handle(State(state): State<Arc<ServerState>>, request: Request) -> Resp
 }
 
 async fn answer(state: &ServerState, request: Request) -> Response {
+    let connection = request
+        .extensions()
+        .get::<ConnectInfo<Connection>>()
+        .map(|info| info.0);
     let (parts, body) = request.into_parts();
     let (body, body_error) = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => (body, None),
@@ -66,12 +71,45 @@ async fn answer(state: &ServerState, request: Request) -> Response {
     };
     let context = ResponseContext::for_request(&received, &state.ids);
     let wants_stream = format.wants_stream(&received);
+    let last_event_id = received.header("last-event-id").map(str::to_owned);
     let recorder = state.recording.record(received);
-    match decision {
-        Err(error) => error_response(format, endpoint, &error, &context, &recorder),
-        Ok(reply) if wants_stream => stream_response(format, reply, context, recorder),
-        Ok(reply) => complete_response(format, &reply, &context, &recorder).await,
+    let reply = match decision {
+        Ok(reply) => reply,
+        Err(error) => return error_response(format, endpoint, &error, &context, &recorder),
+    };
+    if !reply.headers_delay.is_zero() {
+        tokio::time::sleep(reply.headers_delay).await;
     }
+    let mut response = match &reply.kind {
+        ReplyKind::HttpError(http_error) => {
+            http_error_response(format, http_error, &context, &recorder)
+        }
+        ReplyKind::Stream(script) if wants_stream => {
+            match resume_point(script, last_event_id.as_deref()) {
+                Ok(resume_after) => {
+                    let encoder = format.encoder(context.clone());
+                    let headers = stream_headers(format, &context);
+                    recorder.streaming(StatusCode::OK.as_u16());
+                    let body = playback::stream_body(
+                        Arc::clone(&reply),
+                        encoder,
+                        resume_after,
+                        connection,
+                        recorder,
+                    );
+                    with_parts(StatusCode::OK, headers, Body::from_stream(body))
+                }
+                Err(error) => error_response(format, endpoint, &error, &context, &recorder),
+            }
+        }
+        ReplyKind::Stream(script) => {
+            complete_response(format, script, &context, connection, recorder).await
+        }
+    };
+    for (name, value) in &reply.headers {
+        response.headers_mut().insert(name, value.clone());
+    }
+    response
 }
 
 /// Picks the reply for a request: validation first (as the real API would reject the
@@ -167,7 +205,12 @@ fn error_response(
     context: &ResponseContext,
     recorder: &ResponseRecorder,
 ) -> Response {
-    let mut response = json_response(error.status, &format.error_body(error), format, context);
+    let mut response = json_response(
+        error.status,
+        &format.error_body(&error.error),
+        format,
+        context,
+    );
     if let Some(endpoint) = endpoint.filter(|_| error.status == StatusCode::METHOD_NOT_ALLOWED) {
         if let Ok(allow) = HeaderValue::from_str(&format!("{}, OPTIONS", endpoint.method)) {
             response.headers_mut().insert(ALLOW, allow);
@@ -177,30 +220,88 @@ fn error_response(
     response
 }
 
-fn stream_response(
-    format: WireFormat,
-    reply: Arc<Reply>,
-    context: ResponseContext,
-    recorder: ResponseRecorder,
-) -> Response {
-    let mut headers = format.headers(&context);
+fn stream_headers(format: WireFormat, context: &ResponseContext) -> HeaderMap {
+    let mut headers = format.headers(context);
     headers.insert(CONTENT_TYPE, format.stream_content_type());
-    recorder.streaming(StatusCode::OK.as_u16());
-    let body = playback::stream_body(reply, format.encoder(context), recorder);
-    with_parts(StatusCode::OK, headers, Body::from_stream(body))
+    headers
 }
 
-async fn complete_response(
+/// Where a reconnecting client's stream resumes. Only replies with event ids resume; an
+/// empty header (which some clients always send) means "from the start".
+fn resume_point(script: &Script, last_event_id: Option<&str>) -> Result<ResumeAfter, ApiError> {
+    let Some(id) = last_event_id.filter(|id| script.framing.event_ids && !id.is_empty()) else {
+        return Ok(0);
+    };
+    id.trim().parse().map_err(|_| {
+        ApiError::invalid_request(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Last-Event-ID {id:?} is not an id this stream sends: its ids are whole \
+                 numbers counting events from 1."
+            ),
+        )
+        .with_param("Last-Event-ID")
+    })
+}
+
+fn http_error_response(
     format: WireFormat,
-    reply: &Reply,
+    http_error: &HttpError,
     context: &ResponseContext,
     recorder: &ResponseRecorder,
 ) -> Response {
+    let error = ApiError::from(http_error.error.clone());
+    let mut response = error_response(format, None, &error, context, recorder);
+    if let Some(delay) = http_error.retry_after {
+        let headers = response.headers_mut();
+        // Clients read whole seconds (async-openai) or milliseconds (openai-python);
+        // rounding up keeps both from retrying early.
+        let millis = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        headers.insert(RETRY_AFTER, HeaderValue::from(millis.div_ceil(1000)));
+        headers.insert(
+            HeaderName::from_static("retry-after-ms"),
+            HeaderValue::from(millis),
+        );
+    }
+    response
+}
+
+/// The answer to a non-streaming request: the whole script's time, then one JSON body,
+/// or the scripted failure in the form a non-streaming client meets it.
+async fn complete_response(
+    format: WireFormat,
+    script: &Script,
+    context: &ResponseContext,
+    connection: Option<Connection>,
+    recorder: ResponseRecorder,
+) -> Response {
+    if let Some(Ending::Stall) = script.ending() {
+        recorder.stalled();
+        // No response, ever: only the client hanging up or the server stopping ends this.
+        std::future::pending::<()>().await;
+    }
     // A non-streaming client waits for the whole generation, as it would for a real model.
-    tokio::time::sleep(reply.duration()).await;
-    let body = format.complete_response(reply, context);
-    recorder.answered(StatusCode::OK.as_u16());
-    json_response(StatusCode::OK, &body, format, context)
+    tokio::time::sleep(script.duration()).await;
+    match script.ending() {
+        Some(Ending::Error(error)) => {
+            let error = ApiError::from(error.clone());
+            error_response(format, None, &error, context, &recorder)
+        }
+        Some(Ending::Cut(kind)) => {
+            let mut headers = format.headers(context);
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            recorder.streaming(StatusCode::OK.as_u16());
+            recorder.cut(*kind);
+            let failure = playback::cut(*kind, connection);
+            let body = futures::stream::iter(failure.map(Err::<Bytes, _>));
+            with_parts(StatusCode::OK, headers, Body::from_stream(body))
+        }
+        Some(Ending::Stall) | None => {
+            let body = format.complete_response(script, context);
+            recorder.answered(StatusCode::OK.as_u16());
+            json_response(StatusCode::OK, &body, format, context)
+        }
+    }
 }
 
 fn json_response(

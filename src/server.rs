@@ -10,14 +10,16 @@
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::sync::oneshot;
 
+use crate::connection::Connection;
 use crate::mock::Mock;
+use crate::recording::lock;
 use crate::reply::Reply;
 use crate::request::ReceivedRequest;
 use crate::state::{fail, Fallback, ServerState};
@@ -65,8 +67,14 @@ pub struct MockChatServer {
     address: SocketAddr,
     state: Arc<ServerState>,
     wait_timeout: Duration,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    /// `None` while stopped.
+    running: Mutex<Option<Running>>,
+}
+
+/// A server thread and the way to stop it.
+struct Running {
+    shutdown: oneshot::Sender<()>,
+    thread: JoinHandle<()>,
 }
 
 /// Configures a [`MockChatServer`] before it starts. Get one from
@@ -74,7 +82,7 @@ pub struct MockChatServer {
 #[derive(Debug, Clone)]
 #[must_use = "the builder does nothing until start() is called"]
 pub struct MockChatServerBuilder {
-    reply: Option<Reply>,
+    replies: Vec<Reply>,
     address: SocketAddr,
     wait_timeout: Duration,
 }
@@ -86,8 +94,35 @@ impl MockChatServerBuilder {
     /// Without it, the server answers with [`Reply::demo`] while no mock is mounted, and
     /// with a 404 for unmatched requests once mocks are mounted, so that a request a test
     /// did not plan for cannot pass unnoticed.
-    pub fn reply(mut self, reply: Reply) -> Self {
-        self.reply = Some(reply);
+    pub fn reply(self, reply: Reply) -> Self {
+        self.reply_sequence([reply])
+    }
+
+    /// Like [`reply`](Self::reply), with a reply for each successive request: the first
+    /// request that no mock matches gets the first reply, the next the second, and the
+    /// last reply answers every request after that.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use chatmock::{MockChatServer, Reply};
+    ///
+    /// let server = MockChatServer::builder()
+    ///     .reply_sequence([Reply::server_error(), Reply::text("Recovered.")])
+    ///     .start()
+    ///     .await;
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `replies` is empty.
+    pub fn reply_sequence(mut self, replies: impl IntoIterator<Item = Reply>) -> Self {
+        self.replies = replies.into_iter().collect();
+        assert!(
+            !self.replies.is_empty(),
+            "reply_sequence([]) gives the server nothing to answer with: give at least one reply"
+        );
         self
     }
 
@@ -140,65 +175,69 @@ impl MockChatServerBuilder {
     }
 
     fn launch(self) -> io::Result<MockChatServer> {
-        let address = self.address;
-        let annotate = |error: io::Error| {
-            io::Error::new(
-                error.kind(),
-                format!("chatmock could not listen on {address}: {error}"),
-            )
-        };
-        // Binding here, on the caller's thread, means the address is known (and taken)
-        // before start returns; port 0 lets the system pick a free port without a race.
-        let listener = std::net::TcpListener::bind(address).map_err(annotate)?;
-        listener.set_nonblocking(true).map_err(annotate)?;
-        let address = listener.local_addr().map_err(annotate)?;
-
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let listener = {
-            let _inside = runtime.enter();
-            tokio::net::TcpListener::from_std(listener).map_err(annotate)?
-        };
-        let fallback = match self.reply {
-            Some(reply) => Fallback::Explicit(Arc::new(reply)),
-            None => Fallback::Default(Arc::new(Reply::demo())),
+        let fallback = if self.replies.is_empty() {
+            Fallback::Default(Arc::new(Reply::demo()))
+        } else {
+            Fallback::Explicit {
+                replies: self.replies.into_iter().map(Arc::new).collect(),
+                served: AtomicUsize::new(0),
+            }
         };
         let state = Arc::new(ServerState::new(fallback));
-        let app = crate::router::router(Arc::clone(&state));
-        let (shutdown, stop) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name(format!("chatmock-{}", address.port()))
-            .spawn(move || {
-                runtime.block_on(async move {
-                    // Small SSE events must leave at once, not wait for Nagle's algorithm.
-                    let listener = listener.tap_io(|stream| {
-                        let _ = stream.set_nodelay(true);
-                    });
-                    tokio::select! {
-                        _ = axum::serve(listener, app) => {}
-                        _ = stop => {}
-                    }
-                });
-                // Dropping the runtime here cancels every connection task, which closes
-                // their sockets, before the thread (and so `drop`) finishes.
-                drop(runtime);
-            })?;
+        let (address, running) = serve(self.address, Arc::clone(&state))?;
         Ok(MockChatServer {
             address,
             state,
             wait_timeout: self.wait_timeout,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
+            running: Mutex::new(Some(running)),
         })
     }
+}
+
+/// Binds `address` and serves `state` on a new server thread.
+///
+/// Binding happens here, on the caller's thread, so the address is known (and taken)
+/// before start returns; port 0 lets the system pick a free port without a race.
+fn serve(address: SocketAddr, state: Arc<ServerState>) -> io::Result<(SocketAddr, Running)> {
+    let annotate = |error: io::Error| {
+        io::Error::new(
+            error.kind(),
+            format!("chatmock could not listen on {address}: {error}"),
+        )
+    };
+    let listener = std::net::TcpListener::bind(address).map_err(annotate)?;
+    listener.set_nonblocking(true).map_err(annotate)?;
+    let address = listener.local_addr().map_err(annotate)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let listener = {
+        let _inside = runtime.enter();
+        tokio::net::TcpListener::from_std(listener).map_err(annotate)?
+    };
+    let app = crate::router::router(state).into_make_service_with_connect_info::<Connection>();
+    let (shutdown, stop) = oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name(format!("chatmock-{}", address.port()))
+        .spawn(move || {
+            runtime.block_on(async move {
+                tokio::select! {
+                    _ = axum::serve(crate::connection::Accepting(listener), app) => {}
+                    _ = stop => {}
+                }
+            });
+            // Dropping the runtime here cancels every connection task, which closes
+            // their sockets, before the thread (and so `stop` or `drop`) finishes.
+            drop(runtime);
+        })?;
+    Ok((address, Running { shutdown, thread }))
 }
 
 impl MockChatServer {
     /// A builder to configure the server before starting it.
     pub fn builder() -> MockChatServerBuilder {
         MockChatServerBuilder {
-            reply: None,
+            replies: Vec::new(),
             address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             wait_timeout: Duration::from_secs(5),
         }
@@ -314,8 +353,61 @@ impl MockChatServer {
     /// Unmounts every mock and forgets every received request, as if the server had just
     /// started (its address stays the same).
     pub async fn reset(&self) {
-        crate::recording::lock(&self.state.mocks).clear();
+        lock(&self.state.mocks).clear();
         self.state.recording.clear();
+    }
+
+    /// Stops the server as if it had crashed: streams in flight are cut, new connections
+    /// are refused, and the port is released. Mounted mocks and received requests are
+    /// kept, for [`restart`](Self::restart) and for assertions. Stopping a stopped server
+    /// does nothing.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use chatmock::MockChatServer;
+    ///
+    /// let server = MockChatServer::start().await;
+    /// server.stop().await;
+    /// assert!(std::net::TcpStream::connect(server.address()).is_err());
+    /// server.restart().await;
+    /// assert!(std::net::TcpStream::connect(server.address()).is_ok());
+    /// # }
+    /// ```
+    pub async fn stop(&self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&self) {
+        let Some(running) = lock(&self.running).take() else {
+            return;
+        };
+        self.state.recording.set_stopping(true);
+        let _ = running.shutdown.send(());
+        let _ = running.thread.join();
+        self.state.recording.set_stopping(false);
+    }
+
+    /// Starts serving again on the same address, after [`stop`](Self::stop) (or stops
+    /// and starts again if the server is running), with the same mocks and request log:
+    /// a client sees an outage end.
+    ///
+    /// # Panics
+    ///
+    /// If the address cannot be bound again; see [`try_restart`](Self::try_restart).
+    pub async fn restart(&self) {
+        if let Err(error) = self.try_restart().await {
+            panic!("{error}");
+        }
+    }
+
+    /// Like [`restart`](Self::restart), returning an error that names the address if
+    /// another process took the port meanwhile.
+    pub async fn try_restart(&self) -> io::Result<()> {
+        self.stop_now();
+        let (_, running) = serve(self.address, Arc::clone(&self.state))?;
+        *lock(&self.running) = Some(running);
+        Ok(())
     }
 
     pub(crate) fn mount(&self, mock: Mock) -> usize {
@@ -337,13 +429,7 @@ impl fmt::Debug for MockChatServer {
 
 impl Drop for MockChatServer {
     fn drop(&mut self) {
-        self.state.recording.mark_stopping();
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.stop_now();
         if let Err(report) = self.state.verify() {
             fail(report);
         }

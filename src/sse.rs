@@ -4,50 +4,87 @@
 //! This module knows nothing about chat APIs: wire formats decide *what* each frame says,
 //! this module decides only *how* it is laid out on the wire.
 
+use std::time::Duration;
+
+/// What goes on the wire: an event, a comment, or bytes written verbatim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Frame {
+    Event(Event),
+    /// A `: text` line that clients ignore, then a blank line.
+    Comment(String),
+    /// Written as is, outside any framing: the way to script broken framing.
+    Raw(Vec<u8>),
+}
+
 /// One SSE event block, ended by a blank line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Frame {
+pub(crate) struct Event {
     /// The `event:` field; `None` leaves the type at the default, `message`.
-    pub(crate) event: Option<&'static str>,
+    pub(crate) name: Option<&'static str>,
     /// The `data:` payload. Line breaks inside it become several `data:` lines, which a
     /// spec-compliant parser joins back with `\n`.
     pub(crate) data: String,
+    /// The `id:` field.
+    pub(crate) id: Option<u64>,
+    /// The `retry:` field. It shares the block with `data`, because some parsers
+    /// (eventsource-stream) drop a `retry:` that comes in a block of its own.
+    pub(crate) retry: Option<Duration>,
 }
 
 impl Frame {
-    /// A frame with only a `data:` field.
-    pub(crate) fn data(data: impl Into<String>) -> Self {
-        Frame {
-            event: None,
+    /// An event with only a `data:` field.
+    pub(crate) fn data(data: impl Into<String>) -> Frame {
+        Frame::Event(Event {
             data: data.into(),
-        }
+            ..Event::default()
+        })
     }
 }
 
-/// Appends the wire form of `frame` to `out`.
+/// Appends the wire form of `frame` to `out`, ending lines with CRLF if `crlf`.
 ///
 /// Every data line is written as `data: <value>` with the space, because some clients
 /// (google-genai) only accept that exact prefix; the spec strips exactly one leading space,
 /// so a value that itself starts with a space survives the round trip.
-pub(crate) fn encode(frame: &Frame, out: &mut Vec<u8>) {
-    if let Some(event) = frame.event {
-        out.extend_from_slice(b"event: ");
-        out.extend_from_slice(event.as_bytes());
-        out.push(b'\n');
+pub(crate) fn encode(frame: &Frame, crlf: bool, out: &mut Vec<u8>) {
+    let end_of_line: &[u8] = if crlf { b"\r\n" } else { b"\n" };
+    let mut line = |parts: &[&[u8]]| {
+        for part in parts {
+            out.extend_from_slice(part);
+        }
+        out.extend_from_slice(end_of_line);
+    };
+    match frame {
+        Frame::Raw(bytes) => out.extend_from_slice(bytes),
+        Frame::Comment(text) => {
+            for text_line in split_lines(text) {
+                line(&[b": ", text_line.as_bytes()]);
+            }
+            line(&[]);
+        }
+        Frame::Event(event) => {
+            if let Some(id) = event.id {
+                line(&[b"id: ", id.to_string().as_bytes()]);
+            }
+            if let Some(retry) = event.retry {
+                line(&[b"retry: ", retry.as_millis().to_string().as_bytes()]);
+            }
+            if let Some(name) = event.name {
+                line(&[b"event: ", name.as_bytes()]);
+            }
+            for data_line in split_lines(&event.data) {
+                line(&[b"data: ", data_line.as_bytes()]);
+            }
+            line(&[]);
+        }
     }
-    for line in data_lines(&frame.data) {
-        out.extend_from_slice(b"data: ");
-        out.extend_from_slice(line.as_bytes());
-        out.push(b'\n');
-    }
-    out.push(b'\n');
 }
 
 /// Splits a payload at every line ending the spec recognises (CRLF, LF, lone CR), so that
 /// no raw CR or LF ever reaches the wire inside a field value. A CRLF inside a payload
 /// comes back as a single LF: SSE has no way to carry it.
-fn data_lines(data: &str) -> impl Iterator<Item = &str> {
-    let mut rest = Some(data);
+fn split_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
     std::iter::from_fn(move || {
         let current = rest?;
         match current.find(['\r', '\n']) {

@@ -2,6 +2,7 @@
 //! mocks, the request log and the id generator. Locks here are held only for quick,
 //! synchronous work, never across an await, so a slow stream can never block a test.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::ids::IdGenerator;
@@ -22,8 +23,12 @@ pub(crate) struct ServerState {
 
 /// What a known endpoint answers when no mock matches.
 pub(crate) enum Fallback {
-    /// Given by the test with `MockChatServerBuilder::reply`: always used.
-    Explicit(Arc<Reply>),
+    /// Given by the test with `MockChatServerBuilder::reply` or `reply_sequence`: always
+    /// used. Successive requests take successive replies; the last one repeats.
+    Explicit {
+        replies: Vec<Arc<Reply>>,
+        served: AtomicUsize,
+    },
     /// The demo reply, used only while no mock is mounted, so that a test which mounts
     /// mocks gets a 404 for a request it did not plan for, as with wiremock.
     Default(Arc<Reply>),
@@ -46,7 +51,12 @@ impl ServerState {
     /// The fallback reply, if it applies at this moment.
     pub(crate) fn fallback_reply(&self) -> Option<Arc<Reply>> {
         match &self.fallback {
-            Fallback::Explicit(reply) => Some(Arc::clone(reply)),
+            Fallback::Explicit { replies, served } => {
+                let index = served.fetch_add(1, Ordering::Relaxed);
+                replies
+                    .get(index.min(replies.len().saturating_sub(1)))
+                    .map(Arc::clone)
+            }
             Fallback::Default(reply) => lock(&self.mocks).is_empty().then(|| Arc::clone(reply)),
         }
     }

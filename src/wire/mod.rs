@@ -11,7 +11,8 @@ mod raw;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::Value;
 
-use crate::reply::{Reply, ScriptEvent};
+use crate::fault::StreamError;
+use crate::reply::{Script, ScriptEvent};
 use crate::request::ReceivedRequest;
 use crate::sse::Frame;
 
@@ -108,7 +109,8 @@ impl ResponseContext {
     }
 }
 
-/// Turns script events into SSE frames for one response stream.
+/// Turns script events into SSE frames for one response stream. Events that are the same
+/// in every dialect (comments, raw bytes, cuts, stalls) never reach an encoder.
 pub(crate) trait Encoder: Send {
     fn encode(&mut self, event: ScriptEvent<'_>, frames: &mut Vec<Frame>);
 }
@@ -138,10 +140,10 @@ impl WireFormat {
     }
 
     /// The complete JSON response to a non-streaming request.
-    pub(crate) fn complete_response(self, reply: &Reply, context: &ResponseContext) -> Value {
+    pub(crate) fn complete_response(self, script: &Script, context: &ResponseContext) -> Value {
         match self {
             WireFormat::ChatCompletions | WireFormat::RawDemo => {
-                openai_chat::complete_response(reply, context)
+                openai_chat::complete_response(script, context)
             }
         }
     }
@@ -155,7 +157,7 @@ impl WireFormat {
     }
 
     /// The body of an error response, in the provider's shape.
-    pub(crate) fn error_body(self, error: &ApiError) -> Value {
+    pub(crate) fn error_body(self, error: &StreamError) -> Value {
         match self {
             WireFormat::ChatCompletions | WireFormat::RawDemo => openai_chat::error_body(error),
         }
@@ -166,45 +168,45 @@ impl WireFormat {
     }
 }
 
-/// An error response, described once and rendered in each provider's shape.
+/// An error response: a status and the provider-neutral description of the error, which
+/// each dialect renders in its provider's shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ApiError {
     pub(crate) status: StatusCode,
-    pub(crate) message: String,
-    /// OpenAI's `type`: `invalid_request_error`, `server_error`, ...
-    pub(crate) kind: &'static str,
-    pub(crate) param: Option<&'static str>,
-    pub(crate) code: Option<&'static str>,
+    pub(crate) error: StreamError,
 }
 
 impl ApiError {
     pub(crate) fn invalid_request(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
-            message: message.into(),
-            kind: "invalid_request_error",
-            param: None,
-            code: None,
+            error: StreamError::new(message).with_type("invalid_request_error"),
         }
     }
 
-    pub(crate) fn with_code(mut self, code: &'static str) -> ApiError {
-        self.code = Some(code);
+    pub(crate) fn with_code(mut self, code: &str) -> ApiError {
+        self.error = self.error.with_code(code);
         self
     }
 
-    pub(crate) fn with_param(mut self, param: &'static str) -> ApiError {
-        self.param = Some(param);
+    pub(crate) fn with_param(mut self, param: &str) -> ApiError {
+        self.error = self.error.with_param(param);
         self
     }
 
     pub(crate) fn server_error(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: message.into(),
-            kind: "server_error",
-            param: None,
-            code: None,
+            error: StreamError::new(message),
+        }
+    }
+}
+
+impl From<StreamError> for ApiError {
+    fn from(error: StreamError) -> ApiError {
+        ApiError {
+            status: error.status,
+            error,
         }
     }
 }

@@ -9,7 +9,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};
 
 use super::{ApiError, Encoder, ResponseContext};
-use crate::reply::{Reply, ScriptEvent};
+use crate::fault::StreamError;
+use crate::reply::{Script, ScriptEvent};
 use crate::request::ReceivedRequest;
 use crate::sse::Frame;
 
@@ -56,6 +57,14 @@ impl Encoder for ChunkEncoder {
             }
             ScriptEvent::Finish(reason) => self.chunk("{}", Some(reason)),
             ScriptEvent::Done => Frame::data("[DONE]"),
+            // The real API's mid-stream error: the error object alone, then [DONE].
+            ScriptEvent::Error(error) => Frame::data(error_body(error).to_string()),
+            // A chunk cut off mid-string, as a broken proxy would forward it.
+            ScriptEvent::Malformed => Frame::data(format!("{}{{\"content\":\"trunc", self.prefix)),
+            ScriptEvent::Comment(_)
+            | ScriptEvent::Raw(_)
+            | ScriptEvent::Cut(_)
+            | ScriptEvent::Stall => return,
         });
     }
 }
@@ -125,8 +134,8 @@ fn json_kind(value: &Value) -> &'static str {
     }
 }
 
-pub(super) fn complete_response(reply: &Reply, context: &ResponseContext) -> Value {
-    let completion_tokens = reply.token_texts().count() as u64;
+pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> Value {
+    let completion_tokens = script.delivered_tokens().count() as u64;
     json!({
         "id": context.id,
         "object": "chat.completion",
@@ -136,12 +145,12 @@ pub(super) fn complete_response(reply: &Reply, context: &ResponseContext) -> Val
             "index": 0,
             "message": {
                 "role": "assistant",
-                "content": reply.full_text(),
+                "content": script.delivered_tokens().collect::<String>(),
                 "refusal": null,
                 "annotations": []
             },
             "logprobs": null,
-            "finish_reason": reply.finish_reason_str()
+            "finish_reason": script.finish_reason()
         }],
         "usage": {
             "prompt_tokens": context.prompt_tokens,
@@ -162,11 +171,11 @@ pub(super) fn complete_response(reply: &Reply, context: &ResponseContext) -> Val
 
 /// `{"error": {"message", "type", "param", "code"}}`: all four keys, as the API's schema
 /// requires.
-pub(super) fn error_body(error: &ApiError) -> Value {
+pub(super) fn error_body(error: &StreamError) -> Value {
     json!({
         "error": {
             "message": error.message,
-            "type": error.kind,
+            "type": error.error_type,
             "param": error.param,
             "code": error.code
         }

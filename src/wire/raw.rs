@@ -17,7 +17,18 @@ impl Encoder for RawEncoder {
         match event {
             ScriptEvent::Token(text) => frames.push(Frame::data(text)),
             ScriptEvent::Done => frames.push(Frame::data("[DONE]")),
-            ScriptEvent::Start | ScriptEvent::Finish(_) => {}
+            ScriptEvent::Error(error) => {
+                frames.push(Frame::data(
+                    super::openai_chat::error_body(error).to_string(),
+                ));
+            }
+            ScriptEvent::Malformed => frames.push(Frame::data("{\"unterminated")),
+            ScriptEvent::Start
+            | ScriptEvent::Finish(_)
+            | ScriptEvent::Comment(_)
+            | ScriptEvent::Raw(_)
+            | ScriptEvent::Cut(_)
+            | ScriptEvent::Stall => {}
         }
     }
 }
