@@ -24,6 +24,10 @@ use crate::wire::Encoder;
 /// thousands for a zero-delay script, while a write never grows without bound.
 const MAX_WRITE: usize = 64 * 1024;
 
+/// How long a reset waits after the last write, so that a client on loopback reads what
+/// was sent before the reset discards it.
+const RESET_GRACE: Duration = Duration::from_millis(20);
+
 /// Where a resumed stream starts: after the event with this id (0 = from the start).
 pub(crate) type ResumeAfter = u64;
 
@@ -112,6 +116,16 @@ pub(crate) fn stream_body(
                 }
                 Rendered::Cut(kind) => {
                     recorder.cut(kind);
+                    if kind != CutKind::EndedCleanly {
+                        // Let the server flush the headers and everything written so far,
+                        // so the cut comes after them, as it does in the script.
+                        tokio::task::yield_now().await;
+                    }
+                    if kind == CutKind::Reset {
+                        // A reset makes the client's OS discard data it has not read yet;
+                        // a moment's grace lets the client read what was sent first.
+                        tokio::time::sleep(RESET_GRACE).await;
+                    }
                     if let Some(error) = cut(kind, connection) {
                         yield Err(error);
                     }

@@ -616,11 +616,15 @@ impl Script {
     }
 
     /// Every event of the script with the time it is due. The message starts with the
-    /// first token; a scripted ending takes the place of the token it comes before (at
-    /// that token's time); a normal ending follows the last step at once.
+    /// first token; a scripted ending comes before the token it replaces (at that token's
+    /// time); a normal ending follows the last step at once.
+    ///
+    /// A cut or a stall is followed by the rest of the script: playback never gets past
+    /// them, except on a stream resumed beyond them. An error event ends the script.
     pub(crate) fn timeline(&self) -> Vec<Beat<'_>> {
         let limit = self.ending.as_ref().map(|(tokens, _)| *tokens);
-        let mut beats = Vec::with_capacity(self.steps.len() + 3);
+        let terminal = matches!(self.ending(), Some(Ending::Error(_)));
+        let mut beats = Vec::with_capacity(self.steps.len() + 4);
         let mut tokens_seen = 0;
         let mut end = Duration::ZERO;
         for (at, step) in self.schedule() {
@@ -633,7 +637,9 @@ impl Script {
                 StepKind::Token(text) => {
                     if limit == Some(tokens_seen) {
                         self.push_scripted_end(at, &mut beats);
-                        return beats;
+                        if terminal {
+                            return beats;
+                        }
                     }
                     if tokens_seen == 0 {
                         beats.push(Beat::new(at, ScriptEvent::Start));
@@ -644,16 +650,18 @@ impl Script {
             };
             beats.push(Beat::new(at, event));
         }
-        if limit.is_some() {
+        if limit == Some(tokens_seen) {
             self.push_scripted_end(end, &mut beats);
-        } else {
-            if tokens_seen == 0 {
-                beats.push(Beat::new(end, ScriptEvent::Start));
+            if terminal {
+                return beats;
             }
-            beats.push(Beat::new(end, ScriptEvent::Finish(&self.finish_reason)));
-            if self.send_done {
-                beats.push(Beat::new(end, ScriptEvent::Done));
-            }
+        }
+        if tokens_seen == 0 {
+            beats.push(Beat::new(end, ScriptEvent::Start));
+        }
+        beats.push(Beat::new(end, ScriptEvent::Finish(&self.finish_reason)));
+        if self.send_done {
+            beats.push(Beat::new(end, ScriptEvent::Done));
         }
         beats
     }

@@ -11,7 +11,7 @@ use futures::StreamExt;
 
 use crate::support::ms;
 
-fn client_for(server: &MockChatServer) -> Client<OpenAIConfig> {
+pub fn client_for(server: &MockChatServer) -> Client<OpenAIConfig> {
     Client::with_config(
         OpenAIConfig::new()
             .with_api_base(server.openai_base_url())
@@ -19,7 +19,7 @@ fn client_for(server: &MockChatServer) -> Client<OpenAIConfig> {
     )
 }
 
-fn request(model: &str, message: &str) -> CreateChatCompletionRequest {
+pub fn request(model: &str, message: &str) -> CreateChatCompletionRequest {
     CreateChatCompletionRequestArgs::default()
         .model(model)
         .messages([ChatCompletionRequestUserMessage::from(message).into()])
