@@ -61,6 +61,43 @@
 //! The same script serves a streaming request (one event per token) and a non-streaming
 //! one (one JSON response with the whole text, after the script's total time).
 //!
+//! # Scripting failures
+//!
+//! Failures are part of the script, so a test picks which one happens and when:
+//! HTTP errors ([`Reply::http_error`], [`Reply::rate_limited`] and other presets, with
+//! [`Reply::retry_after`]), an error event after *n* tokens ([`Reply::error_after`] with a
+//! [`StreamError`]), three distinct cuts ([`Reply::end_cleanly_after`],
+//! [`Reply::disconnect_after`], [`Reply::reset_connection_after`]), stalls
+//! ([`Reply::stall_after`], [`Reply::delay_headers`]), framing faults
+//! ([`Step::malformed_chunk`], [`Step::raw`], [`Reply::keep_alive`],
+//! [`Reply::crlf_line_endings`], [`Reply::fragment_writes`]) and reconnection
+//! ([`Reply::event_ids`] with resume from `Last-Event-ID`, [`Reply::reconnection_time`],
+//! [`Mock::respond_with_sequence`], [`MockChatServer::stop`] and
+//! [`MockChatServer::restart`]).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use chatmock::{CutKind, MockChatServer, Reply, StreamOutcome};
+//!
+//! let server = MockChatServer::builder()
+//!     .reply(Reply::text("one two three").disconnect_after(2))
+//!     .start()
+//!     .await;
+//!
+//! let body = r#"{"model":"m","messages":[],"stream":true}"#;
+//! let url = format!("{}/chat/completions", server.openai_base_url());
+//! let response = reqwest::Client::new().post(url).body(body).send().await.unwrap();
+//! assert!(response.bytes().await.is_err(), "the body breaks off");
+//!
+//! let requests = server.wait_for_streams_to_end().await.unwrap();
+//! assert_eq!(
+//!     requests[0].stream_outcome(),
+//!     &StreamOutcome::Cut { kind: CutKind::Disconnected, events_sent: 2 }
+//! );
+//! # }
+//! ```
+//!
 //! # Matching and expectations
 //!
 //! [`Mock`]s work as in `wiremock`: [`Mock::given`] a [matcher](matchers), add more with

@@ -1,6 +1,7 @@
 //! The async-openai client, pointed at the mock, as an application would use it.
 
 use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
 use async_openai::types::chat::{
     ChatCompletionRequestUserMessage, CreateChatCompletionRequest, CreateChatCompletionRequestArgs,
     FinishReason, Role,
@@ -25,6 +26,28 @@ pub fn request(model: &str, message: &str) -> CreateChatCompletionRequest {
         .messages([ChatCompletionRequestUserMessage::from(message).into()])
         .build()
         .expect("a valid request")
+}
+
+/// Streams a completion with async-openai until the stream ends, returning the text and
+/// every error item met on the way. Bounded, so a stream that never ends fails the test.
+pub async fn stream_completion(server: &MockChatServer) -> (String, Vec<OpenAIError>) {
+    let mut stream = client_for(server)
+        .chat()
+        .create_stream(request("m", "x"))
+        .await
+        .expect("the stream opens");
+    let mut text = String::new();
+    let mut errors = Vec::new();
+    while let Some(item) = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+        .await
+        .expect("the stream ends on its own")
+    {
+        match item {
+            Ok(chunk) => text.extend(chunk.choices[0].delta.content.clone()),
+            Err(error) => errors.push(error),
+        }
+    }
+    (text, errors)
 }
 
 #[tokio::test]

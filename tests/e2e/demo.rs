@@ -136,3 +136,26 @@ fn the_demo_explains_a_port_in_use() {
     );
     assert!(stderr.contains("Try another port"), "{stderr}");
 }
+
+#[tokio::test]
+async fn curl_streams_the_demo_as_the_readme_shows() {
+    let demo = start_demo(&["--port", "0", "--token-delay-ms", "5"]);
+    let url = format!("{}/stream", demo.uri);
+
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("curl")
+            .args(["-sSN", "--max-time", "20", &url])
+            .output()
+            .expect("curl runs (.ci/run installs it on machines without it)")
+    })
+    .await
+    .unwrap();
+
+    assert!(output.status.success(), "{output:?}");
+    let body = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        body.starts_with("data: Hello,\n\ndata:  this\n\n"),
+        "{body}"
+    );
+    assert!(body.ends_with("data:  you?\n\ndata: [DONE]\n\n"), "{body}");
+}

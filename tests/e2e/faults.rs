@@ -9,7 +9,7 @@ use chatmock::{matchers, CutKind, Mock, MockChatServer, Reply, Step, StreamError
 use futures::StreamExt;
 use serde_json::Value;
 
-use crate::async_openai_client::{client_for, request};
+use crate::async_openai_client::{client_for, request, stream_completion};
 use crate::support::{
     assert_between, chat_body, chat_url, chunks, content_of, ms, parse_sse, post_chat,
 };
@@ -160,16 +160,9 @@ async fn async_openai_retries_a_429_after_retry_after_and_then_streams() {
         .mount(&server)
         .await;
 
-    let mut stream = client_for(&server)
-        .chat()
-        .create_stream(request("m", "x"))
-        .await
-        .expect("the retry succeeds");
-    let mut text = String::new();
-    while let Some(chunk) = stream.next().await {
-        text.extend(chunk.unwrap().choices[0].delta.content.clone());
-    }
+    let (text, errors) = stream_completion(&server).await;
 
+    assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(text, "after the retry");
     let requests = server.wait_for_requests(2).await.unwrap();
     assert_eq!(requests[0].response_status(), Some(429));
@@ -243,19 +236,7 @@ async fn async_openai_surfaces_a_mid_stream_error_as_an_error_item() {
     )
     .await;
 
-    let mut stream = client_for(&server)
-        .chat()
-        .create_stream(request("m", "x"))
-        .await
-        .unwrap();
-    let mut text = String::new();
-    let mut errors = Vec::new();
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(chunk) => text.extend(chunk.choices[0].delta.content.clone()),
-            Err(error) => errors.push(error),
-        }
-    }
+    let (text, errors) = stream_completion(&server).await;
 
     assert_eq!(text, "one two");
     assert_eq!(errors.len(), 1, "{errors:?}");
@@ -381,24 +362,12 @@ async fn async_openai_ends_cleanly_without_done() {
     ] {
         let server = server_replying(reply).await;
 
-        let mut stream = client_for(&server)
-            .chat()
-            .create_stream(request("m", "x"))
-            .await
-            .unwrap();
-        let mut text = String::new();
-        while let Some(item) = tokio::time::timeout(ms(5_000), stream.next())
-            .await
-            .expect("the stream ends on its own")
-        {
-            text.extend(
-                item.expect("no error item").choices[0]
-                    .delta
-                    .content
-                    .clone(),
-            );
-        }
+        let (text, errors) = stream_completion(&server).await;
 
+        assert!(
+            errors.is_empty(),
+            "a missing [DONE] is no error: {errors:?}"
+        );
         assert_eq!(text, expected);
     }
 }
@@ -572,20 +541,14 @@ async fn a_malformed_chunk_is_an_error_item_and_the_stream_goes_on() {
     ]))
     .await;
 
-    let mut stream = client_for(&server)
-        .chat()
-        .create_stream(request("m", "x"))
-        .await
-        .unwrap();
-    let mut text = String::new();
-    let mut bad_chunks = Vec::new();
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(chunk) => text.extend(chunk.choices[0].delta.content.clone()),
-            Err(OpenAIError::JSONDeserialize(_, raw)) => bad_chunks.push(raw),
-            Err(other) => panic!("unexpected error {other:?}"),
-        }
-    }
+    let (text, errors) = stream_completion(&server).await;
+    let bad_chunks: Vec<String> = errors
+        .into_iter()
+        .map(|error| match error {
+            OpenAIError::JSONDeserialize(_, raw) => raw,
+            other => panic!("unexpected error {other:?}"),
+        })
+        .collect();
 
     assert_eq!(text, "before after");
     assert_eq!(bad_chunks.len(), 1);
@@ -646,15 +609,8 @@ async fn crlf_line_endings_are_used_throughout_and_parse_the_same() {
     assert_eq!(content_of(&chunks(&body).await), "line\none two");
 
     let server = server_replying(Reply::tokens(["crlf", " works"]).crlf_line_endings()).await;
-    let mut stream = client_for(&server)
-        .chat()
-        .create_stream(request("m", "x"))
-        .await
-        .unwrap();
-    let mut text = String::new();
-    while let Some(item) = stream.next().await {
-        text.extend(item.unwrap().choices[0].delta.content.clone());
-    }
+    let (text, errors) = stream_completion(&server).await;
+    assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(text, "crlf works");
 }
 
@@ -680,15 +636,8 @@ async fn fragmented_writes_split_events_and_characters_yet_parse_intact() {
     assert_eq!(content_of(&chunks(&received).await), tokens.concat());
 
     let server = server_replying(Reply::tokens(tokens).fragment_writes(3)).await;
-    let mut stream = client_for(&server)
-        .chat()
-        .create_stream(request("m", "x"))
-        .await
-        .unwrap();
-    let mut text = String::new();
-    while let Some(item) = stream.next().await {
-        text.extend(item.unwrap().choices[0].delta.content.clone());
-    }
+    let (text, errors) = stream_completion(&server).await;
+    assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(text, tokens.concat());
 }
 

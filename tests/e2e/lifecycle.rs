@@ -79,6 +79,46 @@ async fn dropping_the_server_cuts_streams_in_flight_and_returns_promptly() {
 }
 
 #[tokio::test]
+async fn dropping_the_server_ends_stalled_streams_and_delayed_responses_too() {
+    let server = MockChatServer::start().await;
+    chatmock::Mock::given(chatmock::matchers::stream(true))
+        .respond_with(Reply::text("one two").stall_after(1))
+        .mount(&server)
+        .await;
+    chatmock::Mock::given(chatmock::matchers::stream(false))
+        .respond_with(Reply::text("late").delay_headers(ms(60_000)))
+        .mount(&server)
+        .await;
+    let stalled = post_chat(&server, chat_body("m", "x", true)).await;
+    let mut stalled = stalled.bytes_stream();
+    stalled.next().await.unwrap().unwrap();
+    let delayed = tokio::spawn(
+        reqwest::Client::new()
+            .post(crate::support::chat_url(&server))
+            .body(chat_body("m", "x", false))
+            .send(),
+    );
+    server.wait_for_requests(2).await.unwrap();
+
+    let dropping = Instant::now();
+    drop(server);
+    assert_between("drop", dropping.elapsed(), ms(0), ms(500));
+
+    let next = tokio::time::timeout(ms(2_000), stalled.next())
+        .await
+        .unwrap();
+    assert!(matches!(next, None | Some(Err(_))));
+    let delayed = tokio::time::timeout(ms(2_000), delayed)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        delayed.is_err(),
+        "the delayed response never comes: {delayed:?}"
+    );
+}
+
+#[tokio::test]
 async fn many_servers_run_side_by_side_on_distinct_ports() {
     let servers: Vec<MockChatServer> = futures::future::join_all((0..40).map(|index| {
         MockChatServer::builder()

@@ -46,6 +46,17 @@ async fn stream_with_reconnects(url: String) -> (String, Vec<String>) {
     }
 }
 
+/// POSTs a streaming chat request as a reconnecting client would, with `Last-Event-ID`.
+async fn post_resuming(server: &MockChatServer, last_event_id: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(chat_url(server))
+        .header("last-event-id", last_event_id)
+        .body(chat_body("m", "x", true))
+        .send()
+        .await
+        .expect("the server answers")
+}
+
 async fn resumes_after_a_cut(cut: fn(Reply) -> Reply, kind: CutKind) {
     let reply = Reply::text(TEXT).event_ids().reconnection_time(ms(150));
     let server = MockChatServer::builder().reply(cut(reply)).start().await;
@@ -132,16 +143,7 @@ async fn last_event_id_resumes_after_that_event() {
         .start()
         .await;
 
-    let body = reqwest::Client::new()
-        .post(chat_url(&server))
-        .header("last-event-id", "3")
-        .body(chat_body("m", "x", true))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let body = post_resuming(&server, "3").await.bytes().await.unwrap();
 
     let events = parse_sse(&body).await;
     assert_eq!(events[0].id, "4");
@@ -169,13 +171,7 @@ async fn a_last_event_id_that_is_not_an_id_is_a_400() {
         .start()
         .await;
 
-    let response = reqwest::Client::new()
-        .post(chat_url(&server))
-        .header("last-event-id", "abc")
-        .body(chat_body("m", "x", true))
-        .send()
-        .await
-        .unwrap();
+    let response = post_resuming(&server, "abc").await;
 
     assert_eq!(response.status(), 400);
     let json: Value = response.json().await.unwrap();
@@ -193,16 +189,7 @@ async fn without_event_ids_last_event_id_is_ignored_as_the_real_api_does() {
         .start()
         .await;
 
-    let body = reqwest::Client::new()
-        .post(chat_url(&server))
-        .header("last-event-id", "3")
-        .body(chat_body("m", "x", true))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let body = post_resuming(&server, "3").await.bytes().await.unwrap();
 
     assert_eq!(
         parse_sse(&body).await.len(),
