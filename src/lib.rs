@@ -146,6 +146,8 @@
 //! [`MockChatServerBuilder::start_blocking`] with a blocking client. Dropping the server
 //! stops it at once, cutting streams in flight, and frees the port.
 
+#![warn(missing_docs)]
+
 mod connection;
 mod fault;
 mod ids;

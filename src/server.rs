@@ -141,9 +141,9 @@ impl MockChatServerBuilder {
         self
     }
 
-    /// How long [`MockChatServer::wait_for_requests`] and
-    /// [`MockChatServer::wait_for_streams_to_end`] wait before giving up. Defaults to
-    /// 5 seconds.
+    /// How long [`MockChatServer::wait_for_requests`],
+    /// [`MockChatServer::wait_for_streams_to_end`] and [`MockChatServer::wait_until`] wait
+    /// before giving up. Defaults to 5 seconds.
     pub fn wait_timeout(mut self, timeout: Duration) -> Self {
         self.wait_timeout = timeout;
         self
@@ -299,7 +299,7 @@ impl MockChatServer {
         &self,
         count: usize,
     ) -> Result<Vec<ReceivedRequest>, WaitTimeout> {
-        self.wait_until(format!("{count} requests"), |requests| {
+        self.wait_for(format!("{count} requests"), |requests| {
             requests.len() >= count
         })
         .await
@@ -314,7 +314,7 @@ impl MockChatServer {
     /// [`WaitTimeout`] after the [wait timeout](MockChatServerBuilder::wait_timeout), with
     /// the requests as they were.
     pub async fn wait_for_streams_to_end(&self) -> Result<Vec<ReceivedRequest>, WaitTimeout> {
-        self.wait_until("every stream to end".to_owned(), |requests| {
+        self.wait_for("every stream to end".to_owned(), |requests| {
             requests
                 .iter()
                 .all(|request| request.stream_outcome().has_ended())
@@ -322,7 +322,46 @@ impl MockChatServer {
         .await
     }
 
-    async fn wait_until(
+    /// Waits until `condition` holds for the requests received so far (re-checked
+    /// whenever a request arrives or a response changes state), and returns them.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use chatmock::{MockChatServer, Reply};
+    /// use std::time::Duration;
+    ///
+    /// let server = MockChatServer::builder()
+    ///     .reply(Reply::text("a b c d e").token_delay(Duration::from_millis(10)))
+    ///     .start()
+    ///     .await;
+    /// let url = format!("{}/chat/completions", server.openai_base_url());
+    /// let body = r#"{"model":"m","messages":[],"stream":true}"#;
+    /// let _response = reqwest::Client::new().post(url).body(body).send().await.unwrap();
+    ///
+    /// // Act when the server has sent the third token, not after a guessed sleep.
+    /// server
+    ///     .wait_until(|requests| {
+    ///         requests.first().is_some_and(|r| r.stream_outcome().events_sent() >= 3)
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`WaitTimeout`] after the [wait timeout](MockChatServerBuilder::wait_timeout), with
+    /// the requests as they were.
+    pub async fn wait_until(
+        &self,
+        condition: impl FnMut(&[ReceivedRequest]) -> bool,
+    ) -> Result<Vec<ReceivedRequest>, WaitTimeout> {
+        self.wait_for("the condition given to wait_until".to_owned(), condition)
+            .await
+    }
+
+    async fn wait_for(
         &self,
         what: String,
         condition: impl FnMut(&[ReceivedRequest]) -> bool,
@@ -350,10 +389,11 @@ impl MockChatServer {
         }
     }
 
-    /// Unmounts every mock and forgets every received request, as if the server had just
-    /// started (its address stays the same).
+    /// Unmounts every mock, forgets every received request and rewinds a
+    /// [`reply_sequence`](MockChatServerBuilder::reply_sequence), as if the server had
+    /// just started (its address stays the same).
     pub async fn reset(&self) {
-        lock(&self.state.mocks).clear();
+        self.state.reset();
         self.state.recording.clear();
     }
 
@@ -436,8 +476,9 @@ impl Drop for MockChatServer {
     }
 }
 
-/// The error of [`MockChatServer::wait_for_requests`] and
-/// [`MockChatServer::wait_for_streams_to_end`]: the condition did not come true in time.
+/// The error of [`MockChatServer::wait_for_requests`],
+/// [`MockChatServer::wait_for_streams_to_end`] and [`MockChatServer::wait_until`]: the
+/// condition did not come true in time.
 /// It shows the requests the server had received, to tell why.
 #[derive(Clone)]
 pub struct WaitTimeout {

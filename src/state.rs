@@ -61,6 +61,14 @@ impl ServerState {
         }
     }
 
+    /// Unmounts every mock and rewinds the fallback sequence.
+    pub(crate) fn reset(&self) {
+        lock(&self.mocks).clear();
+        if let Fallback::Explicit { served, .. } = &self.fallback {
+            served.store(0, Ordering::Relaxed);
+        }
+    }
+
     /// Checks every mounted mock's expectation; the error is the full report.
     pub(crate) fn verify(&self) -> Result<(), String> {
         let unmet = verification::unmet_expectations(lock(&self.mocks).iter());

@@ -449,18 +449,16 @@ async fn a_stall_is_recorded_as_stalled_while_the_client_waits() {
     let response = post_chat(&server, chat_body("m", "x", true)).await;
     let mut body = response.bytes_stream();
     body.next().await.unwrap().unwrap();
-    let requests = server.wait_for_requests(1).await.unwrap();
-    let stalled = tokio::time::timeout(ms(2_000), async {
-        loop {
-            let requests = server.received_requests().await;
-            if let StreamOutcome::Stalled { events_sent } = requests[0].stream_outcome() {
-                return *events_sent;
-            }
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the stall is recorded");
+    let requests = server
+        .wait_until(|requests| {
+            matches!(
+                requests.first().map(|request| request.stream_outcome()),
+                Some(StreamOutcome::Stalled { .. })
+            )
+        })
+        .await
+        .expect("the stall is recorded");
+    let stalled = requests[0].stream_outcome().events_sent();
 
     assert_eq!(stalled, 1);
     assert!(!requests[0].stream_outcome().has_ended());

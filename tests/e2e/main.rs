@@ -8,6 +8,7 @@ mod chat_stream;
 mod demo;
 mod faults;
 mod lifecycle;
+mod load;
 mod mocks;
 mod raw_stream;
 mod reconnect;
