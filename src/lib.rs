@@ -72,7 +72,7 @@
 //! ([`Step::malformed_chunk`], [`Step::raw`], [`Reply::keep_alive`],
 //! [`Reply::crlf_line_endings`], [`Reply::fragment_writes`]) and reconnection
 //! ([`Reply::event_ids`] with resume from `Last-Event-ID`, [`Reply::reconnection_time`],
-//! [`Mock::respond_with_sequence`], [`MockChatServer::stop`] and
+//! [`MockBuilder::respond_with_sequence`], [`MockChatServer::stop`] and
 //! [`MockChatServer::restart`]).
 //!
 //! ```

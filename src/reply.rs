@@ -518,7 +518,7 @@ impl Reply {
             panic!(
                 "Reply::{method}({tokens}): this reply already ends with {} after {previous_at} \
                  tokens; a stream ends only once. Use two replies (e.g. with \
-                 Mock::respond_with_sequence) to script two attempts.",
+                 Mock::given(..).respond_with_sequence) to script two attempts.",
                 previous.describe()
             );
         }
