@@ -4,6 +4,7 @@
 
 mod async_openai_client;
 mod bad_input;
+mod browser;
 mod chat_stream;
 mod demo;
 mod faults;
