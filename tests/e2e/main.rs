@@ -11,6 +11,7 @@ mod faults;
 mod lifecycle;
 mod load;
 mod mocks;
+mod properties;
 mod raw_stream;
 mod reconnect;
 mod recording;
