@@ -128,7 +128,7 @@ impl ReceivedRequest {
     }
 
     /// The chat-level reading of the body, if it is a chat request (a JSON object with a
-    /// `messages` array).
+    /// `messages` array, or a Responses request with `input`).
     pub fn chat(&self) -> Option<&ChatRequest> {
         self.chat.as_ref()
     }
@@ -189,8 +189,10 @@ fn truncate(text: &str, max_chars: usize) -> String {
 
 /// The chat-level reading of a request body: model, messages and stream flag.
 ///
-/// Message content is read as text: a plain string, or the `text` of every part of an
-/// array of content parts, joined.
+/// Chat Completions' `messages` are read as they are; a Responses request's
+/// `instructions` become a `system` message, followed by its `input` (a string is one
+/// `user` message). Message content is read as text: a plain string, or the `text` of
+/// every part of an array of content parts, joined.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatRequest {
     model: String,
@@ -206,16 +208,32 @@ pub struct ChatMessage {
 }
 
 impl ChatRequest {
+    /// Reads Chat Completions' `messages`, or Responses' `instructions` and `input` (a
+    /// string, or an array of messages).
     fn from_json(json: &Value) -> Option<ChatRequest> {
-        let messages = json
-            .get("messages")?
-            .as_array()?
-            .iter()
-            .map(|message| ChatMessage {
-                role: message["role"].as_str().unwrap_or_default().to_owned(),
-                content: content_text(&message["content"]),
-            })
-            .collect();
+        let message = |message: &Value| ChatMessage {
+            role: message["role"].as_str().unwrap_or("user").to_owned(),
+            content: content_text(&message["content"]),
+        };
+        let messages = match (json.get("messages"), json.get("input")) {
+            (Some(Value::Array(messages)), _) => messages.iter().map(message).collect(),
+            (None, Some(input)) => {
+                let instructions = json["instructions"].as_str().map(|text| ChatMessage {
+                    role: "system".to_owned(),
+                    content: text.to_owned(),
+                });
+                let input: Vec<ChatMessage> = match input {
+                    Value::String(text) => vec![ChatMessage {
+                        role: "user".to_owned(),
+                        content: text.clone(),
+                    }],
+                    Value::Array(items) => items.iter().map(message).collect(),
+                    _ => return None,
+                };
+                instructions.into_iter().chain(input).collect()
+            }
+            _ => return None,
+        };
         Some(ChatRequest {
             model: json["model"].as_str().unwrap_or_default().to_owned(),
             messages,

@@ -69,7 +69,7 @@ async fn answer(state: &ServerState, request: Request) -> Response {
         Some(error) => Err(error),
         None => choose_reply(state, &mut received, endpoint),
     };
-    let context = ResponseContext::for_request(&received, &state.ids);
+    let context = ResponseContext::for_request(&received, format, &state.ids);
     let wants_stream = format.wants_stream(&received);
     let last_event_id = received.header("last-event-id").map(str::to_owned);
     let recorder = state.recording.record(received);

@@ -38,6 +38,7 @@ use crate::verification;
 /// | Endpoint | Format |
 /// |---|---|
 /// | `POST /v1/chat/completions` (also `/chat/completions`) | OpenAI Chat Completions: a stream when the body says `"stream": true`, one JSON object otherwise |
+/// | `POST /v1/responses` (also `/responses`) | OpenAI Responses: typed `response.*` events, or one `response` object |
 /// | `GET /stream` | the original demo: `data: <token>` events, then `data: [DONE]` |
 ///
 /// Every response allows cross-origin requests (CORS), so browser pages can call it too.

@@ -6,6 +6,7 @@
 //! a mock) are framed as OpenAI Chat Completions.
 
 mod openai_chat;
+mod openai_responses;
 mod raw;
 
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -21,6 +22,8 @@ use crate::sse::Frame;
 pub(crate) enum WireFormat {
     /// OpenAI Chat Completions: `chat.completion.chunk` events, then `data: [DONE]`.
     ChatCompletions,
+    /// OpenAI Responses: typed `response.*` events with sequence numbers, no `[DONE]`.
+    Responses,
     /// The original demo's format: `data: <token>` per event, then `data: [DONE]`.
     RawDemo,
 }
@@ -37,6 +40,8 @@ const ENDPOINTS: &[(&str, Method, WireFormat)] = &[
         Method::POST,
         WireFormat::ChatCompletions,
     ),
+    ("/v1/responses", Method::POST, WireFormat::Responses),
+    ("/responses", Method::POST, WireFormat::Responses),
     ("/stream", Method::GET, WireFormat::RawDemo),
 ];
 
@@ -84,7 +89,11 @@ pub(crate) struct ResponseContext {
 }
 
 impl ResponseContext {
-    pub(crate) fn for_request(request: &ReceivedRequest, ids: &crate::ids::IdGenerator) -> Self {
+    pub(crate) fn for_request(
+        request: &ReceivedRequest,
+        format: WireFormat,
+        ids: &crate::ids::IdGenerator,
+    ) -> Self {
         let chat = request.chat();
         let model = chat
             .map(|chat| chat.model())
@@ -97,7 +106,12 @@ impl ResponseContext {
                 .sum()
         });
         ResponseContext {
-            id: ids.alphanumeric("chatcmpl-", 29),
+            id: match format {
+                WireFormat::Responses => ids.hex("resp_", 48),
+                WireFormat::ChatCompletions | WireFormat::RawDemo => {
+                    ids.alphanumeric("chatcmpl-", 29)
+                }
+            },
             request_id: ids.hex("req_", 32),
             system_fingerprint: ids.hex("fp_", 10),
             created: std::time::SystemTime::now()
@@ -120,6 +134,7 @@ impl WireFormat {
     pub(crate) fn validate(self, request: &ReceivedRequest) -> Result<(), ApiError> {
         match self {
             WireFormat::ChatCompletions => openai_chat::validate(request),
+            WireFormat::Responses => openai_responses::validate(request),
             WireFormat::RawDemo => Ok(()),
         }
     }
@@ -127,7 +142,9 @@ impl WireFormat {
     /// Whether the request asked for a stream rather than one complete response.
     pub(crate) fn wants_stream(self, request: &ReceivedRequest) -> bool {
         match self {
-            WireFormat::ChatCompletions => request.chat().is_some_and(|chat| chat.is_stream()),
+            WireFormat::ChatCompletions | WireFormat::Responses => {
+                request.chat().is_some_and(|chat| chat.is_stream())
+            }
             WireFormat::RawDemo => true,
         }
     }
@@ -135,6 +152,7 @@ impl WireFormat {
     pub(crate) fn encoder(self, context: ResponseContext) -> Box<dyn Encoder> {
         match self {
             WireFormat::ChatCompletions => Box::new(openai_chat::ChunkEncoder::new(context)),
+            WireFormat::Responses => Box::new(openai_responses::ResponseEncoder::new(context)),
             WireFormat::RawDemo => Box::new(raw::RawEncoder),
         }
     }
@@ -145,13 +163,14 @@ impl WireFormat {
             WireFormat::ChatCompletions | WireFormat::RawDemo => {
                 openai_chat::complete_response(script, context)
             }
+            WireFormat::Responses => openai_responses::complete_response(script, context),
         }
     }
 
     /// Headers the real service sends on every response.
     pub(crate) fn headers(self, context: &ResponseContext) -> HeaderMap {
         match self {
-            WireFormat::ChatCompletions => openai_chat::headers(context),
+            WireFormat::ChatCompletions | WireFormat::Responses => openai_chat::headers(context),
             WireFormat::RawDemo => HeaderMap::new(),
         }
     }
@@ -159,7 +178,9 @@ impl WireFormat {
     /// The body of an error response, in the provider's shape.
     pub(crate) fn error_body(self, error: &StreamError) -> Value {
         match self {
-            WireFormat::ChatCompletions | WireFormat::RawDemo => openai_chat::error_body(error),
+            WireFormat::ChatCompletions | WireFormat::Responses | WireFormat::RawDemo => {
+                openai_chat::error_body(error)
+            }
         }
     }
 

@@ -73,8 +73,8 @@ fn json_string(text: &str) -> String {
     Value::from(text).to_string()
 }
 
-/// Rejects what the real API rejects before generating anything.
-pub(super) fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
+/// The request body as a JSON object, or the error the API gives for anything else.
+pub(super) fn json_object(request: &ReceivedRequest) -> Result<&Value, ApiError> {
     let Some(json) = &request.json else {
         let detail = match serde_json::from_slice::<Value>(&request.body) {
             Err(error) => format!(" ({error})"),
@@ -97,6 +97,12 @@ pub(super) fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
             ),
         ));
     }
+    Ok(json)
+}
+
+/// Rejects what the real API rejects before generating anything.
+pub(super) fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
+    let json = json_object(request)?;
     if !json["model"].is_string() {
         return Err(ApiError::invalid_request(
             axum::http::StatusCode::BAD_REQUEST,

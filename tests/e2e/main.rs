@@ -15,4 +15,5 @@ mod properties;
 mod raw_stream;
 mod reconnect;
 mod recording;
+mod responses;
 mod support;

@@ -188,3 +188,46 @@ fn async_openai_reads_any_script_exactly() {
         })
     });
 }
+
+#[test]
+fn any_script_round_trips_through_the_responses_format_and_async_openai_types() {
+    use async_openai::types::responses::ResponseStreamEvent;
+
+    let runtime = runtime();
+    let cases = (prop::collection::vec(token(), 0..24), framing());
+    check(96, cases, |(tokens, framing)| {
+        runtime.block_on(async {
+            let server = MockChatServer::builder()
+                .reply(scripted(&tokens, &framing))
+                .start()
+                .await;
+            let body = reqwest::Client::new()
+                .post(format!("{}/responses", server.openai_base_url()))
+                .body(r#"{"model":"m","input":"x","stream":true}"#)
+                .send()
+                .await
+                .expect("the server answers")
+                .bytes()
+                .await
+                .expect("the body is complete");
+
+            let mut deltas = Vec::new();
+            let mut last = None;
+            for (index, event) in parse_sse(&body).await.into_iter().enumerate() {
+                let parsed: ResponseStreamEvent = serde_json::from_str(&event.data)
+                    .map_err(|error| TestCaseError::fail(format!("{error}: {}", event.data)))?;
+                if framing.event_ids {
+                    prop_assert_eq!(event.id, (index + 1).to_string());
+                }
+                if let ResponseStreamEvent::ResponseOutputTextDelta(delta) = &parsed {
+                    deltas.push(delta.delta.clone());
+                }
+                last = Some(parsed);
+            }
+            prop_assert_eq!(deltas, tokens.clone());
+            let completed = matches!(last, Some(ResponseStreamEvent::ResponseCompleted(_)));
+            prop_assert!(completed, "the stream ends with response.completed");
+            Ok(())
+        })
+    });
+}
