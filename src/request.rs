@@ -189,7 +189,8 @@ fn truncate(text: &str, max_chars: usize) -> String {
 
 /// The chat-level reading of a request body: model, messages and stream flag.
 ///
-/// Chat Completions' `messages` are read as they are; a Responses request's
+/// Chat Completions' `messages` are read as they are (after Anthropic's `system`
+/// prompt, as a `system` message, where there is one); a Responses request's
 /// `instructions` become a `system` message, followed by its `input` (a string is one
 /// `user` message). Message content is read as text: a plain string, or the `text` of
 /// every part of an array of content parts, joined.
@@ -216,7 +217,17 @@ impl ChatRequest {
             content: content_text(&message["content"]),
         };
         let messages = match (json.get("messages"), json.get("input")) {
-            (Some(Value::Array(messages)), _) => messages.iter().map(message).collect(),
+            (Some(Value::Array(messages)), _) => {
+                // Anthropic sends the system prompt beside the messages.
+                let system = json.get("system").map(|system| ChatMessage {
+                    role: "system".to_owned(),
+                    content: content_text(system),
+                });
+                system
+                    .into_iter()
+                    .chain(messages.iter().map(message))
+                    .collect()
+            }
             (None, Some(input)) => {
                 let instructions = json["instructions"].as_str().map(|text| ChatMessage {
                     role: "system".to_owned(),

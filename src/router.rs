@@ -205,18 +205,15 @@ fn error_response(
     context: &ResponseContext,
     recorder: &ResponseRecorder,
 ) -> Response {
-    let mut response = json_response(
-        error.status,
-        &format.error_body(&error.error),
-        format,
-        context,
-    );
+    let status = format.http_status(error.status);
+    let body = format.error_body(status, &error.error, context);
+    let mut response = json_response(status, &body, format, context);
     if let Some(endpoint) = endpoint.filter(|_| error.status == StatusCode::METHOD_NOT_ALLOWED) {
         if let Ok(allow) = HeaderValue::from_str(&format!("{}, OPTIONS", endpoint.method)) {
             response.headers_mut().insert(ALLOW, allow);
         }
     }
-    recorder.answered(error.status.as_u16());
+    recorder.answered(status.as_u16());
     response
 }
 

@@ -39,6 +39,7 @@ use crate::verification;
 /// |---|---|
 /// | `POST /v1/chat/completions` (also `/chat/completions`) | OpenAI Chat Completions: a stream when the body says `"stream": true`, one JSON object otherwise |
 /// | `POST /v1/responses` (also `/responses`) | OpenAI Responses: typed `response.*` events, or one `response` object |
+/// | `POST /v1/messages` (also `/messages`) | Anthropic Messages: `message_start` ... `message_stop`, or one `message` |
 /// | `GET /stream` | the original demo: `data: <token>` events, then `data: [DONE]` |
 ///
 /// Every response allows cross-origin requests (CORS), so browser pages can call it too.

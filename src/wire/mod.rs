@@ -5,6 +5,7 @@
 //! The endpoint a request hits picks its dialect; requests to any other path (answered by
 //! a mock) are framed as OpenAI Chat Completions.
 
+mod anthropic;
 mod openai_chat;
 mod openai_responses;
 mod raw;
@@ -24,6 +25,8 @@ pub(crate) enum WireFormat {
     ChatCompletions,
     /// OpenAI Responses: typed `response.*` events with sequence numbers, no `[DONE]`.
     Responses,
+    /// Anthropic Messages: `message_start` ... `message_stop`, each with an `event:` line.
+    AnthropicMessages,
     /// The original demo's format: `data: <token>` per event, then `data: [DONE]`.
     RawDemo,
 }
@@ -42,6 +45,8 @@ const ENDPOINTS: &[(&str, Method, WireFormat)] = &[
     ),
     ("/v1/responses", Method::POST, WireFormat::Responses),
     ("/responses", Method::POST, WireFormat::Responses),
+    ("/v1/messages", Method::POST, WireFormat::AnthropicMessages),
+    ("/messages", Method::POST, WireFormat::AnthropicMessages),
     ("/stream", Method::GET, WireFormat::RawDemo),
 ];
 
@@ -108,6 +113,7 @@ impl ResponseContext {
         ResponseContext {
             id: match format {
                 WireFormat::Responses => ids.hex("resp_", 48),
+                WireFormat::AnthropicMessages => ids.alphanumeric("msg_01", 22),
                 WireFormat::ChatCompletions | WireFormat::RawDemo => {
                     ids.alphanumeric("chatcmpl-", 29)
                 }
@@ -135,6 +141,7 @@ impl WireFormat {
         match self {
             WireFormat::ChatCompletions => openai_chat::validate(request),
             WireFormat::Responses => openai_responses::validate(request),
+            WireFormat::AnthropicMessages => anthropic::validate(request),
             WireFormat::RawDemo => Ok(()),
         }
     }
@@ -142,7 +149,7 @@ impl WireFormat {
     /// Whether the request asked for a stream rather than one complete response.
     pub(crate) fn wants_stream(self, request: &ReceivedRequest) -> bool {
         match self {
-            WireFormat::ChatCompletions | WireFormat::Responses => {
+            WireFormat::ChatCompletions | WireFormat::Responses | WireFormat::AnthropicMessages => {
                 request.chat().is_some_and(|chat| chat.is_stream())
             }
             WireFormat::RawDemo => true,
@@ -153,6 +160,7 @@ impl WireFormat {
         match self {
             WireFormat::ChatCompletions => Box::new(openai_chat::ChunkEncoder::new(context)),
             WireFormat::Responses => Box::new(openai_responses::ResponseEncoder::new(context)),
+            WireFormat::AnthropicMessages => Box::new(anthropic::MessageEncoder::new(context)),
             WireFormat::RawDemo => Box::new(raw::RawEncoder),
         }
     }
@@ -164,6 +172,7 @@ impl WireFormat {
                 openai_chat::complete_response(script, context)
             }
             WireFormat::Responses => openai_responses::complete_response(script, context),
+            WireFormat::AnthropicMessages => anthropic::complete_response(script, context),
         }
     }
 
@@ -171,16 +180,31 @@ impl WireFormat {
     pub(crate) fn headers(self, context: &ResponseContext) -> HeaderMap {
         match self {
             WireFormat::ChatCompletions | WireFormat::Responses => openai_chat::headers(context),
+            WireFormat::AnthropicMessages => anthropic::headers(context),
             WireFormat::RawDemo => HeaderMap::new(),
         }
     }
 
-    /// The body of an error response, in the provider's shape.
-    pub(crate) fn error_body(self, error: &StreamError) -> Value {
+    /// The body of an error response with `status`, in the provider's shape.
+    pub(crate) fn error_body(
+        self,
+        status: StatusCode,
+        error: &StreamError,
+        context: &ResponseContext,
+    ) -> Value {
         match self {
             WireFormat::ChatCompletions | WireFormat::Responses | WireFormat::RawDemo => {
                 openai_chat::error_body(error)
             }
+            WireFormat::AnthropicMessages => anthropic::error_body(status, error, context),
+        }
+    }
+
+    /// The status the provider uses for an error of `status`.
+    pub(crate) fn http_status(self, status: StatusCode) -> StatusCode {
+        match self {
+            WireFormat::AnthropicMessages => anthropic::http_status(status),
+            WireFormat::ChatCompletions | WireFormat::Responses | WireFormat::RawDemo => status,
         }
     }
 

@@ -2,6 +2,7 @@
 //! over real sockets with a real client (reqwest, async-openai, a raw TCP client, or the
 //! demo example as a child process).
 
+mod anthropic;
 mod async_openai_client;
 mod bad_input;
 mod browser;

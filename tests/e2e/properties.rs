@@ -231,3 +231,48 @@ fn any_script_round_trips_through_the_responses_format_and_async_openai_types() 
         })
     });
 }
+
+#[test]
+fn any_script_round_trips_through_the_anthropic_format() {
+    let runtime = runtime();
+    let cases = (prop::collection::vec(token(), 0..24), framing());
+    check(96, cases, |(tokens, framing)| {
+        runtime.block_on(async {
+            let server = MockChatServer::builder()
+                .reply(scripted(&tokens, &framing))
+                .start()
+                .await;
+            let body = reqwest::Client::new()
+                .post(format!("{}/v1/messages", server.uri()))
+                .body(r#"{"model":"m","max_tokens":9,"messages":[],"stream":true}"#)
+                .send()
+                .await
+                .expect("the server answers")
+                .bytes()
+                .await
+                .expect("the body is complete");
+
+            let mut deltas = Vec::new();
+            let events = parse_sse(&body).await;
+            for event in &events {
+                let data: serde_json::Value = serde_json::from_str(&event.data)
+                    .map_err(|error| TestCaseError::fail(format!("{error}: {}", event.data)))?;
+                prop_assert_eq!(&data["type"], &event.event);
+                if event.event == "content_block_delta" {
+                    deltas.push(
+                        data["delta"]["text"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                }
+            }
+            prop_assert_eq!(deltas, tokens.clone());
+            prop_assert_eq!(
+                events.last().map(|event| event.event.as_str()),
+                Some("message_stop")
+            );
+            Ok(())
+        })
+    });
+}

@@ -1,0 +1,218 @@
+//! Anthropic Messages (`POST /v1/messages`).
+//!
+//! Every event has an `event:` line and the same `type` in its JSON: `message_start`,
+//! then per content block `content_block_start`, `content_block_delta`s and
+//! `content_block_stop`, then `message_delta` with the stop reason and `message_stop`.
+//! A `ping` follows the first block's start, as in the SDK's recorded streams. Errors are
+//! `{"type":"error","error":{"type","message"}}`, mid-stream as `event: error` (wire
+//! reference, §4).
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use serde_json::{json, Value};
+
+use super::{ApiError, Encoder, ResponseContext};
+use crate::fault::StreamError;
+use crate::reply::{Script, ScriptEvent};
+use crate::request::ReceivedRequest;
+use crate::sse::{Event, Frame};
+
+/// Error types only Anthropic uses. A script naming one gets it as is; any other type
+/// (including `invalid_request_error`, which OpenAI also uses, for statuses Anthropic
+/// names otherwise) is mapped from the status, so Anthropic clients meet the type they
+/// expect for it.
+const ANTHROPIC_ONLY_ERROR_TYPES: &[&str] = &[
+    "authentication_error",
+    "billing_error",
+    "permission_error",
+    "not_found_error",
+    "request_too_large",
+    "rate_limit_error",
+    "api_error",
+    "timeout_error",
+    "overloaded_error",
+];
+
+pub(super) struct MessageEncoder {
+    context: ResponseContext,
+    output_tokens: u64,
+}
+
+impl MessageEncoder {
+    pub(super) fn new(context: ResponseContext) -> MessageEncoder {
+        MessageEncoder {
+            context,
+            output_tokens: 0,
+        }
+    }
+}
+
+fn event(kind: &'static str, mut fields: Value) -> Frame {
+    fields["type"] = json!(kind);
+    Frame::Event(Event {
+        name: Some(kind),
+        data: fields.to_string(),
+        ..Event::default()
+    })
+}
+
+impl Encoder for MessageEncoder {
+    fn encode(&mut self, script_event: ScriptEvent<'_>, frames: &mut Vec<Frame>) {
+        match script_event {
+            ScriptEvent::Start => {
+                let message = json!({
+                    "id": self.context.id,
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [],
+                    "model": self.context.model,
+                    "stop_reason": null,
+                    "stop_sequence": null,
+                    "usage": { "input_tokens": self.context.prompt_tokens, "output_tokens": 1 }
+                });
+                frames.push(event("message_start", json!({ "message": message })));
+                frames.push(event(
+                    "content_block_start",
+                    json!({ "index": 0, "content_block": { "type": "text", "text": "" } }),
+                ));
+                frames.push(event("ping", json!({})));
+            }
+            ScriptEvent::Token(text) => {
+                self.output_tokens += 1;
+                frames.push(event(
+                    "content_block_delta",
+                    json!({ "index": 0, "delta": { "type": "text_delta", "text": text } }),
+                ));
+            }
+            ScriptEvent::Finish(reason) => {
+                frames.push(event("content_block_stop", json!({ "index": 0 })));
+                frames.push(event(
+                    "message_delta",
+                    json!({
+                        "delta": { "stop_reason": stop_reason(reason), "stop_sequence": null },
+                        "usage": { "output_tokens": self.output_tokens }
+                    }),
+                ));
+                frames.push(event("message_stop", json!({})));
+            }
+            // The stream simply ends after message_stop, or after an error.
+            ScriptEvent::Done => {}
+            ScriptEvent::Error(error) => {
+                frames.push(event("error", error_fields(error.status, error)));
+            }
+            // A delta cut off mid-string, as a broken proxy would forward it.
+            ScriptEvent::Malformed => frames.push(Frame::Event(Event {
+                name: Some("content_block_delta"),
+                data: "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"trunc".to_owned(),
+                ..Event::default()
+            })),
+            ScriptEvent::Comment(_)
+            | ScriptEvent::Raw(_)
+            | ScriptEvent::Cut(_)
+            | ScriptEvent::Stall => {}
+        }
+    }
+}
+
+/// OpenAI's finish reasons, in Anthropic's words; anything else is sent as given.
+fn stop_reason(finish_reason: &str) -> &str {
+    match finish_reason {
+        "stop" => "end_turn",
+        "length" => "max_tokens",
+        "tool_calls" => "tool_use",
+        "content_filter" => "refusal",
+        other => other,
+    }
+}
+
+/// `{"type":"error","error":{"type","message"}}`.
+fn error_fields(status: StatusCode, error: &StreamError) -> Value {
+    json!({
+        "type": "error",
+        "error": { "type": error_type(status, error), "message": error.message }
+    })
+}
+
+fn error_type(status: StatusCode, error: &StreamError) -> &str {
+    if ANTHROPIC_ONLY_ERROR_TYPES.contains(&error.error_type.as_str()) {
+        return &error.error_type;
+    }
+    match status.as_u16() {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        503 | 529 => "overloaded_error",
+        504 => "timeout_error",
+        500..=599 => "api_error",
+        _ => "invalid_request_error",
+    }
+}
+
+/// The body of an HTTP error, with the request id Anthropic adds.
+pub(super) fn error_body(
+    status: StatusCode,
+    error: &StreamError,
+    context: &ResponseContext,
+) -> Value {
+    let mut body = error_fields(status, error);
+    body["request_id"] = json!(context.request_id);
+    body
+}
+
+/// Anthropic reports an overloaded service as 529, not 503.
+pub(super) fn http_status(status: StatusCode) -> StatusCode {
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        StatusCode::from_u16(529).unwrap_or(status)
+    } else {
+        status
+    }
+}
+
+pub(super) fn headers(context: &ResponseContext) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&context.request_id) {
+        headers.insert(HeaderName::from_static("request-id"), value);
+    }
+    headers
+}
+
+/// Rejects what the real API rejects before generating anything.
+pub(super) fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
+    let json = super::openai_chat::json_object(request)?;
+    let missing = |field: &str| {
+        ApiError::invalid_request(StatusCode::BAD_REQUEST, format!("{field}: Field required"))
+    };
+    if !json["model"].is_string() {
+        return Err(missing("model"));
+    }
+    if !json["max_tokens"].is_u64() {
+        return Err(missing("max_tokens"));
+    }
+    if !json["messages"].is_array() {
+        return Err(missing("messages"));
+    }
+    Ok(())
+}
+
+/// The complete message for a non-streaming request.
+pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> Value {
+    let text: String = script.delivered_tokens().collect();
+    json!({
+        "id": context.id,
+        "type": "message",
+        "role": "assistant",
+        "content": [{ "type": "text", "text": text }],
+        "model": context.model,
+        "stop_reason": stop_reason(script.finish_reason()),
+        "stop_sequence": null,
+        "usage": {
+            "input_tokens": context.prompt_tokens,
+            "output_tokens": script.delivered_tokens().count()
+        }
+    })
+}
