@@ -105,7 +105,9 @@ pub(crate) fn stream_body(
                     break;
                 }
                 if keep_alive_at.is_some_and(|at| at <= Instant::now()) {
-                    yield Ok(renderer.keep_alive());
+                    if let Some(bytes) = renderer.keep_alive() {
+                        yield Ok(bytes);
+                    }
                     last_write = Instant::now();
                 }
             }
@@ -253,13 +255,11 @@ impl<'a> Renderer<'a> {
         }
     }
 
-    fn keep_alive(&self) -> Bytes {
+    /// The dialect's keep-alive, if it has one.
+    fn keep_alive(&self) -> Option<Bytes> {
+        let frame = self.encoder.keep_alive()?;
         let mut bytes = Vec::new();
-        sse::encode(
-            &Frame::Comment("keep-alive".to_owned()),
-            self.framing.crlf,
-            &mut bytes,
-        );
-        Bytes::from(bytes)
+        sse::encode(&frame, self.framing.crlf, &mut bytes);
+        Some(Bytes::from(bytes))
     }
 }

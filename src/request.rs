@@ -71,7 +71,9 @@ impl ReceivedRequest {
         body: Bytes,
     ) -> ReceivedRequest {
         let json: Option<Value> = serde_json::from_slice(&body).ok();
-        let chat = json.as_ref().and_then(ChatRequest::from_json);
+        let chat = json
+            .as_ref()
+            .and_then(|json| ChatRequest::from_json(json, &path));
         ReceivedRequest {
             method,
             path,
@@ -192,8 +194,9 @@ fn truncate(text: &str, max_chars: usize) -> String {
 /// Chat Completions' `messages` are read as they are (after Anthropic's `system`
 /// prompt, as a `system` message, where there is one); a Responses request's
 /// `instructions` become a `system` message, followed by its `input` (a string is one
-/// `user` message). Message content is read as text: a plain string, or the `text` of
-/// every part of an array of content parts, joined.
+/// `user` message); a Gemini request's `systemInstruction` and `contents` likewise, with
+/// the model taken from the path. Message content is read as text: a plain string, or the
+/// `text` of every part of an array of content parts, joined.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatRequest {
     model: String,
@@ -211,7 +214,7 @@ pub struct ChatMessage {
 impl ChatRequest {
     /// Reads Chat Completions' `messages`, or Responses' `instructions` and `input` (a
     /// string, or an array of messages).
-    fn from_json(json: &Value) -> Option<ChatRequest> {
+    fn from_json(json: &Value, path: &str) -> Option<ChatRequest> {
         let message = |message: &Value| ChatMessage {
             role: message["role"].as_str().unwrap_or("user").to_owned(),
             content: content_text(&message["content"]),
@@ -243,10 +246,15 @@ impl ChatRequest {
                 };
                 instructions.into_iter().chain(input).collect()
             }
+            (None, None) => gemini_messages(json)?,
             _ => return None,
         };
+        let model = json["model"]
+            .as_str()
+            .or_else(|| gemini_model_and_method(path).map(|(model, _)| model))
+            .unwrap_or_default();
         Some(ChatRequest {
-            model: json["model"].as_str().unwrap_or_default().to_owned(),
+            model: model.to_owned(),
             messages,
             stream: json["stream"].as_bool().unwrap_or(false),
         })
@@ -287,6 +295,40 @@ impl ChatMessage {
     pub fn content(&self) -> &str {
         &self.content
     }
+}
+
+/// Gemini's `systemInstruction` and `contents`, whose parts carry the text and whose
+/// `model` role is the assistant.
+fn gemini_messages(json: &Value) -> Option<Vec<ChatMessage>> {
+    let contents = json.get("contents")?.as_array()?;
+    let text = |parts: &Value| content_text(parts);
+    let system = json
+        .get("systemInstruction")
+        .map(|instruction| ChatMessage {
+            role: "system".to_owned(),
+            content: text(&instruction["parts"]),
+        });
+    let messages = contents.iter().map(|content| ChatMessage {
+        role: match content["role"].as_str() {
+            Some("model") => "assistant".to_owned(),
+            Some(role) => role.to_owned(),
+            None => "user".to_owned(),
+        },
+        content: text(&content["parts"]),
+    });
+    Some(system.into_iter().chain(messages).collect())
+}
+
+/// The model and method of a Gemini path, `/{version}/models/{model}:{method}`.
+pub(crate) fn gemini_model_and_method(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix('/')?;
+    let (version, rest) = rest.split_once('/')?;
+    if !matches!(version, "v1" | "v1beta" | "v1alpha") {
+        return None;
+    }
+    let target = rest.strip_prefix("models/")?;
+    let (model, method) = target.rsplit_once(':')?;
+    (!model.is_empty() && !model.contains('/')).then_some((model, method))
 }
 
 fn content_text(content: &Value) -> String {

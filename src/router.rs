@@ -63,7 +63,7 @@ async fn answer(state: &ServerState, request: Request) -> Response {
         parts.headers,
         body,
     );
-    let endpoint = Endpoint::for_path(received.path());
+    let endpoint = Endpoint::for_request(received.path(), received.query());
     let format = endpoint.map_or(WireFormat::ChatCompletions, |endpoint| endpoint.format);
     let decision = match body_error {
         Some(error) => Err(error),

@@ -40,6 +40,8 @@ use crate::verification;
 /// | `POST /v1/chat/completions` (also `/chat/completions`) | OpenAI Chat Completions: a stream when the body says `"stream": true`, one JSON object otherwise |
 /// | `POST /v1/responses` (also `/responses`) | OpenAI Responses: typed `response.*` events, or one `response` object |
 /// | `POST /v1/messages` (also `/messages`) | Anthropic Messages: `message_start` ... `message_stop`, or one `message` |
+/// | `POST /v1beta/models/{model}:streamGenerateContent` (`?alt=sse` for SSE) and `:generateContent` | Gemini: `GenerateContentResponse` chunks, as SSE or one JSON array, or one response |
+/// | `POST /api/chat` | Ollama: newline-delimited JSON, or one object with `"stream": false` |
 /// | `GET /stream` | the original demo: `data: <token>` events, then `data: [DONE]` |
 ///
 /// Every response allows cross-origin requests (CORS), so browser pages can call it too.

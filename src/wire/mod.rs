@@ -6,6 +6,8 @@
 //! a mock) are framed as OpenAI Chat Completions.
 
 mod anthropic;
+mod gemini;
+mod ollama;
 mod openai_chat;
 mod openai_responses;
 mod raw;
@@ -27,6 +29,11 @@ pub(crate) enum WireFormat {
     Responses,
     /// Anthropic Messages: `message_start` ... `message_stop`, each with an `event:` line.
     AnthropicMessages,
+    /// Google Gemini: `GenerateContentResponse` chunks, as SSE (`?alt=sse`) or one JSON
+    /// array; `stream` is false for `:generateContent`.
+    Gemini { stream: bool, sse: bool },
+    /// Ollama's chat: newline-delimited JSON.
+    Ollama,
     /// The original demo's format: `data: <token>` per event, then `data: [DONE]`.
     RawDemo,
 }
@@ -47,6 +54,7 @@ const ENDPOINTS: &[(&str, Method, WireFormat)] = &[
     ("/responses", Method::POST, WireFormat::Responses),
     ("/v1/messages", Method::POST, WireFormat::AnthropicMessages),
     ("/messages", Method::POST, WireFormat::AnthropicMessages),
+    ("/api/chat", Method::POST, WireFormat::Ollama),
     ("/stream", Method::GET, WireFormat::RawDemo),
 ];
 
@@ -58,14 +66,16 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
-    pub(crate) fn for_path(path: &str) -> Option<Endpoint> {
-        ENDPOINTS
-            .iter()
-            .find(|(known, _, _)| *known == path)
-            .map(|(_, method, format)| Endpoint {
-                format: *format,
-                method,
-            })
+    pub(crate) fn for_request(path: &str, query: Option<&str>) -> Option<Endpoint> {
+        let known =
+            ENDPOINTS
+                .iter()
+                .find(|(known, _, _)| *known == path)
+                .map(|(_, method, format)| Endpoint {
+                    format: *format,
+                    method,
+                });
+        known.or_else(|| gemini_endpoint(path, query))
     }
 
     /// A one-line list of the endpoints, for error messages.
@@ -73,9 +83,28 @@ impl Endpoint {
         ENDPOINTS
             .iter()
             .map(|(path, method, _)| format!("{method} {path}"))
+            .chain([
+                "POST /v1beta/models/{model}:streamGenerateContent".to_owned(),
+                "POST /v1beta/models/{model}:generateContent".to_owned(),
+            ])
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// Gemini's endpoints carry the model in the path: `/{version}/models/{model}:{method}`.
+fn gemini_endpoint(path: &str, query: Option<&str>) -> Option<Endpoint> {
+    let (_, method) = crate::request::gemini_model_and_method(path)?;
+    let stream = match method {
+        "streamGenerateContent" => true,
+        "generateContent" => false,
+        _ => return None,
+    };
+    let sse = query.is_some_and(|query| query.split('&').any(|pair| pair == "alt=sse"));
+    Some(Endpoint {
+        format: WireFormat::Gemini { stream, sse },
+        method: &Method::POST,
+    })
 }
 
 /// What every response of one request shares: its ids, timestamp and model.
@@ -114,6 +143,7 @@ impl ResponseContext {
             id: match format {
                 WireFormat::Responses => ids.hex("resp_", 48),
                 WireFormat::AnthropicMessages => ids.alphanumeric("msg_01", 22),
+                WireFormat::Gemini { .. } | WireFormat::Ollama => ids.alphanumeric("", 22),
                 WireFormat::ChatCompletions | WireFormat::RawDemo => {
                     ids.alphanumeric("chatcmpl-", 29)
                 }
@@ -133,6 +163,12 @@ impl ResponseContext {
 /// in every dialect (comments, raw bytes, cuts, stalls) never reach an encoder.
 pub(crate) trait Encoder: Send {
     fn encode(&mut self, event: ScriptEvent<'_>, frames: &mut Vec<Frame>);
+
+    /// What to send when a stream has been silent for the keep-alive interval, if the
+    /// format has a way to say nothing.
+    fn keep_alive(&self) -> Option<Frame> {
+        Some(Frame::Comment("keep-alive".to_owned()))
+    }
 }
 
 impl WireFormat {
@@ -142,6 +178,8 @@ impl WireFormat {
             WireFormat::ChatCompletions => openai_chat::validate(request),
             WireFormat::Responses => openai_responses::validate(request),
             WireFormat::AnthropicMessages => anthropic::validate(request),
+            WireFormat::Gemini { .. } => gemini::validate(request),
+            WireFormat::Ollama => ollama::validate(request),
             WireFormat::RawDemo => Ok(()),
         }
     }
@@ -152,6 +190,8 @@ impl WireFormat {
             WireFormat::ChatCompletions | WireFormat::Responses | WireFormat::AnthropicMessages => {
                 request.chat().is_some_and(|chat| chat.is_stream())
             }
+            WireFormat::Gemini { stream, .. } => stream,
+            WireFormat::Ollama => ollama::wants_stream(request),
             WireFormat::RawDemo => true,
         }
     }
@@ -161,6 +201,8 @@ impl WireFormat {
             WireFormat::ChatCompletions => Box::new(openai_chat::ChunkEncoder::new(context)),
             WireFormat::Responses => Box::new(openai_responses::ResponseEncoder::new(context)),
             WireFormat::AnthropicMessages => Box::new(anthropic::MessageEncoder::new(context)),
+            WireFormat::Gemini { sse, .. } => Box::new(gemini::ChunkEncoder::new(context, sse)),
+            WireFormat::Ollama => Box::new(ollama::LineEncoder::new(context)),
             WireFormat::RawDemo => Box::new(raw::RawEncoder),
         }
     }
@@ -173,6 +215,8 @@ impl WireFormat {
             }
             WireFormat::Responses => openai_responses::complete_response(script, context),
             WireFormat::AnthropicMessages => anthropic::complete_response(script, context),
+            WireFormat::Gemini { .. } => gemini::complete_response(script, context),
+            WireFormat::Ollama => ollama::complete_response(script, context),
         }
     }
 
@@ -181,7 +225,9 @@ impl WireFormat {
         match self {
             WireFormat::ChatCompletions | WireFormat::Responses => openai_chat::headers(context),
             WireFormat::AnthropicMessages => anthropic::headers(context),
-            WireFormat::RawDemo => HeaderMap::new(),
+            WireFormat::RawDemo | WireFormat::Gemini { .. } | WireFormat::Ollama => {
+                HeaderMap::new()
+            }
         }
     }
 
@@ -197,6 +243,8 @@ impl WireFormat {
                 openai_chat::error_body(error)
             }
             WireFormat::AnthropicMessages => anthropic::error_body(status, error, context),
+            WireFormat::Gemini { .. } => gemini::error_body(status, error),
+            WireFormat::Ollama => ollama::error_body(error),
         }
     }
 
@@ -204,12 +252,20 @@ impl WireFormat {
     pub(crate) fn http_status(self, status: StatusCode) -> StatusCode {
         match self {
             WireFormat::AnthropicMessages => anthropic::http_status(status),
-            WireFormat::ChatCompletions | WireFormat::Responses | WireFormat::RawDemo => status,
+            WireFormat::ChatCompletions
+            | WireFormat::Responses
+            | WireFormat::RawDemo
+            | WireFormat::Gemini { .. }
+            | WireFormat::Ollama => status,
         }
     }
 
     pub(crate) fn stream_content_type(self) -> HeaderValue {
-        HeaderValue::from_static("text/event-stream; charset=utf-8")
+        HeaderValue::from_static(match self {
+            WireFormat::Ollama => "application/x-ndjson",
+            WireFormat::Gemini { sse: false, .. } => "application/json",
+            _ => "text/event-stream; charset=utf-8",
+        })
     }
 }
 

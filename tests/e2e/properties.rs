@@ -276,3 +276,112 @@ fn any_script_round_trips_through_the_anthropic_format() {
         })
     });
 }
+
+/// The text of each Gemini chunk, stopping at the finishing chunk.
+fn gemini_texts(chunks: &[serde_json::Value]) -> Vec<String> {
+    chunks
+        .iter()
+        .filter(|chunk| chunk["candidates"][0].get("finishReason").is_none())
+        .map(|chunk| {
+            chunk["candidates"][0]["content"]["parts"][0]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn any_script_round_trips_through_the_gemini_formats() {
+    let runtime = runtime();
+    let cases = (
+        prop::collection::vec(token(), 0..24),
+        framing(),
+        any::<bool>(),
+    );
+    check(96, cases, |(tokens, framing, sse)| {
+        runtime.block_on(async {
+            let server = MockChatServer::builder()
+                .reply(scripted(&tokens, &framing))
+                .start()
+                .await;
+            let query = if sse { "?alt=sse" } else { "" };
+            let body = reqwest::Client::new()
+                .post(format!(
+                    "{}/v1beta/models/gemini-pro:streamGenerateContent{query}",
+                    server.uri()
+                ))
+                .body(r#"{"contents":[]}"#)
+                .send()
+                .await
+                .expect("the server answers")
+                .bytes()
+                .await
+                .expect("the body is complete");
+
+            let chunks: Vec<serde_json::Value> = if sse {
+                let mut chunks = Vec::new();
+                for event in parse_sse(&body).await {
+                    chunks.push(
+                        serde_json::from_str(&event.data)
+                            .map_err(|error| TestCaseError::fail(error.to_string()))?,
+                    );
+                }
+                chunks
+            } else {
+                serde_json::from_slice(&body)
+                    .map_err(|error| TestCaseError::fail(format!("not a JSON array: {error}")))?
+            };
+            prop_assert_eq!(gemini_texts(&chunks), tokens.clone());
+            prop_assert_eq!(
+                &chunks.last().unwrap()["candidates"][0]["finishReason"],
+                "STOP"
+            );
+            Ok(())
+        })
+    });
+}
+
+#[test]
+fn any_script_round_trips_through_the_ollama_format() {
+    let runtime = runtime();
+    let cases = (prop::collection::vec(token(), 0..24), framing());
+    check(96, cases, |(tokens, framing)| {
+        runtime.block_on(async {
+            let server = MockChatServer::builder()
+                .reply(scripted(&tokens, &framing))
+                .start()
+                .await;
+            let body = reqwest::Client::new()
+                .post(format!("{}/api/chat", server.uri()))
+                .body(r#"{"model":"llama3.2","messages":[]}"#)
+                .send()
+                .await
+                .expect("the server answers")
+                .bytes()
+                .await
+                .expect("the body is complete");
+
+            let text = String::from_utf8(body.to_vec())
+                .map_err(|error| TestCaseError::fail(error.to_string()))?;
+            let mut contents = Vec::new();
+            let mut done = false;
+            for line in text.lines() {
+                let object: serde_json::Value = serde_json::from_str(line)
+                    .map_err(|error| TestCaseError::fail(format!("{error}: {line:?}")))?;
+                done = object["done"] == true;
+                if !done {
+                    contents.push(
+                        object["message"]["content"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                }
+            }
+            prop_assert_eq!(contents, tokens.clone());
+            prop_assert!(done, "the last line says done");
+            Ok(())
+        })
+    });
+}

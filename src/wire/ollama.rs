@@ -1,0 +1,168 @@
+//! Ollama (`POST /api/chat`): newline-delimited JSON, not SSE.
+//!
+//! Each line is `{"model","created_at","message":{"role":"assistant","content"},"done":
+//! false}`; the last has `"done": true`, the `done_reason` and the timing counters, all
+//! durations in nanoseconds. Ollama streams unless the request says `"stream": false`.
+//! Errors are `{"error":"..."}`, mid-stream as one more line (wire reference, §5).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+
+use super::{ApiError, Encoder, ResponseContext};
+use crate::fault::StreamError;
+use crate::reply::{Script, ScriptEvent};
+use crate::request::ReceivedRequest;
+use crate::sse::Frame;
+
+pub(super) struct LineEncoder {
+    context: ResponseContext,
+    created_at: String,
+    eval_count: u64,
+}
+
+impl LineEncoder {
+    pub(super) fn new(context: ResponseContext) -> LineEncoder {
+        LineEncoder {
+            context,
+            created_at: rfc3339_now(),
+            eval_count: 0,
+        }
+    }
+
+    fn line(&self, content: &str, done: bool) -> Value {
+        json!({
+            "model": self.context.model,
+            "created_at": self.created_at,
+            "message": { "role": "assistant", "content": content },
+            "done": done
+        })
+    }
+}
+
+fn ndjson(value: &Value) -> Frame {
+    let mut line = value.to_string().into_bytes();
+    line.push(b'\n');
+    Frame::Raw(line)
+}
+
+impl Encoder for LineEncoder {
+    fn encode(&mut self, event: ScriptEvent<'_>, frames: &mut Vec<Frame>) {
+        match event {
+            ScriptEvent::Token(text) => {
+                self.eval_count += 1;
+                frames.push(ndjson(&self.line(text, false)));
+            }
+            ScriptEvent::Finish(reason) => {
+                let mut last = self.line("", true);
+                add_final_fields(&mut last, &self.context, reason, self.eval_count);
+                frames.push(ndjson(&last));
+            }
+            ScriptEvent::Error(error) => frames.push(ndjson(&error_body(error))),
+            ScriptEvent::Malformed => frames.push(Frame::Raw(
+                b"{\"model\":\"trunc\",\"message\":{\"role\":\"assistant\",\"content\":\"trunc\n"
+                    .to_vec(),
+            )),
+            ScriptEvent::Start
+            | ScriptEvent::Done
+            | ScriptEvent::Comment(_)
+            | ScriptEvent::Raw(_)
+            | ScriptEvent::Cut(_)
+            | ScriptEvent::Stall => {}
+        }
+    }
+
+    fn keep_alive(&self) -> Option<Frame> {
+        // NDJSON has no comments: Ollama clients parse every line as JSON.
+        None
+    }
+}
+
+/// The fields of the final object: why generation stopped and Ollama's counters.
+fn add_final_fields(object: &mut Value, context: &ResponseContext, reason: &str, eval_count: u64) {
+    object["done_reason"] = json!(match reason {
+        "length" => "length",
+        _ => "stop",
+    });
+    object["total_duration"] = json!(5_000_000u64 + eval_count * 1_000_000);
+    object["load_duration"] = json!(1_000_000u64);
+    object["prompt_eval_count"] = json!(context.prompt_tokens);
+    object["prompt_eval_duration"] = json!(1_000_000u64);
+    object["eval_count"] = json!(eval_count);
+    object["eval_duration"] = json!(eval_count * 1_000_000);
+}
+
+pub(super) fn error_body(error: &StreamError) -> Value {
+    json!({ "error": error.message })
+}
+
+/// Ollama streams unless told otherwise.
+pub(super) fn wants_stream(request: &ReceivedRequest) -> bool {
+    request
+        .json
+        .as_ref()
+        .is_none_or(|json| json["stream"].as_bool() != Some(false))
+}
+
+/// Rejects what Ollama rejects before generating anything.
+pub(super) fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
+    let json = super::openai_chat::json_object(request)?;
+    if json["model"].as_str().is_none_or(str::is_empty) {
+        return Err(ApiError::invalid_request(
+            StatusCode::BAD_REQUEST,
+            "model is required",
+        ));
+    }
+    Ok(())
+}
+
+/// The single object for `"stream": false`.
+pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> Value {
+    let text: String = script.delivered_tokens().collect();
+    let eval_count = script.delivered_tokens().count() as u64;
+    let mut object = json!({
+        "model": context.model,
+        "created_at": rfc3339_now(),
+        "message": { "role": "assistant", "content": text },
+        "done": true
+    });
+    add_final_fields(&mut object, context, script.finish_reason(), eval_count);
+    object
+}
+
+/// The current UTC time as RFC 3339 with nanoseconds, as Ollama writes `created_at`.
+fn rfc3339_now() -> String {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let seconds = since_epoch.as_secs();
+    let (year, month, day) = civil_from_days((seconds / 86_400) as i64);
+    let seconds_of_day = seconds % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        seconds_of_day / 3600,
+        seconds_of_day / 60 % 60,
+        seconds_of_day % 60,
+        since_epoch.subsec_nanos()
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
