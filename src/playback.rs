@@ -225,7 +225,7 @@ impl<'a> Renderer<'a> {
             ScriptEvent::Stall => return Rendered::Stall,
             ScriptEvent::Comment(text) => self.frames.push(Frame::Comment(text.to_owned())),
             ScriptEvent::Raw(bytes) => self.frames.push(Frame::Raw(bytes.to_vec())),
-            other => self.encoder.encode(other, &mut self.frames),
+            ScriptEvent::Message(message) => self.encoder.encode(message, &mut self.frames),
         }
         let mut written = 0;
         let mut skipped = 0;

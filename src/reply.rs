@@ -633,7 +633,7 @@ impl Script {
                 StepKind::Pause(_) => continue,
                 StepKind::Raw(bytes) => ScriptEvent::Raw(bytes),
                 StepKind::Comment(text) => ScriptEvent::Comment(text),
-                StepKind::Malformed => ScriptEvent::Malformed,
+                StepKind::Malformed => ScriptEvent::Message(MessageEvent::Malformed),
                 StepKind::Token(text) => {
                     if limit == Some(tokens_seen) {
                         self.push_scripted_end(at, &mut beats);
@@ -642,10 +642,10 @@ impl Script {
                         }
                     }
                     if tokens_seen == 0 {
-                        beats.push(Beat::new(at, ScriptEvent::Start));
+                        beats.push(Beat::new(at, ScriptEvent::Message(MessageEvent::Start)));
                     }
                     tokens_seen += 1;
-                    ScriptEvent::Token(text)
+                    ScriptEvent::Message(MessageEvent::Token(text))
                 }
             };
             beats.push(Beat::new(at, event));
@@ -657,11 +657,14 @@ impl Script {
             }
         }
         if tokens_seen == 0 {
-            beats.push(Beat::new(end, ScriptEvent::Start));
+            beats.push(Beat::new(end, ScriptEvent::Message(MessageEvent::Start)));
         }
-        beats.push(Beat::new(end, ScriptEvent::Finish(&self.finish_reason)));
+        beats.push(Beat::new(
+            end,
+            ScriptEvent::Message(MessageEvent::Finish(&self.finish_reason)),
+        ));
         if self.send_done {
-            beats.push(Beat::new(end, ScriptEvent::Done));
+            beats.push(Beat::new(end, ScriptEvent::Message(MessageEvent::Done)));
         }
         beats
     }
@@ -669,8 +672,11 @@ impl Script {
     fn push_scripted_end<'a>(&'a self, at: Duration, beats: &mut Vec<Beat<'a>>) {
         match self.ending() {
             Some(Ending::Error(error)) => {
-                beats.push(Beat::new(at, ScriptEvent::Error(error)));
-                beats.push(Beat::new(at, ScriptEvent::Done));
+                beats.push(Beat::new(
+                    at,
+                    ScriptEvent::Message(MessageEvent::Error(error)),
+                ));
+                beats.push(Beat::new(at, ScriptEvent::Message(MessageEvent::Done)));
             }
             Some(Ending::Cut(kind)) => beats.push(Beat::new(at, ScriptEvent::Cut(*kind))),
             Some(Ending::Stall) => beats.push(Beat::new(at, ScriptEvent::Stall)),
@@ -695,6 +701,21 @@ impl<'a> Beat<'a> {
 /// What happens in a script, independent of any wire format.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum ScriptEvent<'a> {
+    /// Part of the message, framed by the dialect.
+    Message(MessageEvent<'a>),
+    /// An SSE comment.
+    Comment(&'a str),
+    /// Bytes written verbatim.
+    Raw(&'a [u8]),
+    /// The connection is cut this way.
+    Cut(CutKind),
+    /// Nothing more is sent.
+    Stall,
+}
+
+/// The part of a script each dialect frames in its own way.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum MessageEvent<'a> {
     /// The assistant message begins (OpenAI sends the role here).
     Start,
     /// One token of content.
@@ -707,21 +728,13 @@ pub(crate) enum ScriptEvent<'a> {
     Error(&'a StreamError),
     /// An event whose data is broken.
     Malformed,
-    /// An SSE comment.
-    Comment(&'a str),
-    /// Bytes written verbatim.
-    Raw(&'a [u8]),
-    /// The connection is cut this way.
-    Cut(CutKind),
-    /// Nothing more is sent.
-    Stall,
 }
 
 impl ScriptEvent<'_> {
     /// Whether this event is content, the unit in which progress through a stream is
     /// counted ("the client hung up after 3 events").
     pub(crate) fn is_content(&self) -> bool {
-        matches!(self, ScriptEvent::Token(_))
+        matches!(self, ScriptEvent::Message(MessageEvent::Token(_)))
     }
 }
 

@@ -54,7 +54,7 @@ async fn answer(state: &ServerState, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let (body, body_error) = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => (body, None),
-        Err(_) => (Bytes::new(), Some(body_read_error())),
+        Err(error) => (Bytes::new(), Some(body_read_error(&error))),
     };
     let mut received = ReceivedRequest::new(
         parts.method,
@@ -179,15 +179,28 @@ fn not_found(request: &ReceivedRequest, known_endpoint: bool, mounted: usize) ->
     ApiError::invalid_request(StatusCode::NOT_FOUND, message).with_code("no_mock_matched")
 }
 
-fn body_read_error() -> ApiError {
-    ApiError::invalid_request(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!(
-            "The request body could not be read: it is larger than {} MiB or the connection \
-             broke while sending it.",
-            MAX_BODY_BYTES / (1024 * 1024)
-        ),
-    )
+/// A body over the limit is a 413; any other failure to read it (ended before its
+/// `Content-Length`, a malformed chunked encoding) is the client's malformed request.
+fn body_read_error(error: &axum::Error) -> ApiError {
+    let too_large = std::error::Error::source(error)
+        .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+    if too_large {
+        ApiError::invalid_request(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "The request body is larger than {} MiB, more than any chat request needs.",
+                MAX_BODY_BYTES / (1024 * 1024)
+            ),
+        )
+    } else {
+        ApiError::invalid_request(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "The request body could not be read ({error}): it ended before its \
+                 Content-Length, or its chunked encoding is malformed."
+            ),
+        )
+    }
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {

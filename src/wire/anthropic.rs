@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::{ApiError, Encoder, ResponseContext};
 use crate::fault::StreamError;
-use crate::reply::{Script, ScriptEvent};
+use crate::reply::{MessageEvent, Script};
 use crate::request::ReceivedRequest;
 use crate::sse::{Event, Frame};
 
@@ -56,9 +56,9 @@ fn event(kind: &'static str, mut fields: Value) -> Frame {
 }
 
 impl Encoder for MessageEncoder {
-    fn encode(&mut self, script_event: ScriptEvent<'_>, frames: &mut Vec<Frame>) {
-        match script_event {
-            ScriptEvent::Start => {
+    fn encode(&mut self, message: MessageEvent<'_>, frames: &mut Vec<Frame>) {
+        match message {
+            MessageEvent::Start => {
                 let message = json!({
                     "id": self.context.id,
                     "type": "message",
@@ -76,14 +76,14 @@ impl Encoder for MessageEncoder {
                 ));
                 frames.push(event("ping", json!({})));
             }
-            ScriptEvent::Token(text) => {
+            MessageEvent::Token(text) => {
                 self.output_tokens += 1;
                 frames.push(event(
                     "content_block_delta",
                     json!({ "index": 0, "delta": { "type": "text_delta", "text": text } }),
                 ));
             }
-            ScriptEvent::Finish(reason) => {
+            MessageEvent::Finish(reason) => {
                 frames.push(event("content_block_stop", json!({ "index": 0 })));
                 frames.push(event(
                     "message_delta",
@@ -95,20 +95,16 @@ impl Encoder for MessageEncoder {
                 frames.push(event("message_stop", json!({})));
             }
             // The stream simply ends after message_stop, or after an error.
-            ScriptEvent::Done => {}
-            ScriptEvent::Error(error) => {
+            MessageEvent::Done => {}
+            MessageEvent::Error(error) => {
                 frames.push(event("error", error_fields(error.status, error)));
             }
             // A delta cut off mid-string, as a broken proxy would forward it.
-            ScriptEvent::Malformed => frames.push(Frame::Event(Event {
+            MessageEvent::Malformed => frames.push(Frame::Event(Event {
                 name: Some("content_block_delta"),
                 data: "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"trunc".to_owned(),
                 ..Event::default()
             })),
-            ScriptEvent::Comment(_)
-            | ScriptEvent::Raw(_)
-            | ScriptEvent::Cut(_)
-            | ScriptEvent::Stall => {}
         }
     }
 }

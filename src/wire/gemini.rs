@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::{ApiError, Encoder, ResponseContext};
 use crate::fault::StreamError;
-use crate::reply::{Script, ScriptEvent};
+use crate::reply::{MessageEvent, Script};
 use crate::request::ReceivedRequest;
 use crate::sse::Frame;
 
@@ -70,33 +70,28 @@ impl ChunkEncoder {
 }
 
 impl Encoder for ChunkEncoder {
-    fn encode(&mut self, event: ScriptEvent<'_>, frames: &mut Vec<Frame>) {
+    fn encode(&mut self, event: MessageEvent<'_>, frames: &mut Vec<Frame>) {
         match event {
-            ScriptEvent::Token(text) => {
+            MessageEvent::Token(text) => {
                 self.output_tokens += 1;
                 let chunk = self.chunk(text, None);
                 frames.push(self.frame(chunk));
             }
-            ScriptEvent::Finish(reason) => {
+            MessageEvent::Finish(reason) => {
                 let chunk = self.chunk("", Some(&finish_reason(reason)));
                 frames.push(self.frame(chunk));
             }
-            ScriptEvent::Done if !self.sse => frames.push(Frame::Raw(b"]".to_vec())),
-            ScriptEvent::Error(error) => {
+            MessageEvent::Done if !self.sse => frames.push(Frame::Raw(b"]".to_vec())),
+            MessageEvent::Error(error) => {
                 let body = error_body(error.status, error).to_string();
                 frames.push(self.frame(body));
             }
-            ScriptEvent::Malformed => {
+            MessageEvent::Malformed => {
                 let chunk =
                     "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"trunc".to_owned();
                 frames.push(self.frame(chunk));
             }
-            ScriptEvent::Start
-            | ScriptEvent::Done
-            | ScriptEvent::Comment(_)
-            | ScriptEvent::Raw(_)
-            | ScriptEvent::Cut(_)
-            | ScriptEvent::Stall => {}
+            MessageEvent::Start | MessageEvent::Done => {}
         }
     }
 

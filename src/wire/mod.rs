@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::Value;
 
 use crate::fault::StreamError;
-use crate::reply::{Script, ScriptEvent};
+use crate::reply::{MessageEvent, Script};
 use crate::request::ReceivedRequest;
 use crate::sse::Frame;
 
@@ -159,10 +159,9 @@ impl ResponseContext {
     }
 }
 
-/// Turns script events into SSE frames for one response stream. Events that are the same
-/// in every dialect (comments, raw bytes, cuts, stalls) never reach an encoder.
+/// Turns the message events of a script into frames for one response stream.
 pub(crate) trait Encoder: Send {
-    fn encode(&mut self, event: ScriptEvent<'_>, frames: &mut Vec<Frame>);
+    fn encode(&mut self, event: MessageEvent<'_>, frames: &mut Vec<Frame>);
 
     /// What to send when a stream has been silent for the keep-alive interval, if the
     /// format has a way to say nothing.

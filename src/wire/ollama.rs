@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::{ApiError, Encoder, ResponseContext};
 use crate::fault::StreamError;
-use crate::reply::{Script, ScriptEvent};
+use crate::reply::{MessageEvent, Script};
 use crate::request::ReceivedRequest;
 use crate::sse::Frame;
 
@@ -48,28 +48,23 @@ fn ndjson(value: &Value) -> Frame {
 }
 
 impl Encoder for LineEncoder {
-    fn encode(&mut self, event: ScriptEvent<'_>, frames: &mut Vec<Frame>) {
+    fn encode(&mut self, event: MessageEvent<'_>, frames: &mut Vec<Frame>) {
         match event {
-            ScriptEvent::Token(text) => {
+            MessageEvent::Token(text) => {
                 self.eval_count += 1;
                 frames.push(ndjson(&self.line(text, false)));
             }
-            ScriptEvent::Finish(reason) => {
+            MessageEvent::Finish(reason) => {
                 let mut last = self.line("", true);
                 add_final_fields(&mut last, &self.context, reason, self.eval_count);
                 frames.push(ndjson(&last));
             }
-            ScriptEvent::Error(error) => frames.push(ndjson(&error_body(error))),
-            ScriptEvent::Malformed => frames.push(Frame::Raw(
+            MessageEvent::Error(error) => frames.push(ndjson(&error_body(error))),
+            MessageEvent::Malformed => frames.push(Frame::Raw(
                 b"{\"model\":\"trunc\",\"message\":{\"role\":\"assistant\",\"content\":\"trunc\n"
                     .to_vec(),
             )),
-            ScriptEvent::Start
-            | ScriptEvent::Done
-            | ScriptEvent::Comment(_)
-            | ScriptEvent::Raw(_)
-            | ScriptEvent::Cut(_)
-            | ScriptEvent::Stall => {}
+            MessageEvent::Start | MessageEvent::Done => {}
         }
     }
 

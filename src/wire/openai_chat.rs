@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::{ApiError, Encoder, ResponseContext};
 use crate::fault::StreamError;
-use crate::reply::{Script, ScriptEvent};
+use crate::reply::{MessageEvent, Script};
 use crate::request::ReceivedRequest;
 use crate::sse::Frame;
 
@@ -46,25 +46,21 @@ impl ChunkEncoder {
 }
 
 impl Encoder for ChunkEncoder {
-    fn encode(&mut self, event: ScriptEvent<'_>, frames: &mut Vec<Frame>) {
+    fn encode(&mut self, event: MessageEvent<'_>, frames: &mut Vec<Frame>) {
         frames.push(match event {
-            ScriptEvent::Start => self.chunk(
+            MessageEvent::Start => self.chunk(
                 "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}",
                 None,
             ),
-            ScriptEvent::Token(text) => {
+            MessageEvent::Token(text) => {
                 self.chunk(&format!("{{\"content\":{}}}", json_string(text)), None)
             }
-            ScriptEvent::Finish(reason) => self.chunk("{}", Some(reason)),
-            ScriptEvent::Done => Frame::data("[DONE]"),
+            MessageEvent::Finish(reason) => self.chunk("{}", Some(reason)),
+            MessageEvent::Done => Frame::data("[DONE]"),
             // The real API's mid-stream error: the error object alone, then [DONE].
-            ScriptEvent::Error(error) => Frame::data(error_body(error).to_string()),
+            MessageEvent::Error(error) => Frame::data(error_body(error).to_string()),
             // A chunk cut off mid-string, as a broken proxy would forward it.
-            ScriptEvent::Malformed => Frame::data(format!("{}{{\"content\":\"trunc", self.prefix)),
-            ScriptEvent::Comment(_)
-            | ScriptEvent::Raw(_)
-            | ScriptEvent::Cut(_)
-            | ScriptEvent::Stall => return,
+            MessageEvent::Malformed => Frame::data(format!("{}{{\"content\":\"trunc", self.prefix)),
         });
     }
 }

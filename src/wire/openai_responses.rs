@@ -9,7 +9,7 @@
 use serde_json::{json, Value};
 
 use super::{ApiError, Encoder, ResponseContext};
-use crate::reply::{Script, ScriptEvent};
+use crate::reply::{MessageEvent, Script};
 use crate::request::ReceivedRequest;
 use crate::sse::{Event, Frame};
 
@@ -67,10 +67,10 @@ impl ResponseEncoder {
 }
 
 impl Encoder for ResponseEncoder {
-    fn encode(&mut self, event: ScriptEvent<'_>, frames: &mut Vec<Frame>) {
+    fn encode(&mut self, event: MessageEvent<'_>, frames: &mut Vec<Frame>) {
         let item = json!({ "item_id": self.message_id, "output_index": 0, "content_index": 0 });
         match event {
-            ScriptEvent::Start => {
+            MessageEvent::Start => {
                 let response = self.in_progress();
                 frames.push(self.event("response.created", json!({ "response": response })));
                 frames.push(self.event("response.in_progress", json!({ "response": response })));
@@ -83,7 +83,7 @@ impl Encoder for ResponseEncoder {
                 added["part"] = ResponseEncoder::text_part("");
                 frames.push(self.event("response.content_part.added", added));
             }
-            ScriptEvent::Token(text) => {
+            MessageEvent::Token(text) => {
                 self.text.push_str(text);
                 self.output_tokens += 1;
                 let mut delta = item;
@@ -91,7 +91,7 @@ impl Encoder for ResponseEncoder {
                 delta["logprobs"] = json!([]);
                 frames.push(self.event("response.output_text.delta", delta));
             }
-            ScriptEvent::Finish(reason) => {
+            MessageEvent::Finish(reason) => {
                 let part = ResponseEncoder::text_part(&self.text);
                 let mut text_done = item.clone();
                 text_done["text"] = json!(self.text);
@@ -110,8 +110,8 @@ impl Encoder for ResponseEncoder {
                 frames.push(self.event(kind, json!({ "response": response })));
             }
             // The stream simply ends after its last event.
-            ScriptEvent::Done => {}
-            ScriptEvent::Error(error) => {
+            MessageEvent::Done => {}
+            MessageEvent::Error(error) => {
                 frames.push(self.event(
                     "error",
                     json!({ "code": error.code, "message": error.message, "param": error.param }),
@@ -124,7 +124,7 @@ impl Encoder for ResponseEncoder {
                 frames.push(self.event("response.failed", json!({ "response": failed })));
             }
             // A delta cut off mid-string, as a broken proxy would forward it.
-            ScriptEvent::Malformed => frames.push(Frame::Event(Event {
+            MessageEvent::Malformed => frames.push(Frame::Event(Event {
                 name: Some("response.output_text.delta"),
                 data: format!(
                     "{{\"type\":\"response.output_text.delta\",\"sequence_number\":{},\"delta\":\"trunc",
@@ -132,10 +132,6 @@ impl Encoder for ResponseEncoder {
                 ),
                 ..Event::default()
             })),
-            ScriptEvent::Comment(_)
-            | ScriptEvent::Raw(_)
-            | ScriptEvent::Cut(_)
-            | ScriptEvent::Stall => {}
         }
     }
 }

@@ -7,28 +7,23 @@
 //! is exactly `[DONE]` looks like the end marker.
 
 use super::Encoder;
-use crate::reply::ScriptEvent;
+use crate::reply::MessageEvent;
 use crate::sse::Frame;
 
 pub(super) struct RawEncoder;
 
 impl Encoder for RawEncoder {
-    fn encode(&mut self, event: ScriptEvent<'_>, frames: &mut Vec<Frame>) {
+    fn encode(&mut self, event: MessageEvent<'_>, frames: &mut Vec<Frame>) {
         match event {
-            ScriptEvent::Token(text) => frames.push(Frame::data(text)),
-            ScriptEvent::Done => frames.push(Frame::data("[DONE]")),
-            ScriptEvent::Error(error) => {
+            MessageEvent::Token(text) => frames.push(Frame::data(text)),
+            MessageEvent::Done => frames.push(Frame::data("[DONE]")),
+            MessageEvent::Error(error) => {
                 frames.push(Frame::data(
                     super::openai_chat::error_body(error).to_string(),
                 ));
             }
-            ScriptEvent::Malformed => frames.push(Frame::data("{\"unterminated")),
-            ScriptEvent::Start
-            | ScriptEvent::Finish(_)
-            | ScriptEvent::Comment(_)
-            | ScriptEvent::Raw(_)
-            | ScriptEvent::Cut(_)
-            | ScriptEvent::Stall => {}
+            MessageEvent::Malformed => frames.push(Frame::data("{\"unterminated")),
+            MessageEvent::Start | MessageEvent::Finish(_) => {}
         }
     }
 }
