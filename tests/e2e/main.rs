@@ -10,6 +10,7 @@ mod chat_stream;
 mod demo;
 mod faults;
 mod gemini;
+mod hostile_input;
 mod lifecycle;
 mod load;
 mod mocks;
