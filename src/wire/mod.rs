@@ -120,6 +120,8 @@ pub(crate) struct ResponseContext {
     pub(crate) model: String,
     /// A rough count of the words in the request's messages, reported as prompt tokens.
     pub(crate) prompt_tokens: u64,
+    /// The request asked for usage in the stream (`stream_options.include_usage`).
+    pub(crate) include_usage: bool,
 }
 
 impl ResponseContext {
@@ -155,6 +157,7 @@ impl ResponseContext {
                 .map_or(0, |since| since.as_secs()),
             model: model.to_owned(),
             prompt_tokens,
+            include_usage: request.body_json()["stream_options"]["include_usage"] == true,
         }
     }
 }

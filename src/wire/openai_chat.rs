@@ -20,6 +20,13 @@ use crate::sse::Frame;
 pub(super) struct ChunkEncoder {
     /// Everything of a chunk up to the value of `delta`.
     prefix: String,
+    /// What every chunk ends with after its choice: `"usage":null` when the request asked
+    /// for usage, as the API then sends it on every chunk.
+    suffix: &'static str,
+    context: ResponseContext,
+    completion_tokens: u64,
+    /// An interrupted stream never gets its usage chunk.
+    failed: bool,
 }
 
 impl ChunkEncoder {
@@ -33,20 +40,55 @@ impl ChunkEncoder {
             json_string(&context.model),
             json_string(&context.system_fingerprint),
         );
-        ChunkEncoder { prefix }
+        let suffix = if context.include_usage {
+            ",\"usage\":null}"
+        } else {
+            "}"
+        };
+        ChunkEncoder {
+            prefix,
+            suffix,
+            context,
+            completion_tokens: 0,
+            failed: false,
+        }
     }
 
     fn chunk(&self, delta: &str, finish_reason: Option<&str>) -> Frame {
         let finish_reason = finish_reason.map_or_else(|| "null".to_owned(), json_string);
         Frame::data(format!(
-            "{}{delta},\"logprobs\":null,\"finish_reason\":{finish_reason}}}]}}",
-            self.prefix
+            "{}{delta},\"logprobs\":null,\"finish_reason\":{finish_reason}}}]{}",
+            self.prefix, self.suffix
         ))
+    }
+
+    /// The extra chunk `stream_options.include_usage` asks for: no choices, the totals.
+    fn usage_chunk(&self) -> Frame {
+        let context = &self.context;
+        let mut chunk = json!({
+            "id": context.id,
+            "object": "chat.completion.chunk",
+            "created": context.created,
+            "model": context.model,
+            "service_tier": "default",
+            "system_fingerprint": context.system_fingerprint,
+            "choices": []
+        });
+        chunk["usage"] = usage(context.prompt_tokens, self.completion_tokens);
+        Frame::data(chunk.to_string())
     }
 }
 
 impl Encoder for ChunkEncoder {
     fn encode(&mut self, event: MessageEvent<'_>, frames: &mut Vec<Frame>) {
+        match event {
+            MessageEvent::Token(_) => self.completion_tokens += 1,
+            MessageEvent::Error(_) => self.failed = true,
+            MessageEvent::Done if self.context.include_usage && !self.failed => {
+                frames.push(self.usage_chunk());
+            }
+            _ => {}
+        }
         frames.push(match event {
             MessageEvent::Start => self.chunk(
                 "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}",
@@ -154,20 +196,24 @@ pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> V
             "logprobs": null,
             "finish_reason": script.finish_reason()
         }],
-        "usage": {
-            "prompt_tokens": context.prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": context.prompt_tokens + completion_tokens,
-            "prompt_tokens_details": { "cached_tokens": 0, "audio_tokens": 0 },
-            "completion_tokens_details": {
-                "reasoning_tokens": 0,
-                "audio_tokens": 0,
-                "accepted_prediction_tokens": 0,
-                "rejected_prediction_tokens": 0
-            }
-        },
+        "usage": usage(context.prompt_tokens, completion_tokens),
         "service_tier": "default",
         "system_fingerprint": context.system_fingerprint
+    })
+}
+
+fn usage(prompt_tokens: u64, completion_tokens: u64) -> Value {
+    json!({
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "prompt_tokens_details": { "cached_tokens": 0, "audio_tokens": 0 },
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0
+        }
     })
 }
 

@@ -351,3 +351,56 @@ async fn zero_delay_streams_are_coalesced_but_complete() {
     assert_eq!(chunks.len(), 20_000 + 3);
     assert_eq!(content_of(&chunks), tokens.concat());
 }
+
+#[tokio::test]
+async fn include_usage_adds_a_usage_chunk_before_done_as_the_api_does() {
+    use async_openai::types::chat::CreateChatCompletionStreamResponse;
+
+    let server = MockChatServer::builder()
+        .reply(Reply::tokens(["a", "b", "c"]))
+        .start()
+        .await;
+    let body = serde_json::json!({
+        "model": "m",
+        "messages": [{ "role": "user", "content": "count to three" }],
+        "stream": true,
+        "stream_options": { "include_usage": true }
+    });
+
+    let response = post_chat(&server, body.to_string()).await;
+    let events = parse_sse(&response.bytes().await.unwrap()).await;
+
+    assert_eq!(events.len(), 7, "role, 3 tokens, finish, usage, [DONE]");
+    assert_eq!(events[6].data, "[DONE]");
+    let chunks: Vec<CreateChatCompletionStreamResponse> = events[..6]
+        .iter()
+        .map(|event| serde_json::from_str(&event.data).expect("async-openai reads every chunk"))
+        .collect();
+    for chunk in &chunks[..5] {
+        assert!(chunk.usage.is_none());
+        assert_eq!(chunk.choices.len(), 1);
+    }
+    for event in &events[..5] {
+        assert!(event.data.ends_with(",\"usage\":null}"), "{}", event.data);
+    }
+    let usage_chunk = &chunks[5];
+    assert!(usage_chunk.choices.is_empty());
+    let usage = usage_chunk.usage.as_ref().unwrap();
+    assert_eq!(usage.completion_tokens, 3);
+    assert_eq!(usage.prompt_tokens, 3);
+    assert_eq!(usage.total_tokens, 6);
+    assert_eq!(usage_chunk.id, chunks[0].id);
+
+    let server = MockChatServer::builder()
+        .reply(Reply::text("a b").error_after(1, chatmock::StreamError::server_error()))
+        .start()
+        .await;
+    let response = post_chat(&server, body.to_string()).await;
+    let events = parse_sse(&response.bytes().await.unwrap()).await;
+    assert!(
+        events
+            .iter()
+            .all(|event| !event.data.contains("\"usage\":{")),
+        "an interrupted stream never gets its usage"
+    );
+}
