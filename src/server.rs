@@ -198,6 +198,23 @@ impl MockChatServerBuilder {
     }
 }
 
+/// How many connections may wait to be accepted. The standard library's 128 drops SYNs
+/// when thousands of clients connect at once, which costs each of them a second or more.
+const LISTEN_BACKLOG: i32 = 4096;
+
+fn bind(address: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
+    // As the standard library does on Unix: a restarted server rebinds its port at once,
+    // whatever its previous connections left in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
 /// Binds `address` and serves `state` on a new server thread.
 ///
 /// Binding happens here, on the caller's thread, so the address is known (and taken)
@@ -209,8 +226,7 @@ fn serve(address: SocketAddr, state: Arc<ServerState>) -> io::Result<(SocketAddr
             format!("chatmock could not listen on {address}: {error}"),
         )
     };
-    let listener = std::net::TcpListener::bind(address).map_err(annotate)?;
-    listener.set_nonblocking(true).map_err(annotate)?;
+    let listener = bind(address).map_err(annotate)?;
     let address = listener.local_addr().map_err(annotate)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

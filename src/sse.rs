@@ -87,7 +87,7 @@ fn split_lines(text: &str) -> impl Iterator<Item = &str> {
     let mut rest = Some(text);
     std::iter::from_fn(move || {
         let current = rest?;
-        match current.find(['\r', '\n']) {
+        match memchr::memchr2(b'\r', b'\n', current.as_bytes()) {
             None => {
                 rest = None;
                 Some(current)

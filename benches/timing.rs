@@ -1,0 +1,585 @@
+//! Timing fidelity under load: 1,000 concurrent streams of 20 tokens, 10 ms apart (and,
+//! for reference, 100).
+//!
+//! Every stream has its own reqwest client, whose connection is opened by an untimed
+//! warm-up request; then all 1,000 tasks (on a multi-thread tokio runtime with 2
+//! workers) pass a barrier and send their streaming request at once, so every stream's
+//! tokens fall due at about the same instants: the hardest case for a server that plays
+//! them all on one thread.
+//!
+//! Client side: each SSE event is time-stamped when its closing blank line arrives. For
+//! token i (0-based) the error is its arrival relative to that stream's first token,
+//! minus the scripted `i * 10 ms`; a stream's duration is its last token's arrival minus
+//! its first token's, against the scripted 190 ms. Since client and server share one
+//! process (and so one monotonic clock), each arrival is also compared with the server's
+//! own record of when it handed that stream's first bytes to the socket: that lateness
+//! includes delivery to the client, and a client slow to read its first token cannot hide
+//! it.
+//!
+//! Server side: chatmock logs, per request, when the first bytes were handed to the
+//! socket (`first_event_at`) and when the stream ended (`ended_at`): their difference is
+//! the server's view of the same 190 ms.
+//!
+//! Baseline, in the same run, rounds alternating: a bare tokio server (its own thread,
+//! current-thread runtime, as chatmock) with a hand-written HTTP/1.1 chunked response
+//! that writes chatmock's exact events, pre-encoded, at the same times with
+//! `tokio::time::sleep_until`. It shows what the same load costs with no mock machinery:
+//! the part of the error that is the machine's (two cores shared by 1,000 clients and a
+//! server, 100,000 writes and reads a second, tokio's 1 ms timer) and not chatmock's.
+//!
+//! Run with `cargo bench --bench timing`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use chatmock::{MockChatServer, Reply, StreamOutcome};
+use futures::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Barrier;
+
+const TOKENS: usize = 20;
+const TOKEN_DELAY: Duration = Duration::from_millis(10);
+/// Rounds per server and start mode; chatmock and baseline rounds alternate.
+const ROUNDS: usize = 6;
+/// The window over which the staggered start spreads the streams.
+const STAGGER: Duration = Duration::from_millis(50);
+
+/// A request body that names its stream, to match the client's and the server's records.
+fn body(label: &str) -> String {
+    format!(r#"{{"model":"m","messages":[{{"role":"user","content":"{label}"}}],"stream":true}}"#)
+}
+
+fn timed_reply() -> Reply {
+    Reply::tokens((0..TOKENS).map(|i| format!(" t{i}"))).token_delay(TOKEN_DELAY)
+}
+
+/// Reads one stream, returning the arrival time of every SSE event.
+async fn read_events(client: &reqwest::Client, url: &str, label: &str) -> Vec<Instant> {
+    let response = client.post(url).body(body(label)).send().await.unwrap();
+    assert!(response.status().is_success());
+    let mut stream = response.bytes_stream();
+    let mut arrivals = Vec::with_capacity(TOKENS + 3);
+    let mut newline_pending = false;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        let now = Instant::now();
+        for &byte in chunk.iter() {
+            if byte == b'\n' {
+                if newline_pending {
+                    arrivals.push(now);
+                    newline_pending = false;
+                } else {
+                    newline_pending = true;
+                }
+            } else {
+                newline_pending = false;
+            }
+        }
+    }
+    arrivals
+}
+
+/// How many streams, and how they start once every connection is open.
+#[derive(Clone, Copy)]
+struct Load {
+    streams: usize,
+    /// `None`: all at once, so every stream's tokens fall due at about the same
+    /// instants. `Some(window)`: evenly over the window (at tokio's 1 ms timer
+    /// resolution), a steady load.
+    stagger: Option<Duration>,
+}
+
+/// One client: opens its connection with a warm-up request, waits for every other
+/// client, then reads the timed stream.
+async fn client_task(
+    url: String,
+    stream: usize,
+    ready: Arc<Barrier>,
+    base: Arc<OnceLock<tokio::time::Instant>>,
+    load: Load,
+) -> Vec<Instant> {
+    let client = reqwest::Client::new();
+    read_events(&client, &url, &format!("warm-up {stream}")).await;
+    ready.wait().await;
+    if let Some(window) = load.stagger {
+        let base = *base.get_or_init(tokio::time::Instant::now);
+        tokio::time::sleep_until(base + window * stream as u32 / load.streams as u32).await;
+    }
+    read_events(&client, &url, &stream.to_string()).await
+}
+
+// ---------------------------------------------------------------------------------------
+// The baseline server.
+// ---------------------------------------------------------------------------------------
+
+/// When the baseline server wrote each stream's first and last bytes, by stream number.
+type RawLog = Arc<Mutex<HashMap<usize, (Instant, Instant)>>>;
+
+/// Serves `events` (chatmock's, one SSE event each) on its own thread until dropped.
+struct RawServer {
+    address: SocketAddr,
+    log: RawLog,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl RawServer {
+    fn start(events: Arc<Vec<Vec<u8>>>) -> RawServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let address = listener.local_addr().unwrap();
+        let log = RawLog::default();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server_log = Arc::clone(&log);
+        let thread = std::thread::Builder::new().name(format!("baseline-{}", address.port()));
+        let spawned = thread.spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = TcpListener::from_std(listener).unwrap();
+                let accept = async {
+                    loop {
+                        let (socket, _) = listener.accept().await.unwrap();
+                        socket.set_nodelay(true).unwrap();
+                        let connection =
+                            serve_raw(socket, Arc::clone(&events), Arc::clone(&server_log));
+                        tokio::spawn(connection);
+                    }
+                };
+                tokio::select! {
+                    () = accept => {}
+                    _ = stopped => {}
+                }
+            });
+        });
+        spawned.unwrap();
+        RawServer {
+            address,
+            log,
+            _stop: stop,
+        }
+    }
+}
+
+/// One HTTP/1.1 chunk holding `data`.
+fn chunk(data: &[u8]) -> Vec<u8> {
+    let mut frame = format!("{:x}\r\n", data.len()).into_bytes();
+    frame.extend_from_slice(data);
+    frame.extend_from_slice(b"\r\n");
+    frame
+}
+
+async fn serve_raw(mut socket: TcpStream, events: Arc<Vec<Vec<u8>>>, log: RawLog) {
+    let mut request = Vec::with_capacity(4096);
+    loop {
+        let head_end = loop {
+            if let Some(at) = find(&request, b"\r\n\r\n") {
+                break at + 4;
+            }
+            let mut buffer = [0u8; 4096];
+            match socket.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => request.extend_from_slice(&buffer[..read]),
+            }
+        };
+        let head = String::from_utf8_lossy(&request[..head_end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length:"))
+            .map_or(0, |value| value.trim().parse().unwrap());
+        while request.len() < head_end + length {
+            let mut buffer = [0u8; 4096];
+            match socket.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => request.extend_from_slice(&buffer[..read]),
+            }
+        }
+        let body: serde_json::Value =
+            serde_json::from_slice(&request[head_end..head_end + length]).unwrap();
+        request.drain(..head_end + length);
+        let stream: Option<usize> = body["messages"][0]["content"]
+            .as_str()
+            .and_then(|label| label.parse().ok());
+
+        let start = tokio::time::Instant::now();
+        let mut out = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                        transfer-encoding: chunked\r\n\r\n"
+            .to_vec();
+        // Role chunk and first token at once, then a token every TOKEN_DELAY, the last
+        // one with the finish chunk and [DONE]: what chatmock writes.
+        out.extend(chunk(&[events[0].as_slice(), &events[1]].concat()));
+        if socket.write_all(&out).await.is_err() {
+            return;
+        }
+        let first_write = Instant::now();
+        for i in 1..TOKENS {
+            if stream.is_some() {
+                tokio::time::sleep_until(start + TOKEN_DELAY * i as u32).await;
+            }
+            let mut out = if i + 1 == TOKENS {
+                let mut last = chunk(&events[i + 1..].concat());
+                last.extend_from_slice(b"0\r\n\r\n");
+                last
+            } else {
+                chunk(&events[i + 1])
+            };
+            if socket.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+        }
+        if let Some(stream) = stream {
+            let ended = Instant::now();
+            log.lock().unwrap().insert(stream, (first_write, ended));
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+// ---------------------------------------------------------------------------------------
+// Measuring.
+// ---------------------------------------------------------------------------------------
+
+/// Signed difference in milliseconds, `a - b`.
+fn millis_between(a: Instant, b: Instant) -> f64 {
+    if a >= b {
+        (a - b).as_secs_f64() * 1000.0
+    } else {
+        -((b - a).as_secs_f64() * 1000.0)
+    }
+}
+
+fn scripted_ms(tokens: usize) -> f64 {
+    TOKEN_DELAY.as_secs_f64() * 1000.0 * tokens as f64
+}
+
+fn percentile(sorted: &[f64], fraction: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
+    sorted[index]
+}
+
+/// Prints p50/p99/max (and min, n) of `values`; returns p99.
+fn report(label: &str, values: &[f64]) -> f64 {
+    let mut values = values.to_vec();
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let p50 = percentile(&values, 0.5);
+    let p99 = percentile(&values, 0.99);
+    let max = values[values.len() - 1];
+    println!(
+        "  {label:<62} p50 {p50:>7.3}   p99 {p99:>7.3}   max {max:>7.3}   (min {:>7.3}, n={})",
+        values[0],
+        values.len()
+    );
+    p99
+}
+
+#[derive(Default)]
+struct Samples {
+    token_errors: Vec<f64>,
+    duration_errors: Vec<f64>,
+    lateness: Vec<f64>,
+    server_duration_errors: Vec<f64>,
+    server_start_lag: Vec<f64>,
+    start_spreads: Vec<f64>,
+    /// CPU time of the server's thread per round, in ms.
+    server_cpu: Vec<f64>,
+}
+
+/// CPU time so far, in ms, of this process's thread named `name`.
+fn thread_cpu_ms(name: &str) -> f64 {
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let path = task.unwrap().path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if comm.trim() == name {
+            let schedstat = std::fs::read_to_string(path.join("schedstat")).unwrap();
+            let nanos: f64 = schedstat
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            return nanos / 1e6;
+        }
+    }
+    panic!("no thread named {name}");
+}
+
+/// Runs the clients against `url`; returns every stream's event arrivals.
+async fn run_clients(runtime: &tokio::runtime::Handle, url: &str, load: Load) -> Vec<Vec<Instant>> {
+    let ready = Arc::new(Barrier::new(load.streams));
+    let base = Arc::new(OnceLock::new());
+    let tasks: Vec<_> = (0..load.streams)
+        .map(|stream| {
+            let task = client_task(
+                url.to_owned(),
+                stream,
+                Arc::clone(&ready),
+                Arc::clone(&base),
+                load,
+            );
+            runtime.spawn(task)
+        })
+        .collect();
+    let mut streams = Vec::with_capacity(load.streams);
+    for task in tasks {
+        streams.push(task.await.unwrap());
+    }
+    streams
+}
+
+/// Client-side figures; `first_writes[stream]` is when the server wrote its first bytes.
+fn client_figures(streams: &[Vec<Instant>], first_writes: &[Instant], samples: &mut Samples) {
+    for (arrivals, &first_write) in streams.iter().zip(first_writes) {
+        // Events: role chunk, TOKENS token chunks, finish chunk, [DONE].
+        assert_eq!(arrivals.len(), TOKENS + 3, "every event arrived");
+        let tokens = &arrivals[1..=TOKENS];
+        let first = tokens[0];
+        for (i, &arrival) in tokens.iter().enumerate() {
+            if i > 0 {
+                samples
+                    .token_errors
+                    .push(millis_between(arrival, first) - scripted_ms(i));
+            }
+            samples
+                .lateness
+                .push(millis_between(arrival, first_write) - scripted_ms(i));
+        }
+        samples
+            .duration_errors
+            .push(millis_between(tokens[TOKENS - 1], first) - scripted_ms(TOKENS - 1));
+    }
+    let firsts = streams.iter().map(|arrivals| arrivals[1]);
+    let (earliest, latest) = (firsts.clone().min().unwrap(), firsts.max().unwrap());
+    samples.start_spreads.push(millis_between(latest, earliest));
+}
+
+/// One round on a fresh chatmock server.
+async fn chatmock_round(runtime: &tokio::runtime::Handle, load: Load, samples: &mut Samples) {
+    let replies = std::iter::repeat_n(Reply::tokens(["w"]), load.streams).chain([timed_reply()]);
+    let server = MockChatServer::builder()
+        .reply_sequence(replies)
+        .wait_timeout(Duration::from_secs(60))
+        .start()
+        .await;
+    let url = format!("{}/chat/completions", server.openai_base_url());
+    let streams = run_clients(runtime, &url, load).await;
+
+    let requests = server.wait_for_streams_to_end().await.unwrap();
+    let thread = format!("chatmock-{}", server.address().port());
+    samples.server_cpu.push(thread_cpu_ms(&thread));
+    let mut first_writes = vec![None; load.streams];
+    for request in &requests {
+        let json = request.body_json();
+        let Some(stream) = json["messages"][0]["content"]
+            .as_str()
+            .and_then(|label| label.parse::<usize>().ok())
+        else {
+            continue; // a warm-up request
+        };
+        assert_eq!(
+            request.stream_outcome(),
+            &StreamOutcome::Completed {
+                events_sent: TOKENS
+            }
+        );
+        let first = request.first_event_at().unwrap();
+        let ended = request.ended_at().unwrap();
+        samples
+            .server_duration_errors
+            .push(millis_between(ended, first) - scripted_ms(TOKENS - 1));
+        samples
+            .server_start_lag
+            .push(millis_between(first, request.received_at()));
+        first_writes[stream] = Some(first);
+    }
+    drop(server);
+    let first_writes: Vec<Instant> = first_writes.into_iter().map(Option::unwrap).collect();
+    client_figures(&streams, &first_writes, samples);
+}
+
+/// One round on a fresh baseline server.
+async fn raw_round(
+    runtime: &tokio::runtime::Handle,
+    events: &Arc<Vec<Vec<u8>>>,
+    load: Load,
+    samples: &mut Samples,
+) {
+    let server = RawServer::start(Arc::clone(events));
+    let url = format!("http://{}/v1/chat/completions", server.address);
+    let streams = run_clients(runtime, &url, load).await;
+    let thread = format!("baseline-{}", server.address.port());
+    samples.server_cpu.push(thread_cpu_ms(&thread));
+    let log = std::mem::take(&mut *server.log.lock().unwrap());
+    drop(server);
+    let mut first_writes = Vec::with_capacity(load.streams);
+    for stream in 0..load.streams {
+        let (first, ended) = log[&stream];
+        samples
+            .server_duration_errors
+            .push(millis_between(ended, first) - scripted_ms(TOKENS - 1));
+        first_writes.push(first);
+    }
+    client_figures(&streams, &first_writes, samples);
+}
+
+/// chatmock's exact events for the timed reply, one SSE event each.
+async fn capture_events() -> Vec<Vec<u8>> {
+    let server = MockChatServer::builder()
+        .reply(Reply::tokens((0..TOKENS).map(|i| format!(" t{i}"))))
+        .start()
+        .await;
+    let url = format!("{}/chat/completions", server.openai_base_url());
+    let bytes = reqwest::Client::new()
+        .post(url)
+        .body(body("capture"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let events: Vec<Vec<u8>> = bytes
+        .split_inclusive(|&byte| byte == b'\n')
+        .fold(vec![Vec::new()], |mut events, line| {
+            events.last_mut().unwrap().extend_from_slice(line);
+            if line == b"\n" {
+                events.push(Vec::new());
+            }
+            events
+        })
+        .into_iter()
+        .filter(|event| !event.is_empty())
+        .collect();
+    assert_eq!(events.len(), TOKENS + 3);
+    events
+}
+
+fn print_samples(samples: &Samples, load: Load, server_label: &str) -> f64 {
+    println!(
+        "  first tokens of the {} streams arrived within (ms, per round): {}",
+        load.streams,
+        samples
+            .start_spreads
+            .iter()
+            .map(|spread| format!("{spread:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let p99 = report(
+        "client: per-token error, relative to the stream's first token",
+        &samples.token_errors,
+    );
+    report(
+        "client: stream duration error (first->last token vs 190 ms)",
+        &samples.duration_errors,
+    );
+    report(
+        "client: per-token lateness vs server's first write + script",
+        &samples.lateness,
+    );
+    report(
+        &format!("server ({server_label}): first->last write vs 190 ms"),
+        &samples.server_duration_errors,
+    );
+    let cpu: f64 = samples.server_cpu.iter().sum::<f64>() / samples.server_cpu.len() as f64;
+    println!(
+        "  server thread CPU time per round: {cpu:.1} ms ({} requests, half of them timed \
+         streams; {:.1} us per token written)",
+        load.streams * 2,
+        cpu * 1000.0 / (load.streams * TOKENS) as f64
+    );
+    if !samples.server_start_lag.is_empty() {
+        report(
+            "server (own log): request received -> first bytes written",
+            &samples.server_start_lag,
+        );
+    }
+    p99
+}
+
+fn main() {
+    let clients = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let handle = clients.handle().clone();
+    let loadavg = || {
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    println!(
+        "timing bench: concurrent streams of {TOKENS} tokens, {TOKEN_DELAY:?} apart; \
+         {ROUNDS} rounds per server and load, alternating, fresh server each; clients: \
+         reqwest, one per stream, connection opened beforehand, on a 2-worker runtime; \
+         client and server share 2 cores"
+    );
+    println!("load average before: {}", loadavg());
+    let events = Arc::new(clients.block_on(capture_events()));
+    let started = Instant::now();
+    let mut verdicts = Vec::new();
+    let loads = [
+        (
+            "1,000 streams, burst: all start together",
+            Load {
+                streams: 1_000,
+                stagger: None,
+            },
+        ),
+        (
+            "1,000 streams, staggered: they start evenly over 50 ms",
+            Load {
+                streams: 1_000,
+                stagger: Some(STAGGER),
+            },
+        ),
+        (
+            "100 streams, burst: all start together (a lighter load, for reference)",
+            Load {
+                streams: 100,
+                stagger: None,
+            },
+        ),
+    ];
+    for (label, load) in loads {
+        let mut chatmock = Samples::default();
+        let mut raw = Samples::default();
+        for round in 0..ROUNDS {
+            if round % 2 == 0 {
+                clients.block_on(chatmock_round(&handle, load, &mut chatmock));
+                clients.block_on(raw_round(&handle, &events, load, &mut raw));
+            } else {
+                clients.block_on(raw_round(&handle, &events, load, &mut raw));
+                clients.block_on(chatmock_round(&handle, load, &mut chatmock));
+            }
+        }
+        println!("== {label} (all figures in ms, observed - scripted)");
+        println!("chatmock:");
+        let p99 = print_samples(&chatmock, load, "own log");
+        println!("baseline (bare tokio server, same bytes, same schedule):");
+        print_samples(&raw, load, "baseline's log");
+        verdicts.push((label, p99));
+    }
+    println!(
+        "{:.1} s in all; load average after: {}",
+        started.elapsed().as_secs_f64(),
+        loadavg()
+    );
+    for (label, p99) in verdicts {
+        println!(
+            "target: chatmock client-side per-token p99 error < 2 ms, {label}: {p99:.3} ms, {}",
+            if p99 < 2.0 { "met" } else { "NOT met" }
+        );
+    }
+}
