@@ -8,7 +8,7 @@ use chatmock::{MockChatServer, Reply};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-use crate::support::{chat_body, chat_url, parse_sse};
+use crate::support::{chat_body, parse_sse};
 
 /// Tokens that stress framing: line breaks of every kind, SSE field syntax, the end
 /// marker, empty and whitespace-only strings, multi-byte characters, and arbitrary text.
@@ -55,6 +55,34 @@ fn scripted(tokens: &[String], framing: &Framing) -> Reply {
     reply
 }
 
+/// Streams `tokens` under `framing` from a fresh server: POSTs `body` to `path` (or GETs
+/// `path` without a body), and returns the complete response body.
+async fn stream_from(
+    tokens: &[String],
+    framing: &Framing,
+    path: &str,
+    body: Option<&str>,
+) -> Result<axum::body::Bytes, TestCaseError> {
+    let server = MockChatServer::builder()
+        .reply(scripted(tokens, framing))
+        .start()
+        .await;
+    let url = format!("{}{path}", server.uri());
+    let client = reqwest::Client::new();
+    let request = match body {
+        Some(body) => client.post(url).body(body.to_owned()),
+        None => client.get(url),
+    };
+    let response = request
+        .send()
+        .await
+        .map_err(|error| TestCaseError::fail(format!("the server answers: {error}")))?;
+    response
+        .bytes()
+        .await
+        .map_err(|error| TestCaseError::fail(format!("the body is complete: {error}")))
+}
+
 /// Runs `cases` cases of `property` on one runtime, each against a fresh server.
 fn check<S: Strategy>(
     cases: u32,
@@ -84,19 +112,13 @@ fn any_script_round_trips_through_the_chat_format_and_async_openai_types() {
     let cases = (prop::collection::vec(token(), 0..24), framing());
     check(96, cases, |(tokens, framing)| {
         runtime.block_on(async {
-            let server = MockChatServer::builder()
-                .reply(scripted(&tokens, &framing))
-                .start()
-                .await;
-            let body = reqwest::Client::new()
-                .post(chat_url(&server))
-                .body(chat_body("gpt-4o-mini", "x", true))
-                .send()
-                .await
-                .expect("the server answers")
-                .bytes()
-                .await
-                .expect("the body is complete");
+            let body = stream_from(
+                &tokens,
+                &framing,
+                "/v1/chat/completions",
+                Some(&chat_body("gpt-4o-mini", "x", true)),
+            )
+            .await?;
 
             let events = parse_sse(&body).await;
             prop_assert_eq!(
@@ -145,16 +167,7 @@ fn any_script_round_trips_through_the_raw_demo_format() {
     let cases = (prop::collection::vec(raw_token(), 0..24), framing());
     check(96, cases, |(tokens, framing)| {
         runtime.block_on(async {
-            let server = MockChatServer::builder()
-                .reply(scripted(&tokens, &framing))
-                .start()
-                .await;
-            let body = reqwest::get(format!("{}/stream", server.uri()))
-                .await
-                .expect("the server answers")
-                .bytes()
-                .await
-                .expect("the body is complete");
+            let body = stream_from(&tokens, &framing, "/stream", None).await?;
 
             let data: Vec<String> = parse_sse(&body)
                 .await
@@ -197,19 +210,13 @@ fn any_script_round_trips_through_the_responses_format_and_async_openai_types() 
     let cases = (prop::collection::vec(token(), 0..24), framing());
     check(96, cases, |(tokens, framing)| {
         runtime.block_on(async {
-            let server = MockChatServer::builder()
-                .reply(scripted(&tokens, &framing))
-                .start()
-                .await;
-            let body = reqwest::Client::new()
-                .post(format!("{}/responses", server.openai_base_url()))
-                .body(r#"{"model":"m","input":"x","stream":true}"#)
-                .send()
-                .await
-                .expect("the server answers")
-                .bytes()
-                .await
-                .expect("the body is complete");
+            let body = stream_from(
+                &tokens,
+                &framing,
+                "/v1/responses",
+                Some(r#"{"model":"m","input":"x","stream":true}"#),
+            )
+            .await?;
 
             let mut deltas = Vec::new();
             let mut last = None;
@@ -238,19 +245,13 @@ fn any_script_round_trips_through_the_anthropic_format() {
     let cases = (prop::collection::vec(token(), 0..24), framing());
     check(96, cases, |(tokens, framing)| {
         runtime.block_on(async {
-            let server = MockChatServer::builder()
-                .reply(scripted(&tokens, &framing))
-                .start()
-                .await;
-            let body = reqwest::Client::new()
-                .post(format!("{}/v1/messages", server.uri()))
-                .body(r#"{"model":"m","max_tokens":9,"messages":[],"stream":true}"#)
-                .send()
-                .await
-                .expect("the server answers")
-                .bytes()
-                .await
-                .expect("the body is complete");
+            let body = stream_from(
+                &tokens,
+                &framing,
+                "/v1/messages",
+                Some(r#"{"model":"m","max_tokens":9,"messages":[],"stream":true}"#),
+            )
+            .await?;
 
             let mut deltas = Vec::new();
             let events = parse_sse(&body).await;
@@ -301,23 +302,9 @@ fn any_script_round_trips_through_the_gemini_formats() {
     );
     check(96, cases, |(tokens, framing, sse)| {
         runtime.block_on(async {
-            let server = MockChatServer::builder()
-                .reply(scripted(&tokens, &framing))
-                .start()
-                .await;
             let query = if sse { "?alt=sse" } else { "" };
-            let body = reqwest::Client::new()
-                .post(format!(
-                    "{}/v1beta/models/gemini-pro:streamGenerateContent{query}",
-                    server.uri()
-                ))
-                .body(r#"{"contents":[]}"#)
-                .send()
-                .await
-                .expect("the server answers")
-                .bytes()
-                .await
-                .expect("the body is complete");
+            let path = format!("/v1beta/models/gemini-pro:streamGenerateContent{query}");
+            let body = stream_from(&tokens, &framing, &path, Some(r#"{"contents":[]}"#)).await?;
 
             let chunks: Vec<serde_json::Value> = if sse {
                 let mut chunks = Vec::new();
@@ -348,19 +335,13 @@ fn any_script_round_trips_through_the_ollama_format() {
     let cases = (prop::collection::vec(token(), 0..24), framing());
     check(96, cases, |(tokens, framing)| {
         runtime.block_on(async {
-            let server = MockChatServer::builder()
-                .reply(scripted(&tokens, &framing))
-                .start()
-                .await;
-            let body = reqwest::Client::new()
-                .post(format!("{}/api/chat", server.uri()))
-                .body(r#"{"model":"llama3.2","messages":[]}"#)
-                .send()
-                .await
-                .expect("the server answers")
-                .bytes()
-                .await
-                .expect("the body is complete");
+            let body = stream_from(
+                &tokens,
+                &framing,
+                "/api/chat",
+                Some(r#"{"model":"llama3.2","messages":[]}"#),
+            )
+            .await?;
 
             let text = String::from_utf8(body.to_vec())
                 .map_err(|error| TestCaseError::fail(error.to_string()))?;
