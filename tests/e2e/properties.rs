@@ -83,6 +83,11 @@ async fn stream_from(
         .map_err(|error| TestCaseError::fail(format!("the body is complete: {error}")))
 }
 
+/// Parses `text` as JSON of type `T`, failing the case with the text if it is not.
+fn parsed<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, TestCaseError> {
+    serde_json::from_str(text).map_err(|error| TestCaseError::fail(format!("{error}: {text:?}")))
+}
+
 /// Runs `cases` cases of `property` on one runtime, each against a fresh server.
 fn check<S: Strategy>(
     cases: u32,
@@ -129,9 +134,7 @@ fn any_script_round_trips_through_the_chat_format_and_async_openai_types() {
             prop_assert_eq!(&events.last().unwrap().data, "[DONE]");
             let mut contents = Vec::new();
             for event in &events[..events.len() - 1] {
-                let chunk: CreateChatCompletionStreamResponse =
-                    serde_json::from_str(&event.data)
-                        .map_err(|error| TestCaseError::fail(format!("{error}: {}", event.data)))?;
+                let chunk: CreateChatCompletionStreamResponse = parsed(&event.data)?;
                 contents.push(chunk.choices[0].delta.content.clone());
             }
             let received: Vec<String> = contents[1..=tokens.len()]
@@ -221,15 +224,14 @@ fn any_script_round_trips_through_the_responses_format_and_async_openai_types() 
             let mut deltas = Vec::new();
             let mut last = None;
             for (index, event) in parse_sse(&body).await.into_iter().enumerate() {
-                let parsed: ResponseStreamEvent = serde_json::from_str(&event.data)
-                    .map_err(|error| TestCaseError::fail(format!("{error}: {}", event.data)))?;
+                let typed: ResponseStreamEvent = parsed(&event.data)?;
                 if framing.event_ids {
                     prop_assert_eq!(event.id, (index + 1).to_string());
                 }
-                if let ResponseStreamEvent::ResponseOutputTextDelta(delta) = &parsed {
+                if let ResponseStreamEvent::ResponseOutputTextDelta(delta) = &typed {
                     deltas.push(delta.delta.clone());
                 }
-                last = Some(parsed);
+                last = Some(typed);
             }
             prop_assert_eq!(deltas, tokens.clone());
             let completed = matches!(last, Some(ResponseStreamEvent::ResponseCompleted(_)));
@@ -256,8 +258,7 @@ fn any_script_round_trips_through_the_anthropic_format() {
             let mut deltas = Vec::new();
             let events = parse_sse(&body).await;
             for event in &events {
-                let data: serde_json::Value = serde_json::from_str(&event.data)
-                    .map_err(|error| TestCaseError::fail(format!("{error}: {}", event.data)))?;
+                let data: serde_json::Value = parsed(&event.data)?;
                 prop_assert_eq!(&data["type"], &event.event);
                 if event.event == "content_block_delta" {
                     deltas.push(
@@ -309,10 +310,7 @@ fn any_script_round_trips_through_the_gemini_formats() {
             let chunks: Vec<serde_json::Value> = if sse {
                 let mut chunks = Vec::new();
                 for event in parse_sse(&body).await {
-                    chunks.push(
-                        serde_json::from_str(&event.data)
-                            .map_err(|error| TestCaseError::fail(error.to_string()))?,
-                    );
+                    chunks.push(parsed(&event.data)?);
                 }
                 chunks
             } else {
@@ -348,8 +346,7 @@ fn any_script_round_trips_through_the_ollama_format() {
             let mut contents = Vec::new();
             let mut done = false;
             for line in text.lines() {
-                let object: serde_json::Value = serde_json::from_str(line)
-                    .map_err(|error| TestCaseError::fail(format!("{error}: {line:?}")))?;
+                let object: serde_json::Value = parsed(line)?;
                 done = object["done"] == true;
                 if !done {
                     contents.push(
