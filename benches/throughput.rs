@@ -17,8 +17,11 @@ use std::time::{Duration, Instant};
 
 use chatmock::{MockChatServer, Reply};
 use futures::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+
+#[path = "support/raw_http.rs"]
+mod raw_http;
 
 const TOKENS: usize = 100_000;
 const REPETITIONS: usize = 21;
@@ -92,30 +95,12 @@ async fn serve_raw(mut socket: TcpStream, body: Arc<Vec<u8>>) {
     let mut request = Vec::with_capacity(4096);
     let mut frame = Vec::with_capacity(CHUNK + 16);
     loop {
-        // Read the head, then the body as long as Content-Length says.
-        let head_end = loop {
-            if let Some(at) = find(&request, b"\r\n\r\n") {
-                break at + 4;
-            }
-            let mut buffer = [0u8; 4096];
-            match socket.read(&mut buffer).await {
-                Ok(0) | Err(_) => return,
-                Ok(read) => request.extend_from_slice(&buffer[..read]),
-            }
-        };
-        let head = String::from_utf8_lossy(&request[..head_end]).to_ascii_lowercase();
-        let length: usize = head
-            .lines()
-            .find_map(|line| line.strip_prefix("content-length:"))
-            .map_or(0, |value| value.trim().parse().unwrap());
-        while request.len() < head_end + length {
-            let mut buffer = [0u8; 4096];
-            match socket.read(&mut buffer).await {
-                Ok(0) | Err(_) => return,
-                Ok(read) => request.extend_from_slice(&buffer[..read]),
-            }
+        if raw_http::read_request(&mut socket, &mut request)
+            .await
+            .is_none()
+        {
+            return;
         }
-        request.drain(..head_end + length);
 
         let head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
                      transfer-encoding: chunked\r\n\r\n";
@@ -135,12 +120,6 @@ async fn serve_raw(mut socket: TcpStream, body: Arc<Vec<u8>>) {
             return;
         }
     }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {

@@ -36,8 +36,11 @@ use std::time::{Duration, Instant};
 
 use chatmock::{MockChatServer, Reply, StreamOutcome};
 use futures::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+
+#[path = "support/raw_http.rs"]
+mod raw_http;
 use tokio::sync::Barrier;
 
 const TOKENS: usize = 20;
@@ -176,31 +179,10 @@ fn chunk(data: &[u8]) -> Vec<u8> {
 async fn serve_raw(mut socket: TcpStream, events: Arc<Vec<Vec<u8>>>, log: RawLog) {
     let mut request = Vec::with_capacity(4096);
     loop {
-        let head_end = loop {
-            if let Some(at) = find(&request, b"\r\n\r\n") {
-                break at + 4;
-            }
-            let mut buffer = [0u8; 4096];
-            match socket.read(&mut buffer).await {
-                Ok(0) | Err(_) => return,
-                Ok(read) => request.extend_from_slice(&buffer[..read]),
-            }
+        let Some(body) = raw_http::read_request(&mut socket, &mut request).await else {
+            return;
         };
-        let head = String::from_utf8_lossy(&request[..head_end]).to_ascii_lowercase();
-        let length: usize = head
-            .lines()
-            .find_map(|line| line.strip_prefix("content-length:"))
-            .map_or(0, |value| value.trim().parse().unwrap());
-        while request.len() < head_end + length {
-            let mut buffer = [0u8; 4096];
-            match socket.read(&mut buffer).await {
-                Ok(0) | Err(_) => return,
-                Ok(read) => request.extend_from_slice(&buffer[..read]),
-            }
-        }
-        let body: serde_json::Value =
-            serde_json::from_slice(&request[head_end..head_end + length]).unwrap();
-        request.drain(..head_end + length);
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
         let stream: Option<usize> = body["messages"][0]["content"]
             .as_str()
             .and_then(|label| label.parse().ok());
@@ -237,12 +219,6 @@ async fn serve_raw(mut socket: TcpStream, events: Arc<Vec<Vec<u8>>>, log: RawLog
             log.lock().unwrap().insert(stream, (first_write, ended));
         }
     }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
 }
 
 // ---------------------------------------------------------------------------------------
