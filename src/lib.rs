@@ -168,6 +168,6 @@ mod wire;
 pub use fault::{CutKind, StreamError};
 pub use mock::{Match, Mock, MockBuilder, MockGuard, Times};
 pub use recording::StreamOutcome;
-pub use reply::{Reply, Step};
+pub use reply::{Reply, Step, ToolCall};
 pub use request::{ChatMessage, ChatRequest, ReceivedRequest};
 pub use server::{MockChatServer, MockChatServerBuilder, WaitTimeout};

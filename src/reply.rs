@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue, StatusCode};
+use serde_json::Value;
 
 use crate::fault::{CutKind, StreamError};
 
@@ -24,6 +25,11 @@ pub(crate) const DEMO_TEXT: &str = "Hello, this is a mocked chatbot. How can I h
 /// Streaming requests (`"stream": true`) receive the tokens one event each, at the scripted
 /// times. Non-streaming requests wait out the whole script, then receive one complete JSON
 /// response whose content is the concatenation of the tokens.
+///
+/// Where a method counts tokens (`error_after(3, ..)`, `disconnect_after(3)`), it counts
+/// every content event: a text token, a piece of a refusal, and for each tool call the
+/// event naming it and each fragment of its arguments. Usage reports the same count as
+/// completion tokens, in every format.
 ///
 /// Methods that make no sense for a reply (a token delay on an HTTP error, two endings for
 /// one stream, a cut after more tokens than the script has) panic at once with a message
@@ -67,7 +73,8 @@ pub(crate) struct Script {
     steps: Vec<Step>,
     first_token_delay: Duration,
     token_delay: Duration,
-    finish_reason: String,
+    /// `None` picks the reason from the content: `tool_calls` if the model calls a tool.
+    finish_reason: Option<String>,
     send_done: bool,
     /// How the stream ends, if not normally, and after how many tokens.
     ending: Option<(usize, Ending)>,
@@ -121,6 +128,18 @@ pub struct Step {
 #[derive(Debug, Clone, PartialEq)]
 enum StepKind {
     Token(String),
+    Refusal(String),
+    /// Expanded into `ToolCallStart` and `ToolArguments` when the script is built.
+    ToolCall(ToolCall),
+    ToolCallStart {
+        index: usize,
+        id: Option<String>,
+        name: String,
+    },
+    ToolArguments {
+        index: usize,
+        fragment: String,
+    },
     Pause(Duration),
     Raw(Vec<u8>),
     Comment(String),
@@ -139,6 +158,30 @@ impl Step {
     /// newlines, quotes, unicode, even the literal text `[DONE]`.
     pub fn token(text: impl Into<String>) -> Step {
         Step::new(StepKind::Token(text.into()))
+    }
+
+    /// A piece of a refusal: the model declining to answer. OpenAI formats send it in
+    /// the `refusal` field instead of the content; the others send it as text (with
+    /// Anthropic's `refusal` stop reason, and Gemini's `SAFETY`, when the reply ends).
+    pub fn refusal(text: impl Into<String>) -> Step {
+        Step::new(StepKind::Refusal(text.into()))
+    }
+
+    /// A tool call: one event naming the function, then one event per fragment of its
+    /// arguments, each timed like a token. See [`ToolCall`].
+    ///
+    /// ```
+    /// use chatmock::{Reply, Step, ToolCall};
+    /// use serde_json::json;
+    ///
+    /// let reply = Reply::steps([
+    ///     Step::token("Let me check."),
+    ///     Step::tool_call(ToolCall::function("get_weather", json!({ "city": "Paris" }))),
+    /// ]);
+    /// # drop(reply);
+    /// ```
+    pub fn tool_call(call: ToolCall) -> Step {
+        Step::new(StepKind::ToolCall(call))
     }
 
     /// A pause: nothing is sent for `duration`, on top of the reply's usual delays.
@@ -167,7 +210,7 @@ impl Step {
     /// Sends this step `delay` after the previous one (or after the response headers,
     /// for the first step), instead of the usual gap: the reply's
     /// [`token_delay`](Reply::token_delay) or [`first_token_delay`](Reply::first_token_delay)
-    /// for tokens, no gap for other steps.
+    /// for tokens (and refusals and tool calls), no gap for other steps.
     ///
     /// # Panics
     ///
@@ -184,6 +227,106 @@ impl Step {
         self.own_delay = Some(delay);
         self
     }
+}
+
+/// A function call the mock model makes, for [`Reply::tool_call`] and
+/// [`Step::tool_call`].
+///
+/// Its arguments stream as fragments, the way real models produce them: `{"city":"Paris"}`
+/// arrives as `{"`, `city`, `":"`, `Paris`, `"}`. Each format frames the call its own way
+/// (OpenAI's `tool_calls` deltas, Responses' `function_call` items, Anthropic's
+/// `tool_use` blocks with `input_json_delta`, whole `functionCall` parts for Gemini and
+/// whole `tool_calls` for Ollama), and the reply's finish reason becomes `tool_calls`
+/// (`tool_use` for Anthropic) unless the script sets another.
+///
+/// ```
+/// use chatmock::{Reply, ToolCall};
+/// use serde_json::json;
+///
+/// let reply = Reply::tool_calls([
+///     ToolCall::function("get_weather", json!({ "city": "Paris" })).with_id("call_paris"),
+///     ToolCall::function("get_weather", json!({ "city": "Rome" })),
+/// ]);
+/// # drop(reply);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[must_use = "a ToolCall does nothing until it is part of a Reply"]
+pub struct ToolCall {
+    name: String,
+    id: Option<String>,
+    fragments: Vec<String>,
+}
+
+impl ToolCall {
+    /// A call of function `name` with `arguments` (usually a JSON object), sent as
+    /// compact JSON split into word-sized fragments.
+    ///
+    /// # Panics
+    ///
+    /// If `name` is empty: every provider requires a function name.
+    pub fn function(name: impl Into<String>, arguments: Value) -> ToolCall {
+        ToolCall::new("function", name.into(), split_arguments(&arguments.to_string()))
+    }
+
+    /// A call of function `name` whose arguments are sent as exactly these fragments,
+    /// which need not be valid JSON: for testing a client against a model that emits
+    /// broken or oddly split arguments. Formats that send a call whole (Gemini, Ollama)
+    /// send arguments that are not JSON as a string.
+    ///
+    /// ```
+    /// use chatmock::{Reply, ToolCall};
+    ///
+    /// let reply = Reply::tool_call(ToolCall::with_raw_arguments("search", ["{\"q\": \"ru", "st"]));
+    /// # drop(reply);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `name` is empty: every provider requires a function name.
+    pub fn with_raw_arguments<I>(name: impl Into<String>, fragments: I) -> ToolCall
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let fragments = fragments.into_iter().map(Into::into).collect();
+        ToolCall::new("with_raw_arguments", name.into(), fragments)
+    }
+
+    fn new(constructor: &str, name: String, fragments: Vec<String>) -> ToolCall {
+        assert!(
+            !name.is_empty(),
+            "ToolCall::{constructor}(\"\", ..): a tool call needs a function name"
+        );
+        ToolCall {
+            name,
+            id: None,
+            fragments,
+        }
+    }
+
+    /// Uses `id` as the call's id, so a test can check that the client sends the tool's
+    /// result back under it. By default each call gets a fresh id in the provider's
+    /// style (`call_…`, `toolu_…`).
+    pub fn with_id(mut self, id: impl Into<String>) -> ToolCall {
+        self.id = Some(id.into());
+        self
+    }
+}
+
+/// Splits JSON text where letters and digits meet punctuation, which is roughly where a
+/// model's tokens break it: `{"city":"Paris"}` becomes `{"`, `city`, `":"`, `Paris`, `"}`.
+fn split_arguments(json: &str) -> Vec<String> {
+    let mut fragments: Vec<String> = Vec::new();
+    let mut previous_is_word = None;
+    for ch in json.chars() {
+        let is_word = ch.is_alphanumeric();
+        match fragments.last_mut() {
+            Some(fragment) if previous_is_word == Some(is_word) => fragment.push(ch),
+            _ => fragments.push(ch.to_string()),
+        }
+        previous_is_word = Some(is_word);
+    }
+    fragments
 }
 
 impl Reply {
@@ -229,10 +372,10 @@ impl Reply {
     /// own, pauses, and framing faults.
     pub fn steps(steps: impl IntoIterator<Item = Step>) -> Reply {
         Reply::stream(Script {
-            steps: steps.into_iter().collect(),
+            steps: expand_tool_calls(steps),
             first_token_delay: Duration::ZERO,
             token_delay: Duration::ZERO,
-            finish_reason: "stop".to_owned(),
+            finish_reason: None,
             send_done: true,
             ending: None,
             framing: Framing::default(),
@@ -244,6 +387,38 @@ impl Reply {
     /// This is what a server answers when it was given no other reply.
     pub fn demo() -> Reply {
         Reply::text(DEMO_TEXT)
+    }
+
+    /// Streams one tool call and no text; the finish reason is `tool_calls`.
+    ///
+    /// ```
+    /// use chatmock::{Reply, ToolCall};
+    /// use serde_json::json;
+    ///
+    /// let reply = Reply::tool_call(ToolCall::function("get_weather", json!({ "city": "Paris" })));
+    /// # drop(reply);
+    /// ```
+    pub fn tool_call(call: ToolCall) -> Reply {
+        Reply::tool_calls([call])
+    }
+
+    /// Streams several tool calls one after the other, as a model calling tools in
+    /// parallel does; the finish reason is `tool_calls`.
+    pub fn tool_calls(calls: impl IntoIterator<Item = ToolCall>) -> Reply {
+        Reply::steps(calls.into_iter().map(Step::tool_call))
+    }
+
+    /// Streams a refusal split into word-sized pieces, as [`text`](Self::text) splits
+    /// text. See [`Step::refusal`] for how each format carries it.
+    ///
+    /// ```
+    /// use chatmock::Reply;
+    ///
+    /// let reply = Reply::refusal("I can't help with that.");
+    /// # drop(reply);
+    /// ```
+    pub fn refusal(text: impl AsRef<str>) -> Reply {
+        Reply::steps(split_into_words(text.as_ref()).into_iter().map(Step::refusal))
     }
 
     /// Answers with HTTP error `status` (400 to 599) and the body the provider sends for
@@ -397,11 +572,14 @@ impl Reply {
         self
     }
 
-    /// The reason the final chunk reports for the end of generation, such as `"stop"`
-    /// (the default), `"length"` or `"content_filter"`. Any string is sent as given, so a
-    /// test can also check how a client copes with a value it does not know.
+    /// The reason the final chunk reports for the end of generation, in OpenAI's words:
+    /// `"stop"` (the default), `"length"`, `"content_filter"`, or `"tool_calls"` (the
+    /// default when the reply calls a tool). Other formats translate these
+    /// (`end_turn`, `max_tokens`, ... for Anthropic, `STOP`, `MAX_TOKENS`, ... for Gemini);
+    /// any other string is sent as given, so a test can also check how a client copes
+    /// with a value it does not know.
     pub fn finish_reason(mut self, reason: impl Into<String>) -> Reply {
-        self.script_mut("finish_reason").finish_reason = reason.into();
+        self.script_mut("finish_reason").finish_reason = Some(reason.into());
         self
     }
 
@@ -522,7 +700,7 @@ impl Reply {
                 previous.describe()
             );
         }
-        let available = script.token_texts().count();
+        let available = script.content().count();
         assert!(
             tokens <= available,
             "Reply::{method}({tokens}): the script has only {available} tokens, so this would \
@@ -567,23 +745,136 @@ impl Ending {
     }
 }
 
-impl Script {
-    /// The tokens of the script, in order.
-    pub(crate) fn token_texts(&self) -> impl Iterator<Item = &str> {
-        self.steps.iter().filter_map(|step| match &step.kind {
-            StepKind::Token(text) => Some(text.as_str()),
-            _ => None,
+/// Replaces each tool call with the steps that stream it: one naming the function (which
+/// keeps the call's own delay), then one per fragment of its arguments.
+fn expand_tool_calls(steps: impl IntoIterator<Item = Step>) -> Vec<Step> {
+    let mut expanded = Vec::new();
+    let mut calls = 0;
+    for step in steps {
+        let StepKind::ToolCall(call) = step.kind else {
+            expanded.push(step);
+            continue;
+        };
+        let index = calls;
+        calls += 1;
+        expanded.push(Step {
+            kind: StepKind::ToolCallStart {
+                index,
+                id: call.id,
+                name: call.name,
+            },
+            own_delay: step.own_delay,
+        });
+        expanded.extend(
+            call.fragments
+                .into_iter()
+                .map(|fragment| Step::new(StepKind::ToolArguments { index, fragment })),
+        );
+    }
+    expanded
+}
+
+impl StepKind {
+    /// The message event of a content step: the unit in which tokens are timed, counted
+    /// for endings and usage, and reported as progress.
+    fn content(&self) -> Option<MessageEvent<'_>> {
+        Some(match self {
+            StepKind::Token(text) => MessageEvent::Token(text),
+            StepKind::Refusal(text) => MessageEvent::Refusal(text),
+            StepKind::ToolCallStart { index, id, name } => MessageEvent::ToolCallStart {
+                index: *index,
+                id: id.as_deref(),
+                name,
+            },
+            StepKind::ToolArguments { index, fragment } => MessageEvent::ToolArguments {
+                index: *index,
+                fragment,
+            },
+            StepKind::ToolCall(_)
+            | StepKind::Pause(_)
+            | StepKind::Raw(_)
+            | StepKind::Comment(_)
+            | StepKind::Malformed => return None,
         })
     }
+}
 
-    /// The tokens a client receives: all of them, or those before a scripted ending.
-    pub(crate) fn delivered_tokens(&self) -> impl Iterator<Item = &str> {
-        let limit = self.ending.as_ref().map_or(usize::MAX, |(at, _)| *at);
-        self.token_texts().take(limit)
+/// What a reply said, gathered into whole parts, for complete (non-streaming) responses.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum OutputPart<'a> {
+    Text(String),
+    Refusal(String),
+    ToolCall {
+        index: usize,
+        id: Option<&'a str>,
+        name: &'a str,
+        arguments: String,
+    },
+}
+
+impl Script {
+    /// The content events of the script, in order.
+    fn content(&self) -> impl Iterator<Item = MessageEvent<'_>> {
+        self.steps.iter().filter_map(|step| step.kind.content())
     }
 
+    /// The content events a client receives: all of them, or those before a scripted
+    /// ending.
+    pub(crate) fn delivered_content(&self) -> impl Iterator<Item = MessageEvent<'_>> {
+        let limit = self.ending.as_ref().map_or(usize::MAX, |(at, _)| *at);
+        self.content().take(limit)
+    }
+
+    /// How many content events a client receives: the completion tokens of the usage
+    /// every format reports.
+    pub(crate) fn completion_tokens(&self) -> u64 {
+        self.delivered_content().count() as u64
+    }
+
+    /// The delivered content gathered into parts: runs of text, runs of refusal, and
+    /// each tool call with its whole arguments.
+    pub(crate) fn delivered_output(&self) -> Vec<OutputPart<'_>> {
+        let mut parts: Vec<OutputPart<'_>> = Vec::new();
+        for event in self.delivered_content() {
+            match (event, parts.last_mut()) {
+                (MessageEvent::Token(text), Some(OutputPart::Text(all)))
+                | (MessageEvent::Refusal(text), Some(OutputPart::Refusal(all))) => {
+                    all.push_str(text);
+                }
+                (MessageEvent::ToolArguments { fragment, .. }, Some(OutputPart::ToolCall { arguments, .. })) => {
+                    arguments.push_str(fragment);
+                }
+                (MessageEvent::Token(text), _) => parts.push(OutputPart::Text(text.to_owned())),
+                (MessageEvent::Refusal(text), _) => {
+                    parts.push(OutputPart::Refusal(text.to_owned()));
+                }
+                (MessageEvent::ToolCallStart { index, id, name }, _) => {
+                    parts.push(OutputPart::ToolCall {
+                        index,
+                        id,
+                        name,
+                        arguments: String::new(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        parts
+    }
+
+    /// The reason generation ended: the script's own, else `tool_calls` for a reply that
+    /// calls a tool, else `stop`.
     pub(crate) fn finish_reason(&self) -> &str {
-        &self.finish_reason
+        match &self.finish_reason {
+            Some(reason) => reason,
+            None if self
+                .content()
+                .any(|event| matches!(event, MessageEvent::ToolCallStart { .. })) =>
+            {
+                "tool_calls"
+            }
+            None => "stop",
+        }
     }
 
     pub(crate) fn ending(&self) -> Option<&Ending> {
@@ -596,14 +887,15 @@ impl Script {
         let mut at = Duration::ZERO;
         let mut started = false;
         self.steps.iter().map(move |step| {
+            let is_content = step.kind.content().is_some();
             let default_gap = match step.kind {
                 StepKind::Pause(pause) => pause,
-                StepKind::Token(_) if started => self.token_delay,
-                StepKind::Token(_) => self.first_token_delay,
+                _ if is_content && started => self.token_delay,
+                _ if is_content => self.first_token_delay,
                 _ => Duration::ZERO,
             };
             at += step.own_delay.unwrap_or(default_gap);
-            started |= matches!(step.kind, StepKind::Token(_));
+            started |= is_content;
             (at, step)
         })
     }
@@ -616,8 +908,8 @@ impl Script {
     }
 
     /// Every event of the script with the time it is due. The message starts with the
-    /// first token; a scripted ending comes before the token it replaces (at that token's
-    /// time); a normal ending follows the last step at once.
+    /// first content event; a scripted ending comes before the content event it replaces
+    /// (at that event's time); a normal ending follows the last step at once.
     ///
     /// A cut or a stall is followed by the rest of the script: playback never gets past
     /// them, except on a stream resumed beyond them. An error event ends the script.
@@ -625,7 +917,7 @@ impl Script {
         let limit = self.ending.as_ref().map(|(tokens, _)| *tokens);
         let terminal = matches!(self.ending(), Some(Ending::Error(_)));
         let mut beats = Vec::with_capacity(self.steps.len() + 4);
-        let mut tokens_seen = 0;
+        let mut content_seen = 0;
         let mut end = Duration::ZERO;
         for (at, step) in self.schedule() {
             end = at;
@@ -634,34 +926,37 @@ impl Script {
                 StepKind::Raw(bytes) => ScriptEvent::Raw(bytes),
                 StepKind::Comment(text) => ScriptEvent::Comment(text),
                 StepKind::Malformed => ScriptEvent::Message(MessageEvent::Malformed),
-                StepKind::Token(text) => {
-                    if limit == Some(tokens_seen) {
+                content => {
+                    let Some(message) = content.content() else {
+                        continue;
+                    };
+                    if limit == Some(content_seen) {
                         self.push_scripted_end(at, &mut beats);
                         if terminal {
                             return beats;
                         }
                     }
-                    if tokens_seen == 0 {
+                    if content_seen == 0 {
                         beats.push(Beat::new(at, ScriptEvent::Message(MessageEvent::Start)));
                     }
-                    tokens_seen += 1;
-                    ScriptEvent::Message(MessageEvent::Token(text))
+                    content_seen += 1;
+                    ScriptEvent::Message(message)
                 }
             };
             beats.push(Beat::new(at, event));
         }
-        if limit == Some(tokens_seen) {
+        if limit == Some(content_seen) {
             self.push_scripted_end(end, &mut beats);
             if terminal {
                 return beats;
             }
         }
-        if tokens_seen == 0 {
+        if content_seen == 0 {
             beats.push(Beat::new(end, ScriptEvent::Message(MessageEvent::Start)));
         }
         beats.push(Beat::new(
             end,
-            ScriptEvent::Message(MessageEvent::Finish(&self.finish_reason)),
+            ScriptEvent::Message(MessageEvent::Finish(self.finish_reason())),
         ));
         if self.send_done {
             beats.push(Beat::new(end, ScriptEvent::Message(MessageEvent::Done)));
@@ -720,6 +1015,17 @@ pub(crate) enum MessageEvent<'a> {
     Start,
     /// One token of content.
     Token(&'a str),
+    /// One piece of a refusal.
+    Refusal(&'a str),
+    /// A tool call begins: its position among the reply's calls, the id the script gave
+    /// it (if any) and the function's name.
+    ToolCallStart {
+        index: usize,
+        id: Option<&'a str>,
+        name: &'a str,
+    },
+    /// One fragment of the arguments of tool call `index`.
+    ToolArguments { index: usize, fragment: &'a str },
     /// Generation ended for this reason.
     Finish(&'a str),
     /// The end-of-stream marker (`data: [DONE]` in OpenAI's format).
@@ -734,7 +1040,21 @@ impl ScriptEvent<'_> {
     /// Whether this event is content, the unit in which progress through a stream is
     /// counted ("the client hung up after 3 events").
     pub(crate) fn is_content(&self) -> bool {
-        matches!(self, ScriptEvent::Message(MessageEvent::Token(_)))
+        matches!(self, ScriptEvent::Message(message) if message.is_content())
+    }
+}
+
+impl MessageEvent<'_> {
+    /// Whether this event is content: a token, a piece of a refusal, or part of a tool
+    /// call. Each counts as one completion token in the usage formats report.
+    pub(crate) fn is_content(&self) -> bool {
+        matches!(
+            self,
+            MessageEvent::Token(_)
+                | MessageEvent::Refusal(_)
+                | MessageEvent::ToolCallStart { .. }
+                | MessageEvent::ToolArguments { .. }
+        )
     }
 }
 

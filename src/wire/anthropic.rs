@@ -3,6 +3,8 @@
 //! Every event has an `event:` line and the same `type` in its JSON: `message_start`,
 //! then per content block `content_block_start`, `content_block_delta`s and
 //! `content_block_stop`, then `message_delta` with the stop reason and `message_stop`.
+//! Text (and refusals) make `text` blocks, tool calls `tool_use` blocks whose input
+//! streams as `input_json_delta` fragments.
 //! A `ping` follows the first block's start, as in the SDK's recorded streams. Errors are
 //! `{"type":"error","error":{"type","message"}}`, mid-stream as `event: error` (wire
 //! reference, §4).
@@ -12,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::{ApiError, Encoder, ResponseContext};
 use crate::fault::StreamError;
-use crate::reply::{MessageEvent, Script};
+use crate::reply::{MessageEvent, OutputPart, Script};
 use crate::request::ReceivedRequest;
 use crate::sse::{Event, Frame};
 
@@ -35,6 +37,17 @@ const ANTHROPIC_ONLY_ERROR_TYPES: &[&str] = &[
 pub(super) struct MessageEncoder {
     context: ResponseContext,
     output_tokens: u64,
+    /// The content blocks started so far; the last one is open until another starts or
+    /// the message ends.
+    blocks: usize,
+    open: Option<BlockKind>,
+    refused: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BlockKind {
+    Text,
+    ToolUse,
 }
 
 impl MessageEncoder {
@@ -42,7 +55,45 @@ impl MessageEncoder {
         MessageEncoder {
             context,
             output_tokens: 0,
+            blocks: 0,
+            open: None,
+            refused: false,
         }
+    }
+
+    /// Closes the open block, if any, and starts one of `kind` at the next index. A ping
+    /// follows the first block's start, as in the SDK's recorded streams.
+    fn start_block(&mut self, kind: BlockKind, content_block: Value, frames: &mut Vec<Frame>) {
+        self.close_block(frames);
+        frames.push(event(
+            "content_block_start",
+            json!({ "index": self.blocks, "content_block": content_block }),
+        ));
+        if self.blocks == 0 {
+            frames.push(event("ping", json!({})));
+        }
+        self.blocks += 1;
+        self.open = Some(kind);
+    }
+
+    fn close_block(&mut self, frames: &mut Vec<Frame>) {
+        if self.open.take().is_some() {
+            frames.push(event("content_block_stop", json!({ "index": self.blocks - 1 })));
+        }
+    }
+
+    fn delta(&self, delta: Value) -> Frame {
+        event(
+            "content_block_delta",
+            json!({ "index": self.blocks.saturating_sub(1), "delta": delta }),
+        )
+    }
+
+    fn text(&mut self, text: &str, frames: &mut Vec<Frame>) {
+        if self.open != Some(BlockKind::Text) {
+            self.start_block(BlockKind::Text, json!({ "type": "text", "text": "" }), frames);
+        }
+        frames.push(self.delta(json!({ "type": "text_delta", "text": text })));
     }
 }
 
@@ -57,6 +108,9 @@ fn event(kind: &'static str, mut fields: Value) -> Frame {
 
 impl Encoder for MessageEncoder {
     fn encode(&mut self, message: MessageEvent<'_>, frames: &mut Vec<Frame>) {
+        if message.is_content() {
+            self.output_tokens += 1;
+        }
         match message {
             MessageEvent::Start => {
                 let message = json!({
@@ -67,28 +121,40 @@ impl Encoder for MessageEncoder {
                     "model": self.context.model,
                     "stop_reason": null,
                     "stop_sequence": null,
-                    "usage": { "input_tokens": self.context.prompt_tokens, "output_tokens": 1 }
+                    "usage": usage(self.context.prompt_tokens, 1)
                 });
                 frames.push(event("message_start", json!({ "message": message })));
-                frames.push(event(
-                    "content_block_start",
-                    json!({ "index": 0, "content_block": { "type": "text", "text": "" } }),
-                ));
-                frames.push(event("ping", json!({})));
             }
-            MessageEvent::Token(text) => {
-                self.output_tokens += 1;
-                frames.push(event(
-                    "content_block_delta",
-                    json!({ "index": 0, "delta": { "type": "text_delta", "text": text } }),
-                ));
+            MessageEvent::Token(text) => self.text(text, frames),
+            MessageEvent::Refusal(text) => {
+                self.refused = true;
+                self.text(text, frames);
+            }
+            // The block names the tool with an empty input; the input then arrives as
+            // partial JSON, starting with an empty fragment as the live API does.
+            MessageEvent::ToolCallStart { index, id, name } => {
+                let id = self.context.tool_call_id("toolu_01", index, id);
+                let block = json!({ "type": "tool_use", "id": id, "name": name, "input": {} });
+                self.start_block(BlockKind::ToolUse, block, frames);
+                frames.push(self.delta(json!({ "type": "input_json_delta", "partial_json": "" })));
+            }
+            MessageEvent::ToolArguments { fragment, .. } => {
+                frames.push(
+                    self.delta(json!({ "type": "input_json_delta", "partial_json": fragment })),
+                );
             }
             MessageEvent::Finish(reason) => {
-                frames.push(event("content_block_stop", json!({ "index": 0 })));
+                if self.blocks == 0 {
+                    self.start_block(BlockKind::Text, json!({ "type": "text", "text": "" }), frames);
+                }
+                self.close_block(frames);
                 frames.push(event(
                     "message_delta",
                     json!({
-                        "delta": { "stop_reason": stop_reason(reason), "stop_sequence": null },
+                        "delta": {
+                            "stop_reason": stop_reason(reason, self.refused),
+                            "stop_sequence": null
+                        },
                         "usage": { "output_tokens": self.output_tokens }
                     }),
                 ));
@@ -109,9 +175,20 @@ impl Encoder for MessageEncoder {
     }
 }
 
-/// OpenAI's finish reasons, in Anthropic's words; anything else is sent as given.
-fn stop_reason(finish_reason: &str) -> &str {
+fn usage(input_tokens: u64, output_tokens: u64) -> Value {
+    json!({
+        "input_tokens": input_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": output_tokens
+    })
+}
+
+/// OpenAI's finish reasons, in Anthropic's words; anything else is sent as given. A
+/// reply that refused stops for `refusal`.
+fn stop_reason(finish_reason: &str, refused: bool) -> &str {
     match finish_reason {
+        "stop" if refused => "refusal",
         "stop" => "end_turn",
         "length" => "max_tokens",
         "tool_calls" => "tool_use",
@@ -197,18 +274,47 @@ pub(super) fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
 
 /// The complete message for a non-streaming request.
 pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> Value {
-    let text: String = script.delivered_tokens().collect();
+    let output = script.delivered_output();
+    let refused = output
+        .iter()
+        .any(|part| matches!(part, OutputPart::Refusal(_)));
+    let mut content: Vec<Value> = Vec::new();
+    for part in output {
+        match part {
+            OutputPart::Text(text) | OutputPart::Refusal(text) => {
+                // Text and refusal pieces run on in one text block, as when streamed.
+                match content.last_mut() {
+                    Some(last) if last["type"] == "text" => {
+                        let joined = format!("{}{text}", last["text"].as_str().unwrap_or(""));
+                        last["text"] = json!(joined);
+                    }
+                    _ => content.push(json!({ "type": "text", "text": text })),
+                }
+            }
+            OutputPart::ToolCall {
+                index,
+                id,
+                name,
+                arguments,
+            } => content.push(json!({
+                "type": "tool_use",
+                "id": context.tool_call_id("toolu_01", index, id),
+                "name": name,
+                "input": super::arguments_value(&arguments)
+            })),
+        }
+    }
+    if content.is_empty() {
+        content.push(json!({ "type": "text", "text": "" }));
+    }
     json!({
         "id": context.id,
         "type": "message",
         "role": "assistant",
-        "content": [{ "type": "text", "text": text }],
+        "content": content,
         "model": context.model,
-        "stop_reason": stop_reason(script.finish_reason()),
+        "stop_reason": stop_reason(script.finish_reason(), refused),
         "stop_sequence": null,
-        "usage": {
-            "input_tokens": context.prompt_tokens,
-            "output_tokens": script.delivered_tokens().count()
-        }
+        "usage": usage(context.prompt_tokens, script.completion_tokens())
     })
 }

@@ -4,6 +4,8 @@
 //! With `?alt=sse` each chunk is `data: <GenerateContentResponse>` and a blank line, with
 //! no `event:` lines and no end marker; without it the stream is one JSON array written
 //! piece by piece. The last chunk carries `finishReason` and the full `usageMetadata`.
+//! Function calls go out whole, as a `functionCall` part, once their last argument
+//! fragment is due; refusals are text that ends with `SAFETY`.
 //! Errors are `{"error":{"code","message","status"}}` (wire reference, §5).
 
 use std::borrow::Cow;
@@ -11,9 +13,9 @@ use std::borrow::Cow;
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use super::{ApiError, Encoder, ResponseContext};
+use super::{ApiError, Encoder, PendingCalls, ResponseContext};
 use crate::fault::StreamError;
-use crate::reply::{MessageEvent, Script};
+use crate::reply::{MessageEvent, OutputPart, Script};
 use crate::request::ReceivedRequest;
 use crate::sse::Frame;
 
@@ -23,6 +25,8 @@ pub(super) struct ChunkEncoder {
     sse: bool,
     chunks_written: usize,
     output_tokens: u64,
+    calls: PendingCalls,
+    refused: bool,
 }
 
 impl ChunkEncoder {
@@ -32,6 +36,8 @@ impl ChunkEncoder {
             sse,
             chunks_written: 0,
             output_tokens: 0,
+            calls: PendingCalls::default(),
+            refused: false,
         }
     }
 
@@ -51,9 +57,9 @@ impl ChunkEncoder {
         }
     }
 
-    fn chunk(&self, text: &str, finish_reason: Option<&str>) -> String {
+    fn chunk(&self, parts: Value, finish_reason: Option<&str>) -> String {
         let mut candidate = json!({
-            "content": { "parts": [{ "text": text }], "role": "model" },
+            "content": { "parts": parts, "role": "model" },
             "index": 0
         });
         if let Some(reason) = finish_reason {
@@ -71,14 +77,31 @@ impl ChunkEncoder {
 
 impl Encoder for ChunkEncoder {
     fn encode(&mut self, event: MessageEvent<'_>, frames: &mut Vec<Frame>) {
+        if event.is_content() {
+            self.output_tokens += 1;
+        }
+        // Gemini sends a function call whole: it goes out once its last fragment is in.
+        if self.calls.collect(&event) {
+            return;
+        }
+        let calls = self.calls.take();
+        if !calls.is_empty() && !matches!(event, MessageEvent::Error(_)) {
+            let parts: Vec<Value> = calls
+                .into_iter()
+                .map(|(name, args)| json!({ "functionCall": { "name": name, "args": args } }))
+                .collect();
+            let chunk = self.chunk(Value::Array(parts), None);
+            frames.push(self.frame(chunk));
+        }
         match event {
-            MessageEvent::Token(text) => {
-                self.output_tokens += 1;
-                let chunk = self.chunk(text, None);
+            MessageEvent::Token(text) | MessageEvent::Refusal(text) => {
+                self.refused |= matches!(event, MessageEvent::Refusal(_));
+                let chunk = self.chunk(json!([{ "text": text }]), None);
                 frames.push(self.frame(chunk));
             }
             MessageEvent::Finish(reason) => {
-                let chunk = self.chunk("", Some(&finish_reason(reason)));
+                let reason = finish_reason(reason, self.refused);
+                let chunk = self.chunk(json!([{ "text": "" }]), Some(&reason));
                 frames.push(self.frame(chunk));
             }
             MessageEvent::Done if !self.sse => frames.push(Frame::Raw(b"]".to_vec())),
@@ -91,7 +114,10 @@ impl Encoder for ChunkEncoder {
                     "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"trunc".to_owned();
                 frames.push(self.frame(chunk));
             }
-            MessageEvent::Start | MessageEvent::Done => {}
+            MessageEvent::Start
+            | MessageEvent::Done
+            | MessageEvent::ToolCallStart { .. }
+            | MessageEvent::ToolArguments { .. } => {}
         }
     }
 
@@ -109,9 +135,11 @@ fn usage(context: &ResponseContext, output_tokens: u64) -> Value {
     })
 }
 
-/// OpenAI's finish reasons in Gemini's words; anything else is sent upper-cased.
-fn finish_reason(reason: &str) -> Cow<'static, str> {
+/// OpenAI's finish reasons in Gemini's words; anything else is sent upper-cased. A reply
+/// that refused ends for `SAFETY`.
+fn finish_reason(reason: &str, refused: bool) -> Cow<'static, str> {
     match reason {
+        "stop" if refused => Cow::Borrowed("SAFETY"),
         "stop" | "tool_calls" => Cow::Borrowed("STOP"),
         "length" => Cow::Borrowed("MAX_TOKENS"),
         "content_filter" => Cow::Borrowed("SAFETY"),
@@ -153,15 +181,35 @@ pub(super) fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
 
 /// The complete response to `:generateContent`.
 pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> Value {
-    let text: String = script.delivered_tokens().collect();
-    let output_tokens = script.delivered_tokens().count() as u64;
+    let mut refused = false;
+    let parts: Vec<Value> = script
+        .delivered_output()
+        .into_iter()
+        .map(|part| match part {
+            OutputPart::Text(text) => json!({ "text": text }),
+            OutputPart::Refusal(text) => {
+                refused = true;
+                json!({ "text": text })
+            }
+            OutputPart::ToolCall {
+                name, arguments, ..
+            } => json!({
+                "functionCall": { "name": name, "args": super::arguments_value(&arguments) }
+            }),
+        })
+        .collect();
+    let parts = if parts.is_empty() {
+        vec![json!({ "text": "" })]
+    } else {
+        parts
+    };
     json!({
         "candidates": [{
-            "content": { "parts": [{ "text": text }], "role": "model" },
-            "finishReason": finish_reason(script.finish_reason()),
+            "content": { "parts": parts, "role": "model" },
+            "finishReason": finish_reason(script.finish_reason(), refused),
             "index": 0
         }],
-        "usageMetadata": usage(context, output_tokens),
+        "usageMetadata": usage(context, script.completion_tokens()),
         "modelVersion": context.model,
         "responseId": context.id
     })

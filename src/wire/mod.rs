@@ -122,6 +122,8 @@ pub(crate) struct ResponseContext {
     pub(crate) prompt_tokens: u64,
     /// The request asked for usage in the stream (`stream_options.include_usage`).
     pub(crate) include_usage: bool,
+    /// Random characters that make the default ids of this response's tool calls.
+    tool_call_seed: String,
 }
 
 impl ResponseContext {
@@ -158,7 +160,57 @@ impl ResponseContext {
             model: model.to_owned(),
             prompt_tokens,
             include_usage: request.body_json()["stream_options"]["include_usage"] == true,
+            tool_call_seed: ids.alphanumeric("", 22),
         }
+    }
+
+    /// The id of tool call `index`: the one the script gave it, or one in the provider's
+    /// style (`prefix` and 24 characters), the same in every event of the response.
+    pub(crate) fn tool_call_id(&self, prefix: &str, index: usize, scripted: Option<&str>) -> String {
+        match scripted {
+            Some(id) => id.to_owned(),
+            None => format!("{prefix}{}{:02}", self.tool_call_seed, index % 100),
+        }
+    }
+}
+
+/// A tool call's arguments as JSON, for the formats that send them as an object rather
+/// than as text; arguments a script made deliberately invalid travel as a string.
+pub(crate) fn arguments_value(arguments: &str) -> Value {
+    serde_json::from_str(arguments).unwrap_or_else(|_| Value::String(arguments.to_owned()))
+}
+
+/// A tool call being streamed, for the formats that send each call whole once its last
+/// fragment has arrived (Gemini, Ollama).
+#[derive(Debug, Default)]
+pub(crate) struct PendingCalls {
+    calls: Vec<(String, String)>,
+}
+
+impl PendingCalls {
+    /// Collects tool-call events; returns false for any other event.
+    pub(crate) fn collect(&mut self, event: &MessageEvent<'_>) -> bool {
+        match *event {
+            MessageEvent::ToolCallStart { name, .. } => {
+                self.calls.push((name.to_owned(), String::new()));
+                true
+            }
+            MessageEvent::ToolArguments { fragment, .. } => {
+                if let Some((_, arguments)) = self.calls.last_mut() {
+                    arguments.push_str(fragment);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The calls collected so far, as `(name, arguments)`, leaving none pending.
+    pub(crate) fn take(&mut self) -> Vec<(String, Value)> {
+        self.calls
+            .drain(..)
+            .map(|(name, arguments)| (name, arguments_value(&arguments)))
+            .collect()
     }
 }
 

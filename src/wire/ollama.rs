@@ -3,6 +3,7 @@
 //! Each line is `{"model","created_at","message":{"role":"assistant","content"},"done":
 //! false}`; the last has `"done": true`, the `done_reason` and the timing counters, all
 //! durations in nanoseconds. Ollama streams unless the request says `"stream": false`.
+//! Tool calls go out whole, as `message.tool_calls`, once their last fragment is due.
 //! Errors are `{"error":"..."}`, mid-stream as one more line (wire reference, §5).
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -10,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use super::{ApiError, Encoder, ResponseContext};
+use super::{ApiError, Encoder, PendingCalls, ResponseContext};
 use crate::fault::StreamError;
 use crate::reply::{MessageEvent, Script};
 use crate::request::ReceivedRequest;
@@ -20,6 +21,7 @@ pub(super) struct LineEncoder {
     context: ResponseContext,
     created_at: String,
     eval_count: u64,
+    calls: PendingCalls,
 }
 
 impl LineEncoder {
@@ -28,6 +30,7 @@ impl LineEncoder {
             context,
             created_at: rfc3339_now(),
             eval_count: 0,
+            calls: PendingCalls::default(),
         }
     }
 
@@ -49,9 +52,21 @@ fn ndjson(value: &Value) -> Frame {
 
 impl Encoder for LineEncoder {
     fn encode(&mut self, event: MessageEvent<'_>, frames: &mut Vec<Frame>) {
+        if event.is_content() {
+            self.eval_count += 1;
+        }
+        // Ollama sends tool calls whole: they go out once the last fragment is in.
+        if self.calls.collect(&event) {
+            return;
+        }
+        let calls = self.calls.take();
+        if !calls.is_empty() && !matches!(event, MessageEvent::Error(_)) {
+            let mut line = self.line("", false);
+            line["message"]["tool_calls"] = tool_calls_json(calls);
+            frames.push(ndjson(&line));
+        }
         match event {
-            MessageEvent::Token(text) => {
-                self.eval_count += 1;
+            MessageEvent::Token(text) | MessageEvent::Refusal(text) => {
                 frames.push(ndjson(&self.line(text, false)));
             }
             MessageEvent::Finish(reason) => {
@@ -64,7 +79,10 @@ impl Encoder for LineEncoder {
                 b"{\"model\":\"trunc\",\"message\":{\"role\":\"assistant\",\"content\":\"trunc\n"
                     .to_vec(),
             )),
-            MessageEvent::Start | MessageEvent::Done => {}
+            MessageEvent::Start
+            | MessageEvent::Done
+            | MessageEvent::ToolCallStart { .. }
+            | MessageEvent::ToolArguments { .. } => {}
         }
     }
 
@@ -72,6 +90,14 @@ impl Encoder for LineEncoder {
         // NDJSON has no comments: Ollama clients parse every line as JSON.
         None
     }
+}
+
+/// `[{"function":{"name","arguments"}}]`, arguments as an object.
+fn tool_calls_json(calls: Vec<(String, Value)>) -> Value {
+    calls
+        .into_iter()
+        .map(|(name, arguments)| json!({ "function": { "name": name, "arguments": arguments } }))
+        .collect()
 }
 
 /// The fields of the final object: why generation stopped and Ollama's counters.
@@ -114,15 +140,25 @@ pub(super) fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
 
 /// The single object for `"stream": false`.
 pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> Value {
-    let text: String = script.delivered_tokens().collect();
-    let eval_count = script.delivered_tokens().count() as u64;
+    let mut text = String::new();
+    let mut calls = PendingCalls::default();
+    for event in script.delivered_content() {
+        if let MessageEvent::Token(piece) | MessageEvent::Refusal(piece) = event {
+            text.push_str(piece);
+        }
+        calls.collect(&event);
+    }
     let mut object = json!({
         "model": context.model,
         "created_at": rfc3339_now(),
         "message": { "role": "assistant", "content": text },
         "done": true
     });
-    add_final_fields(&mut object, context, script.finish_reason(), eval_count);
+    let calls = calls.take();
+    if !calls.is_empty() {
+        object["message"]["tool_calls"] = tool_calls_json(calls);
+    }
+    add_final_fields(&mut object, context, script.finish_reason(), script.completion_tokens());
     object
 }
 

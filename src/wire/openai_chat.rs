@@ -2,15 +2,16 @@
 //!
 //! Streams are `data: <chat.completion.chunk JSON>` events with the same `id`, `created`
 //! and `model` on every chunk: a first chunk carrying the role, one chunk per token, a
-//! final chunk with an empty delta and the `finish_reason`, then `data: [DONE]`. This is
-//! the shape captured from the live API (see the wire reference, §2.3-2.4).
+//! final chunk with an empty delta and the `finish_reason`, then `data: [DONE]`. Refusals
+//! travel in `delta.refusal`, tool calls in `delta.tool_calls`. This is the shape captured
+//! from the live API (see the wire reference, §2.3-2.4).
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};
 
 use super::{ApiError, Encoder, ResponseContext};
 use crate::fault::StreamError;
-use crate::reply::{MessageEvent, Script};
+use crate::reply::{MessageEvent, OutputPart, Script};
 use crate::request::ReceivedRequest;
 use crate::sse::Frame;
 
@@ -82,7 +83,7 @@ impl ChunkEncoder {
 impl Encoder for ChunkEncoder {
     fn encode(&mut self, event: MessageEvent<'_>, frames: &mut Vec<Frame>) {
         match event {
-            MessageEvent::Token(_) => self.completion_tokens += 1,
+            _ if event.is_content() => self.completion_tokens += 1,
             MessageEvent::Error(_) => self.failed = true,
             MessageEvent::Done if self.context.include_usage && !self.failed => {
                 frames.push(self.usage_chunk());
@@ -97,6 +98,28 @@ impl Encoder for ChunkEncoder {
             MessageEvent::Token(text) => {
                 self.chunk(&format!("{{\"content\":{}}}", json_string(text)), None)
             }
+            MessageEvent::Refusal(text) => {
+                self.chunk(&format!("{{\"refusal\":{}}}", json_string(text)), None)
+            }
+            // The first chunk of a call names it, with empty arguments; later chunks
+            // carry only the index and a fragment (wire reference, §2.4).
+            MessageEvent::ToolCallStart { index, id, name } => {
+                let id = self.context.tool_call_id("call_", index, id);
+                let delta = json!({ "tool_calls": [{
+                    "index": index,
+                    "id": id,
+                    "type": "function",
+                    "function": { "name": name, "arguments": "" }
+                }] });
+                self.chunk(&delta.to_string(), None)
+            }
+            MessageEvent::ToolArguments { index, fragment } => self.chunk(
+                &format!(
+                    "{{\"tool_calls\":[{{\"index\":{index},\"function\":{{\"arguments\":{}}}}}]}}",
+                    json_string(fragment)
+                ),
+                None,
+            ),
             MessageEvent::Finish(reason) => self.chunk("{}", Some(reason)),
             MessageEvent::Done => Frame::data("[DONE]"),
             // The real API's mid-stream error: the error object alone, then [DONE].
@@ -108,7 +131,7 @@ impl Encoder for ChunkEncoder {
 }
 
 fn json_string(text: &str) -> String {
-    Value::from(text).to_string()
+    serde_json::to_string(text).unwrap_or_default()
 }
 
 /// The request body as a JSON object, or the error the API gives for anything else.
@@ -179,7 +202,38 @@ fn json_kind(value: &Value) -> &'static str {
 }
 
 pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> Value {
-    let completion_tokens = script.delivered_tokens().count() as u64;
+    let mut text = None;
+    let mut refusal = None;
+    let mut tool_calls = Vec::new();
+    for part in script.delivered_output() {
+        match part {
+            OutputPart::Text(all) => text.get_or_insert_with(String::new).push_str(&all),
+            OutputPart::Refusal(all) => refusal.get_or_insert_with(String::new).push_str(&all),
+            OutputPart::ToolCall {
+                index,
+                id,
+                name,
+                arguments,
+            } => tool_calls.push(json!({
+                "id": context.tool_call_id("call_", index, id),
+                "type": "function",
+                "function": { "name": name, "arguments": arguments }
+            })),
+        }
+    }
+    // A reply of only a refusal or tool calls has no content at all, as the API says.
+    if text.is_none() && refusal.is_none() && tool_calls.is_empty() {
+        text = Some(String::new());
+    }
+    let mut message = json!({
+        "role": "assistant",
+        "content": text,
+        "refusal": refusal,
+        "annotations": []
+    });
+    if !tool_calls.is_empty() {
+        message["tool_calls"] = Value::Array(tool_calls);
+    }
     json!({
         "id": context.id,
         "object": "chat.completion",
@@ -187,16 +241,11 @@ pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> V
         "model": context.model,
         "choices": [{
             "index": 0,
-            "message": {
-                "role": "assistant",
-                "content": script.delivered_tokens().collect::<String>(),
-                "refusal": null,
-                "annotations": []
-            },
+            "message": message,
             "logprobs": null,
             "finish_reason": script.finish_reason()
         }],
-        "usage": usage(context.prompt_tokens, completion_tokens),
+        "usage": usage(context.prompt_tokens, script.completion_tokens()),
         "service_tier": "default",
         "system_fingerprint": context.system_fingerprint
     })

@@ -5,6 +5,9 @@
 //! `response.in_progress`, the message item and its text part being added, one
 //! `response.output_text.delta` per token, the text, part and item being done, then
 //! `response.completed`, and the body closes: there is no `[DONE]` (wire reference, §3).
+//! A refusal is a message item with a `refusal` part (`response.refusal.delta`); a tool
+//! call is a `function_call` item whose arguments stream as
+//! `response.function_call_arguments.delta`.
 
 use serde_json::{json, Value};
 
@@ -13,24 +16,39 @@ use crate::reply::{MessageEvent, Script};
 use crate::request::ReceivedRequest;
 use crate::sse::{Event, Frame};
 
-/// Streams one response, keeping the sequence number and the text so far, which the
-/// closing events repeat in full.
+/// Streams one response. Each run of text, run of refusal and tool call is an output
+/// item of its own; the encoder keeps the open item's text, which its closing events
+/// repeat in full, and the finished items, which `response.completed` lists.
 pub(super) struct ResponseEncoder {
     context: ResponseContext,
-    message_id: String,
     sequence_number: u64,
-    text: String,
+    open: Option<OpenItem>,
+    done_items: Vec<Value>,
     output_tokens: u64,
+}
+
+/// The output item being streamed.
+struct OpenItem {
+    kind: ItemKind,
+    id: String,
+    /// The text, refusal or arguments so far.
+    content: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ItemKind {
+    Text,
+    Refusal,
+    FunctionCall { call_id: String, name: String },
 }
 
 impl ResponseEncoder {
     pub(super) fn new(context: ResponseContext) -> ResponseEncoder {
-        let message_id = context.id.replacen("resp_", "msg_", 1);
         ResponseEncoder {
             context,
-            message_id,
             sequence_number: 0,
-            text: String::new(),
+            open: None,
+            done_items: Vec::new(),
             output_tokens: 0,
         }
     }
@@ -47,66 +65,188 @@ impl ResponseEncoder {
         })
     }
 
-    fn message(&self, status: &str, content: Vec<Value>) -> Value {
-        json!({
-            "id": self.message_id,
-            "type": "message",
-            "status": status,
-            "role": "assistant",
-            "content": content
-        })
-    }
-
-    fn text_part(text: &str) -> Value {
-        json!({ "type": "output_text", "text": text, "annotations": [], "logprobs": [] })
-    }
-
     fn in_progress(&self) -> Value {
         response_object(&self.context, "in_progress", Vec::new(), None)
+    }
+
+    fn output_index(&self) -> usize {
+        self.done_items.len()
+    }
+
+    /// Where the open item's events point: its id, its index, and for messages the
+    /// content part.
+    fn location(&self, item_id: &str, with_part: bool) -> Value {
+        let mut location = json!({ "item_id": item_id, "output_index": self.output_index() });
+        if with_part {
+            location["content_index"] = json!(0);
+        }
+        location
+    }
+
+    /// Makes sure an item of `kind` is open, closing any other first.
+    fn open(&mut self, kind: ItemKind, frames: &mut Vec<Frame>) {
+        if self.open.as_ref().is_some_and(|open| open.kind == kind) {
+            return;
+        }
+        self.close(frames);
+        let index = self.output_index();
+        let item = OpenItem {
+            id: match &kind {
+                ItemKind::FunctionCall { call_id, .. } => format!("fc_{call_id}"),
+                ItemKind::Text | ItemKind::Refusal => {
+                    let message_id = self.context.id.replacen("resp_", "msg_", 1);
+                    match index {
+                        0 => message_id,
+                        _ => format!("{message_id}_{index}"),
+                    }
+                }
+            },
+            kind,
+            content: String::new(),
+        };
+        let added = item_json(&item, "in_progress", false);
+        frames.push(self.event(
+            "response.output_item.added",
+            json!({ "output_index": index, "item": added }),
+        ));
+        if let Some(part) = part_json(&item.kind, "") {
+            let mut part_added = self.location(&item.id, true);
+            part_added["part"] = part;
+            frames.push(self.event("response.content_part.added", part_added));
+        }
+        self.open = Some(item);
+    }
+
+    /// Finishes the open item: its content is done, then the item.
+    fn close(&mut self, frames: &mut Vec<Frame>) {
+        let Some(item) = self.open.take() else {
+            return;
+        };
+        let is_call = matches!(item.kind, ItemKind::FunctionCall { .. });
+        let mut done = self.location(&item.id, !is_call);
+        match &item.kind {
+            ItemKind::Text => {
+                done["text"] = json!(item.content);
+                done["logprobs"] = json!([]);
+                frames.push(self.event("response.output_text.done", done));
+            }
+            ItemKind::Refusal => {
+                done["refusal"] = json!(item.content);
+                frames.push(self.event("response.refusal.done", done));
+            }
+            ItemKind::FunctionCall { name, .. } => {
+                done["name"] = json!(name);
+                done["arguments"] = json!(item.content);
+                frames.push(self.event("response.function_call_arguments.done", done));
+            }
+        }
+        if let Some(part) = part_json(&item.kind, &item.content) {
+            let mut part_done = self.location(&item.id, true);
+            part_done["part"] = part;
+            frames.push(self.event("response.content_part.done", part_done));
+        }
+        let finished = item_json(&item, "completed", true);
+        frames.push(self.event(
+            "response.output_item.done",
+            json!({ "output_index": self.output_index(), "item": finished }),
+        ));
+        self.done_items.push(finished);
+    }
+
+    fn delta(&mut self, kind: &'static str, text: &str, frames: &mut Vec<Frame>) {
+        let Some(item) = &mut self.open else {
+            return;
+        };
+        item.content.push_str(text);
+        let with_part = !matches!(item.kind, ItemKind::FunctionCall { .. });
+        let id = item.id.clone();
+        let mut delta = self.location(&id, with_part);
+        delta["delta"] = json!(text);
+        if kind == "response.output_text.delta" {
+            delta["logprobs"] = json!([]);
+        }
+        frames.push(self.event(kind, delta));
+    }
+}
+
+/// An output item: a message holding one text or refusal part, or a function call.
+fn item_json(item: &OpenItem, status: &str, with_content: bool) -> Value {
+    match &item.kind {
+        ItemKind::FunctionCall { call_id, name } => json!({
+            "id": item.id,
+            "type": "function_call",
+            "status": status,
+            "arguments": if with_content { item.content.as_str() } else { "" },
+            "call_id": call_id,
+            "name": name
+        }),
+        kind => {
+            let content: Vec<Value> = part_json(kind, &item.content)
+                .filter(|_| with_content)
+                .into_iter()
+                .collect();
+            json!({
+                "id": item.id,
+                "type": "message",
+                "status": status,
+                "role": "assistant",
+                "content": content
+            })
+        }
+    }
+}
+
+/// The content part of a message item; function calls have none.
+fn part_json(kind: &ItemKind, text: &str) -> Option<Value> {
+    match kind {
+        ItemKind::Text => Some(
+            json!({ "type": "output_text", "text": text, "annotations": [], "logprobs": [] }),
+        ),
+        ItemKind::Refusal => Some(json!({ "type": "refusal", "refusal": text })),
+        ItemKind::FunctionCall { .. } => None,
     }
 }
 
 impl Encoder for ResponseEncoder {
     fn encode(&mut self, event: MessageEvent<'_>, frames: &mut Vec<Frame>) {
-        let item = json!({ "item_id": self.message_id, "output_index": 0, "content_index": 0 });
+        if event.is_content() {
+            self.output_tokens += 1;
+        }
         match event {
             MessageEvent::Start => {
                 let response = self.in_progress();
                 frames.push(self.event("response.created", json!({ "response": response })));
                 frames.push(self.event("response.in_progress", json!({ "response": response })));
-                let message = self.message("in_progress", Vec::new());
-                frames.push(self.event(
-                    "response.output_item.added",
-                    json!({ "output_index": 0, "item": message }),
-                ));
-                let mut added = item;
-                added["part"] = ResponseEncoder::text_part("");
-                frames.push(self.event("response.content_part.added", added));
             }
             MessageEvent::Token(text) => {
-                self.text.push_str(text);
-                self.output_tokens += 1;
-                let mut delta = item;
-                delta["delta"] = json!(text);
-                delta["logprobs"] = json!([]);
-                frames.push(self.event("response.output_text.delta", delta));
+                self.open(ItemKind::Text, frames);
+                self.delta("response.output_text.delta", text, frames);
+            }
+            MessageEvent::Refusal(text) => {
+                self.open(ItemKind::Refusal, frames);
+                self.delta("response.refusal.delta", text, frames);
+            }
+            MessageEvent::ToolCallStart { index, id, name } => {
+                // Every call gets an item of its own, even right after another.
+                self.close(frames);
+                let call_id = self.context.tool_call_id("call_", index, id);
+                let kind = ItemKind::FunctionCall {
+                    call_id,
+                    name: name.to_owned(),
+                };
+                self.open(kind, frames);
+            }
+            MessageEvent::ToolArguments { fragment, .. } => {
+                self.delta("response.function_call_arguments.delta", fragment, frames);
             }
             MessageEvent::Finish(reason) => {
-                let part = ResponseEncoder::text_part(&self.text);
-                let mut text_done = item.clone();
-                text_done["text"] = json!(self.text);
-                text_done["logprobs"] = json!([]);
-                frames.push(self.event("response.output_text.done", text_done));
-                let mut part_done = item;
-                part_done["part"] = part.clone();
-                frames.push(self.event("response.content_part.done", part_done));
-                let message = self.message("completed", vec![part]);
-                frames.push(self.event(
-                    "response.output_item.done",
-                    json!({ "output_index": 0, "item": message }),
-                ));
+                if self.open.is_none() && self.done_items.is_empty() {
+                    self.open(ItemKind::Text, frames);
+                }
+                self.close(frames);
+                let output = std::mem::take(&mut self.done_items);
                 let (kind, response) =
-                    closing_response(&self.context, reason, message, self.output_tokens);
+                    closing_response(&self.context, reason, output, self.output_tokens);
                 frames.push(self.event(kind, json!({ "response": response })));
             }
             // The stream simply ends after its last event.
@@ -142,7 +282,7 @@ impl Encoder for ResponseEncoder {
 fn closing_response(
     context: &ResponseContext,
     finish_reason: &str,
-    message: Value,
+    output: Vec<Value>,
     output_tokens: u64,
 ) -> (&'static str, Value) {
     let usage = usage(context, output_tokens);
@@ -153,12 +293,12 @@ fn closing_response(
     };
     match incomplete_reason {
         None => {
-            let mut response = response_object(context, "completed", vec![message], Some(usage));
+            let mut response = response_object(context, "completed", output, Some(usage));
             response["completed_at"] = json!(context.created);
             ("response.completed", response)
         }
         Some(reason) => {
-            let mut response = response_object(context, "incomplete", vec![message], Some(usage));
+            let mut response = response_object(context, "incomplete", output, Some(usage));
             response["incomplete_details"] = json!({ "reason": reason });
             ("response.incomplete", response)
         }
@@ -221,17 +361,23 @@ pub(super) fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
     }
 }
 
-/// The complete response to a non-streaming request.
+/// The complete response to a non-streaming request: the items the stream would have
+/// listed in `response.completed`.
 pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> Value {
-    let text: String = script.delivered_tokens().collect();
-    let output_tokens = script.delivered_tokens().count() as u64;
-    let message_id = context.id.replacen("resp_", "msg_", 1);
-    let message = json!({
-        "id": message_id,
-        "type": "message",
-        "status": "completed",
-        "role": "assistant",
-        "content": [ResponseEncoder::text_part(&text)]
-    });
-    closing_response(context, script.finish_reason(), message, output_tokens).1
+    let mut encoder = ResponseEncoder::new(context.clone());
+    let mut frames = Vec::new();
+    for event in script.delivered_content() {
+        encoder.encode(event, &mut frames);
+    }
+    if encoder.open.is_none() && encoder.done_items.is_empty() {
+        encoder.open(ItemKind::Text, &mut frames);
+    }
+    encoder.close(&mut frames);
+    closing_response(
+        context,
+        script.finish_reason(),
+        encoder.done_items,
+        script.completion_tokens(),
+    )
+    .1
 }

@@ -1,6 +1,6 @@
 //! The original demo's format (`GET /stream`): each token is one `data: <token>` event,
 //! then `data: [DONE]`. No JSON envelope: a browser page can append `event.data` as it
-//! arrives.
+//! arrives. Refusals are sent as text; tool calls are left out.
 //!
 //! Tokens travel as bare text, so two things cannot round-trip in this format (use Chat
 //! Completions when they matter): a CRLF inside a token arrives as LF, and a token that
@@ -15,7 +15,9 @@ pub(super) struct RawEncoder;
 impl Encoder for RawEncoder {
     fn encode(&mut self, event: MessageEvent<'_>, frames: &mut Vec<Frame>) {
         match event {
-            MessageEvent::Token(text) => frames.push(Frame::data(text)),
+            MessageEvent::Token(text) | MessageEvent::Refusal(text) => {
+                frames.push(Frame::data(text));
+            }
             MessageEvent::Done => frames.push(Frame::data("[DONE]")),
             MessageEvent::Error(error) => {
                 frames.push(Frame::data(
@@ -23,7 +25,11 @@ impl Encoder for RawEncoder {
                 ));
             }
             MessageEvent::Malformed => frames.push(Frame::data("{\"unterminated")),
-            MessageEvent::Start | MessageEvent::Finish(_) => {}
+            // Plain text has no way to say "call this tool".
+            MessageEvent::Start
+            | MessageEvent::Finish(_)
+            | MessageEvent::ToolCallStart { .. }
+            | MessageEvent::ToolArguments { .. } => {}
         }
     }
 }
