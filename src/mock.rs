@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::reply::Reply;
 use crate::request::ReceivedRequest;
 use crate::server::MockChatServer;
+use crate::wire::WireFormat;
 
 /// Anything that can decide whether a request matches.
 ///
@@ -171,6 +172,7 @@ impl MockBuilder {
             max_matches: None,
             name: None,
             priority: DEFAULT_PRIORITY,
+            framed_as: None,
         }
     }
 }
@@ -216,6 +218,7 @@ pub struct Mock {
     pub(crate) max_matches: Option<u64>,
     pub(crate) name: Option<String>,
     pub(crate) priority: u8,
+    pub(crate) framed_as: Option<WireFormat>,
 }
 
 impl fmt::Debug for Mock {
@@ -227,6 +230,7 @@ impl fmt::Debug for Mock {
             .field("max_matches", &self.max_matches)
             .field("name", &self.name)
             .field("priority", &self.priority)
+            .field("framed_as", &self.framed_as)
             .finish()
     }
 }
@@ -290,6 +294,36 @@ impl Mock {
             "with_priority(0) is not a priority: use 1 for the highest, 255 for the lowest."
         );
         self.priority = priority;
+        self
+    }
+
+    /// Frames this mock's replies as `format`, whatever path the request called: for a
+    /// client that reaches a provider through a gateway or proxy path of its own. By
+    /// default a reply takes the format of the endpoint called (and OpenAI Chat
+    /// Completions on any other path).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use chatmock::{matchers, Mock, MockChatServer, Reply, WireFormat};
+    ///
+    /// let server = MockChatServer::start().await;
+    /// Mock::given(matchers::path("/ollama/api/chat"))
+    ///     .respond_with(Reply::text("Hi!"))
+    ///     .framed_as(WireFormat::Ollama)
+    ///     .mount(&server)
+    ///     .await;
+    ///
+    /// let body = r#"{"model":"llama3.2","messages":[],"stream":false}"#;
+    /// let url = format!("{}/ollama/api/chat", server.uri());
+    /// let response = reqwest::Client::new().post(url).body(body).send().await.unwrap();
+    /// let json: serde_json::Value = response.json().await.unwrap();
+    /// assert_eq!(json["message"]["content"], "Hi!");
+    /// assert_eq!(json["done"], true);
+    /// # }
+    /// ```
+    pub fn framed_as(mut self, format: WireFormat) -> Mock {
+        self.framed_as = Some(format);
         self
     }
 

@@ -6,8 +6,17 @@ use std::sync::Arc;
 use crate::mock::Mock;
 use crate::reply::Reply;
 use crate::request::ReceivedRequest;
+use crate::wire::WireFormat;
 
 /// A mock with its running count of matched requests.
+/// The mock that answers a request, and how.
+pub(crate) struct FoundMock {
+    pub(crate) id: usize,
+    pub(crate) label: String,
+    pub(crate) reply: Arc<Reply>,
+    pub(crate) framed_as: Option<WireFormat>,
+}
+
 pub(crate) struct MountedMock {
     pub(crate) id: usize,
     pub(crate) mock: Mock,
@@ -54,10 +63,7 @@ impl MockSet {
 
     /// The first mock that matches `request` and still has matches left, counting the hit.
     /// Returns the mock's id, its label for reports, and its reply.
-    pub(crate) fn find(
-        &mut self,
-        request: &ReceivedRequest,
-    ) -> Option<(usize, String, Arc<Reply>)> {
+    pub(crate) fn find(&mut self, request: &ReceivedRequest) -> Option<FoundMock> {
         let mounted = self.mocks.iter_mut().find(|mounted| {
             !mounted.exhausted()
                 && mounted
@@ -69,7 +75,12 @@ impl MockSet {
         let replies = &mounted.mock.replies;
         let reply = &replies[(mounted.hits as usize).min(replies.len() - 1)];
         mounted.hits += 1;
-        Some((mounted.id, mounted.label(), Arc::clone(reply)))
+        Some(FoundMock {
+            id: mounted.id,
+            label: mounted.label(),
+            reply: Arc::clone(reply),
+            framed_as: mounted.mock.framed_as,
+        })
     }
 
     pub(crate) fn is_empty(&self) -> bool {

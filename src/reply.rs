@@ -265,7 +265,11 @@ impl ToolCall {
     ///
     /// If `name` is empty: every provider requires a function name.
     pub fn function(name: impl Into<String>, arguments: Value) -> ToolCall {
-        ToolCall::new("function", name.into(), split_arguments(&arguments.to_string()))
+        ToolCall::new(
+            "function",
+            name.into(),
+            split_arguments(&arguments.to_string()),
+        )
     }
 
     /// A call of function `name` whose arguments are sent as exactly these fragments,
@@ -418,7 +422,11 @@ impl Reply {
     /// # drop(reply);
     /// ```
     pub fn refusal(text: impl AsRef<str>) -> Reply {
-        Reply::steps(split_into_words(text.as_ref()).into_iter().map(Step::refusal))
+        Reply::steps(
+            split_into_words(text.as_ref())
+                .into_iter()
+                .map(Step::refusal),
+        )
     }
 
     /// Answers with HTTP error `status` (400 to 599) and the body the provider sends for
@@ -841,7 +849,10 @@ impl Script {
                 | (MessageEvent::Refusal(text), Some(OutputPart::Refusal(all))) => {
                     all.push_str(text);
                 }
-                (MessageEvent::ToolArguments { fragment, .. }, Some(OutputPart::ToolCall { arguments, .. })) => {
+                (
+                    MessageEvent::ToolArguments { fragment, .. },
+                    Some(OutputPart::ToolCall { arguments, .. }),
+                ) => {
                     arguments.push_str(fragment);
                 }
                 (MessageEvent::Token(text), _) => parts.push(OutputPart::Text(text.to_owned())),

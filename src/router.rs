@@ -63,18 +63,23 @@ async fn answer(state: &ServerState, request: Request) -> Response {
         parts.headers,
         body,
     );
-    let endpoint = Endpoint::for_request(received.path(), received.query());
-    let format = endpoint.map_or(WireFormat::ChatCompletions, |endpoint| endpoint.format);
+    let endpoint = Endpoint::for_request(received.path(), state.framed_as);
     let decision = match body_error {
         Some(error) => Err(error),
         None => choose_reply(state, &mut received, endpoint),
     };
+    let format = match &decision {
+        Ok(chosen) => chosen.framed_as,
+        Err(_) => None,
+    }
+    .or(endpoint.map(|endpoint| endpoint.format))
+    .unwrap_or(WireFormat::OpenAiChatCompletions);
     let context = ResponseContext::for_request(&received, format, &state.ids);
     let wants_stream = format.wants_stream(&received);
     let last_event_id = received.header("last-event-id").map(str::to_owned);
     let recorder = state.recording.record(received);
     let reply = match decision {
-        Ok(reply) => reply,
+        Ok(chosen) => chosen.reply,
         Err(error) => return error_response(format, endpoint, &error, &context, &recorder),
     };
     if !reply.headers_delay.is_zero() {
@@ -112,13 +117,19 @@ async fn answer(state: &ServerState, request: Request) -> Response {
     response
 }
 
+/// The reply a request gets, and the format a mock wants it in.
+struct Chosen {
+    reply: Arc<Reply>,
+    framed_as: Option<WireFormat>,
+}
+
 /// Picks the reply for a request: validation first (as the real API would reject the
 /// request before anything else), then the mounted mocks, then the fallback.
 fn choose_reply(
     state: &ServerState,
     request: &mut ReceivedRequest,
     endpoint: Option<Endpoint>,
-) -> Result<Arc<Reply>, ApiError> {
+) -> Result<Chosen, ApiError> {
     if let Some(endpoint) = endpoint {
         if request.method() != endpoint.method {
             return Err(ApiError::invalid_request(
@@ -139,9 +150,12 @@ fn choose_reply(
         (found, mocks.len())
     };
     match found {
-        Ok(Some((id, label, reply))) => {
-            request.answered_by = Some((id, label));
-            return Ok(reply);
+        Ok(Some(found)) => {
+            request.answered_by = Some((found.id, found.label));
+            return Ok(Chosen {
+                reply: found.reply,
+                framed_as: found.framed_as,
+            });
         }
         Ok(None) => {}
         Err(panic) => {
@@ -154,7 +168,10 @@ fn choose_reply(
     }
     if endpoint.is_some() {
         if let Some(reply) = state.fallback_reply() {
-            return Ok(reply);
+            return Ok(Chosen {
+                reply,
+                framed_as: None,
+            });
         }
     }
     Err(not_found(request, endpoint.is_some(), mounted))
@@ -232,7 +249,7 @@ fn error_response(
 
 fn stream_headers(format: WireFormat, context: &ResponseContext) -> HeaderMap {
     let mut headers = format.headers(context);
-    headers.insert(CONTENT_TYPE, format.stream_content_type());
+    headers.insert(CONTENT_TYPE, format.stream_content_type(context));
     headers
 }
 

@@ -24,6 +24,7 @@ use crate::reply::Reply;
 use crate::request::ReceivedRequest;
 use crate::state::{fail, Fallback, ServerState};
 use crate::verification;
+use crate::wire::WireFormat;
 
 /// A real HTTP server on a loopback port that answers chat requests with scripted replies
 /// and records what it receives.
@@ -89,6 +90,7 @@ pub struct MockChatServerBuilder {
     replies: Vec<Reply>,
     address: SocketAddr,
     wait_timeout: Duration,
+    framed_as: Option<WireFormat>,
 }
 
 impl MockChatServerBuilder {
@@ -145,6 +147,16 @@ impl MockChatServerBuilder {
         self
     }
 
+    /// Answers every request in `format`, whatever path it calls: for a client whose base
+    /// URL points at a gateway or proxy prefix (`/openai/deployments/...`,
+    /// `/anthropic/v1/messages`). Every path then is an endpoint of that format, with its
+    /// validation; a mock's own [`Mock::framed_as`](crate::Mock::framed_as) still wins.
+    /// See [`WireFormat`] for an example.
+    pub fn framed_as(mut self, format: WireFormat) -> Self {
+        self.framed_as = Some(format);
+        self
+    }
+
     /// How long [`MockChatServer::wait_for_requests`],
     /// [`MockChatServer::wait_for_streams_to_end`] and [`MockChatServer::wait_until`] wait
     /// before giving up. Defaults to 5 seconds.
@@ -187,7 +199,7 @@ impl MockChatServerBuilder {
                 served: AtomicUsize::new(0),
             }
         };
-        let state = Arc::new(ServerState::new(fallback));
+        let state = Arc::new(ServerState::new(fallback, self.framed_as));
         let (address, running) = serve(self.address, Arc::clone(&state))?;
         Ok(MockChatServer {
             address,
@@ -260,6 +272,7 @@ impl MockChatServer {
             replies: Vec::new(),
             address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             wait_timeout: Duration::from_secs(5),
+            framed_as: None,
         }
     }
 

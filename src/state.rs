@@ -12,6 +12,7 @@ use crate::recording::{lock, Recording};
 use crate::reply::Reply;
 use crate::request::ReceivedRequest;
 use crate::verification;
+use crate::wire::WireFormat;
 
 pub(crate) struct ServerState {
     pub(crate) mocks: Mutex<MockSet>,
@@ -19,6 +20,8 @@ pub(crate) struct ServerState {
     /// Answers requests to the known endpoints that no mock matches.
     pub(crate) fallback: Fallback,
     pub(crate) ids: IdGenerator,
+    /// Frames every request this way, whatever its path.
+    pub(crate) framed_as: Option<WireFormat>,
 }
 
 /// What a known endpoint answers when no mock matches.
@@ -35,12 +38,13 @@ pub(crate) enum Fallback {
 }
 
 impl ServerState {
-    pub(crate) fn new(fallback: Fallback) -> ServerState {
+    pub(crate) fn new(fallback: Fallback, framed_as: Option<WireFormat>) -> ServerState {
         ServerState {
             mocks: Mutex::default(),
             recording: Arc::default(),
             fallback,
             ids: IdGenerator::default(),
+            framed_as,
         }
     }
 

@@ -78,7 +78,10 @@ impl MessageEncoder {
 
     fn close_block(&mut self, frames: &mut Vec<Frame>) {
         if self.open.take().is_some() {
-            frames.push(event("content_block_stop", json!({ "index": self.blocks - 1 })));
+            frames.push(event(
+                "content_block_stop",
+                json!({ "index": self.blocks - 1 }),
+            ));
         }
     }
 
@@ -91,7 +94,11 @@ impl MessageEncoder {
 
     fn text(&mut self, text: &str, frames: &mut Vec<Frame>) {
         if self.open != Some(BlockKind::Text) {
-            self.start_block(BlockKind::Text, json!({ "type": "text", "text": "" }), frames);
+            self.start_block(
+                BlockKind::Text,
+                json!({ "type": "text", "text": "" }),
+                frames,
+            );
         }
         frames.push(self.delta(json!({ "type": "text_delta", "text": text })));
     }

@@ -30,10 +30,10 @@ pub(super) struct ChunkEncoder {
 }
 
 impl ChunkEncoder {
-    pub(super) fn new(context: ResponseContext, sse: bool) -> ChunkEncoder {
+    pub(super) fn new(context: ResponseContext) -> ChunkEncoder {
         ChunkEncoder {
+            sse: context.gemini_sse,
             context,
-            sse,
             chunks_written: 0,
             output_tokens: 0,
             calls: PendingCalls::default(),

@@ -3,14 +3,15 @@
 //! frames, renders the complete non-streaming response, and shapes error bodies.
 //!
 //! The endpoint a request hits picks its dialect; requests to any other path (answered by
-//! a mock) are framed as OpenAI Chat Completions.
+//! a mock) are framed as OpenAI Chat Completions, unless the mock or the server names
+//! another [`WireFormat`].
 
 mod anthropic;
 mod gemini;
 mod ollama;
 mod openai_chat;
 mod openai_responses;
-mod raw;
+mod plain_text;
 
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::Value;
@@ -20,42 +21,64 @@ use crate::reply::{MessageEvent, Script};
 use crate::request::ReceivedRequest;
 use crate::sse::Frame;
 
-/// The dialects chatmock speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WireFormat {
+/// The wire formats chatmock speaks. Each request is answered in the format of the
+/// endpoint it calls (`/v1/chat/completions`, `/v1/messages`, ...); name one with
+/// [`Mock::framed_as`](crate::Mock::framed_as) or
+/// [`MockChatServerBuilder::framed_as`](crate::MockChatServerBuilder::framed_as) for
+/// clients that call other paths, such as a gateway's or a proxy's.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use chatmock::{MockChatServer, Reply, WireFormat};
+///
+/// // A gateway that serves Anthropic's API under its own prefix.
+/// let server = MockChatServer::builder()
+///     .framed_as(WireFormat::AnthropicMessages)
+///     .reply(Reply::text("Hi!"))
+///     .start()
+///     .await;
+/// let body = serde_json::json!({
+///     "model": "claude-sonnet-4-5", "max_tokens": 64,
+///     "messages": [{ "role": "user", "content": "Hello" }]
+/// });
+/// let url = format!("{}/gateway/anthropic/v1/messages", server.uri());
+/// let response = reqwest::Client::new().post(url).json(&body).send().await.unwrap();
+/// let message: serde_json::Value = response.json().await.unwrap();
+/// assert_eq!(message["content"][0]["text"], "Hi!");
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WireFormat {
     /// OpenAI Chat Completions: `chat.completion.chunk` events, then `data: [DONE]`.
-    ChatCompletions,
+    OpenAiChatCompletions,
     /// OpenAI Responses: typed `response.*` events with sequence numbers, no `[DONE]`.
-    Responses,
+    OpenAiResponses,
     /// Anthropic Messages: `message_start` ... `message_stop`, each with an `event:` line.
     AnthropicMessages,
-    /// Google Gemini: `GenerateContentResponse` chunks, as SSE (`?alt=sse`) or one JSON
-    /// array; `stream` is false for `:generateContent`.
-    Gemini { stream: bool, sse: bool },
-    /// Ollama's chat: newline-delimited JSON.
+    /// Google Gemini: `GenerateContentResponse` chunks, as SSE when the query has
+    /// `alt=sse` (or the path is not one of Gemini's own), else as one JSON array; a path
+    /// ending in `:generateContent` gets one complete response.
+    Gemini,
+    /// Ollama's chat: newline-delimited JSON; streams unless the body says
+    /// `"stream": false`.
     Ollama,
     /// The original demo's format: `data: <token>` per event, then `data: [DONE]`.
-    RawDemo,
+    /// Every request streams.
+    PlainText,
 }
 
 /// The endpoints chatmock serves without any mock, and the dialect of each.
-const ENDPOINTS: &[(&str, Method, WireFormat)] = &[
-    (
-        "/v1/chat/completions",
-        Method::POST,
-        WireFormat::ChatCompletions,
-    ),
-    (
-        "/chat/completions",
-        Method::POST,
-        WireFormat::ChatCompletions,
-    ),
-    ("/v1/responses", Method::POST, WireFormat::Responses),
-    ("/responses", Method::POST, WireFormat::Responses),
-    ("/v1/messages", Method::POST, WireFormat::AnthropicMessages),
-    ("/messages", Method::POST, WireFormat::AnthropicMessages),
-    ("/api/chat", Method::POST, WireFormat::Ollama),
-    ("/stream", Method::GET, WireFormat::RawDemo),
+const ENDPOINTS: &[(&str, WireFormat)] = &[
+    ("/v1/chat/completions", WireFormat::OpenAiChatCompletions),
+    ("/chat/completions", WireFormat::OpenAiChatCompletions),
+    ("/v1/responses", WireFormat::OpenAiResponses),
+    ("/responses", WireFormat::OpenAiResponses),
+    ("/v1/messages", WireFormat::AnthropicMessages),
+    ("/messages", WireFormat::AnthropicMessages),
+    ("/api/chat", WireFormat::Ollama),
+    ("/stream", WireFormat::PlainText),
 ];
 
 /// A known endpoint: its dialect and the one method it accepts.
@@ -66,23 +89,27 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
-    pub(crate) fn for_request(path: &str, query: Option<&str>) -> Option<Endpoint> {
-        let known =
+    /// The endpoint a path is: one of the table, Gemini's, or any path at all when the
+    /// server frames everything as `framed_as`.
+    pub(crate) fn for_request(path: &str, framed_as: Option<WireFormat>) -> Option<Endpoint> {
+        let format = framed_as.or_else(|| {
             ENDPOINTS
                 .iter()
-                .find(|(known, _, _)| *known == path)
-                .map(|(_, method, format)| Endpoint {
-                    format: *format,
-                    method,
-                });
-        known.or_else(|| gemini_endpoint(path, query))
+                .find(|(known, _)| *known == path)
+                .map(|(_, format)| *format)
+                .or_else(|| is_gemini_path(path).then_some(WireFormat::Gemini))
+        })?;
+        Some(Endpoint {
+            format,
+            method: format.method(),
+        })
     }
 
     /// A one-line list of the endpoints, for error messages.
     pub(crate) fn list() -> String {
         ENDPOINTS
             .iter()
-            .map(|(path, method, _)| format!("{method} {path}"))
+            .map(|(path, format)| format!("{} {path}", format.method()))
             .chain([
                 "POST /v1beta/models/{model}:streamGenerateContent".to_owned(),
                 "POST /v1beta/models/{model}:generateContent".to_owned(),
@@ -93,18 +120,9 @@ impl Endpoint {
 }
 
 /// Gemini's endpoints carry the model in the path: `/{version}/models/{model}:{method}`.
-fn gemini_endpoint(path: &str, query: Option<&str>) -> Option<Endpoint> {
-    let (_, method) = crate::request::gemini_model_and_method(path)?;
-    let stream = match method {
-        "streamGenerateContent" => true,
-        "generateContent" => false,
-        _ => return None,
-    };
-    let sse = query.is_some_and(|query| query.split('&').any(|pair| pair == "alt=sse"));
-    Some(Endpoint {
-        format: WireFormat::Gemini { stream, sse },
-        method: &Method::POST,
-    })
+fn is_gemini_path(path: &str) -> bool {
+    crate::request::gemini_model_and_method(path)
+        .is_some_and(|(_, method)| matches!(method, "streamGenerateContent" | "generateContent"))
 }
 
 /// What every response of one request shares: its ids, timestamp and model.
@@ -122,6 +140,9 @@ pub(crate) struct ResponseContext {
     pub(crate) prompt_tokens: u64,
     /// The request asked for usage in the stream (`stream_options.include_usage`).
     pub(crate) include_usage: bool,
+    /// The request asked for a Gemini stream as SSE (`alt=sse`) rather than as one JSON
+    /// array. Paths that are not Gemini's own get SSE.
+    pub(crate) gemini_sse: bool,
     /// Random characters that make the default ids of this response's tool calls.
     tool_call_seed: String,
 }
@@ -145,10 +166,10 @@ impl ResponseContext {
         });
         ResponseContext {
             id: match format {
-                WireFormat::Responses => ids.hex("resp_", 48),
+                WireFormat::OpenAiResponses => ids.hex("resp_", 48),
                 WireFormat::AnthropicMessages => ids.alphanumeric("msg_01", 22),
-                WireFormat::Gemini { .. } | WireFormat::Ollama => ids.alphanumeric("", 22),
-                WireFormat::ChatCompletions | WireFormat::RawDemo => {
+                WireFormat::Gemini | WireFormat::Ollama => ids.alphanumeric("", 22),
+                WireFormat::OpenAiChatCompletions | WireFormat::PlainText => {
                     ids.alphanumeric("chatcmpl-", 29)
                 }
             },
@@ -160,13 +181,22 @@ impl ResponseContext {
             model: model.to_owned(),
             prompt_tokens,
             include_usage: request.body_json()["stream_options"]["include_usage"] == true,
+            gemini_sse: !request.path().ends_with(":streamGenerateContent")
+                || request
+                    .query()
+                    .is_some_and(|query| query.split('&').any(|pair| pair == "alt=sse")),
             tool_call_seed: ids.alphanumeric("", 22),
         }
     }
 
     /// The id of tool call `index`: the one the script gave it, or one in the provider's
     /// style (`prefix` and 24 characters), the same in every event of the response.
-    pub(crate) fn tool_call_id(&self, prefix: &str, index: usize, scripted: Option<&str>) -> String {
+    pub(crate) fn tool_call_id(
+        &self,
+        prefix: &str,
+        index: usize,
+        scripted: Option<&str>,
+    ) -> String {
         match scripted {
             Some(id) => id.to_owned(),
             None => format!("{prefix}{}{:02}", self.tool_call_seed, index % 100),
@@ -226,50 +256,60 @@ pub(crate) trait Encoder: Send {
 }
 
 impl WireFormat {
+    /// The one method the format's endpoints accept.
+    fn method(self) -> &'static Method {
+        match self {
+            WireFormat::PlainText => &Method::GET,
+            _ => &Method::POST,
+        }
+    }
+
     /// Checks the request the way the real API would before doing any work.
     pub(crate) fn validate(self, request: &ReceivedRequest) -> Result<(), ApiError> {
         match self {
-            WireFormat::ChatCompletions => openai_chat::validate(request),
-            WireFormat::Responses => openai_responses::validate(request),
+            WireFormat::OpenAiChatCompletions => openai_chat::validate(request),
+            WireFormat::OpenAiResponses => openai_responses::validate(request),
             WireFormat::AnthropicMessages => anthropic::validate(request),
-            WireFormat::Gemini { .. } => gemini::validate(request),
+            WireFormat::Gemini => gemini::validate(request),
             WireFormat::Ollama => ollama::validate(request),
-            WireFormat::RawDemo => Ok(()),
+            WireFormat::PlainText => Ok(()),
         }
     }
 
     /// Whether the request asked for a stream rather than one complete response.
     pub(crate) fn wants_stream(self, request: &ReceivedRequest) -> bool {
         match self {
-            WireFormat::ChatCompletions | WireFormat::Responses | WireFormat::AnthropicMessages => {
-                request.chat().is_some_and(|chat| chat.is_stream())
-            }
-            WireFormat::Gemini { stream, .. } => stream,
+            WireFormat::OpenAiChatCompletions
+            | WireFormat::OpenAiResponses
+            | WireFormat::AnthropicMessages => request.chat().is_some_and(|chat| chat.is_stream()),
+            WireFormat::Gemini => !request.path().ends_with(":generateContent"),
             WireFormat::Ollama => ollama::wants_stream(request),
-            WireFormat::RawDemo => true,
+            WireFormat::PlainText => true,
         }
     }
 
     pub(crate) fn encoder(self, context: ResponseContext) -> Box<dyn Encoder> {
         match self {
-            WireFormat::ChatCompletions => Box::new(openai_chat::ChunkEncoder::new(context)),
-            WireFormat::Responses => Box::new(openai_responses::ResponseEncoder::new(context)),
+            WireFormat::OpenAiChatCompletions => Box::new(openai_chat::ChunkEncoder::new(context)),
+            WireFormat::OpenAiResponses => {
+                Box::new(openai_responses::ResponseEncoder::new(context))
+            }
             WireFormat::AnthropicMessages => Box::new(anthropic::MessageEncoder::new(context)),
-            WireFormat::Gemini { sse, .. } => Box::new(gemini::ChunkEncoder::new(context, sse)),
+            WireFormat::Gemini => Box::new(gemini::ChunkEncoder::new(context)),
             WireFormat::Ollama => Box::new(ollama::LineEncoder::new(context)),
-            WireFormat::RawDemo => Box::new(raw::RawEncoder),
+            WireFormat::PlainText => Box::new(plain_text::PlainTextEncoder),
         }
     }
 
     /// The complete JSON response to a non-streaming request.
     pub(crate) fn complete_response(self, script: &Script, context: &ResponseContext) -> Value {
         match self {
-            WireFormat::ChatCompletions | WireFormat::RawDemo => {
+            WireFormat::OpenAiChatCompletions | WireFormat::PlainText => {
                 openai_chat::complete_response(script, context)
             }
-            WireFormat::Responses => openai_responses::complete_response(script, context),
+            WireFormat::OpenAiResponses => openai_responses::complete_response(script, context),
             WireFormat::AnthropicMessages => anthropic::complete_response(script, context),
-            WireFormat::Gemini { .. } => gemini::complete_response(script, context),
+            WireFormat::Gemini => gemini::complete_response(script, context),
             WireFormat::Ollama => ollama::complete_response(script, context),
         }
     }
@@ -277,11 +317,11 @@ impl WireFormat {
     /// Headers the real service sends on every response.
     pub(crate) fn headers(self, context: &ResponseContext) -> HeaderMap {
         match self {
-            WireFormat::ChatCompletions | WireFormat::Responses => openai_chat::headers(context),
-            WireFormat::AnthropicMessages => anthropic::headers(context),
-            WireFormat::RawDemo | WireFormat::Gemini { .. } | WireFormat::Ollama => {
-                HeaderMap::new()
+            WireFormat::OpenAiChatCompletions | WireFormat::OpenAiResponses => {
+                openai_chat::headers(context)
             }
+            WireFormat::AnthropicMessages => anthropic::headers(context),
+            WireFormat::PlainText | WireFormat::Gemini | WireFormat::Ollama => HeaderMap::new(),
         }
     }
 
@@ -293,11 +333,11 @@ impl WireFormat {
         context: &ResponseContext,
     ) -> Value {
         match self {
-            WireFormat::ChatCompletions | WireFormat::Responses | WireFormat::RawDemo => {
-                openai_chat::error_body(error)
-            }
+            WireFormat::OpenAiChatCompletions
+            | WireFormat::OpenAiResponses
+            | WireFormat::PlainText => openai_chat::error_body(error),
             WireFormat::AnthropicMessages => anthropic::error_body(status, error, context),
-            WireFormat::Gemini { .. } => gemini::error_body(status, error),
+            WireFormat::Gemini => gemini::error_body(status, error),
             WireFormat::Ollama => ollama::error_body(error),
         }
     }
@@ -306,18 +346,18 @@ impl WireFormat {
     pub(crate) fn http_status(self, status: StatusCode) -> StatusCode {
         match self {
             WireFormat::AnthropicMessages => anthropic::http_status(status),
-            WireFormat::ChatCompletions
-            | WireFormat::Responses
-            | WireFormat::RawDemo
-            | WireFormat::Gemini { .. }
+            WireFormat::OpenAiChatCompletions
+            | WireFormat::OpenAiResponses
+            | WireFormat::PlainText
+            | WireFormat::Gemini
             | WireFormat::Ollama => status,
         }
     }
 
-    pub(crate) fn stream_content_type(self) -> HeaderValue {
+    pub(crate) fn stream_content_type(self, context: &ResponseContext) -> HeaderValue {
         HeaderValue::from_static(match self {
             WireFormat::Ollama => "application/x-ndjson",
-            WireFormat::Gemini { sse: false, .. } => "application/json",
+            WireFormat::Gemini if !context.gemini_sse => "application/json",
             _ => "text/event-stream; charset=utf-8",
         })
     }

@@ -158,7 +158,12 @@ pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> V
     if !calls.is_empty() {
         object["message"]["tool_calls"] = tool_calls_json(calls);
     }
-    add_final_fields(&mut object, context, script.finish_reason(), script.completion_tokens());
+    add_final_fields(
+        &mut object,
+        context,
+        script.finish_reason(),
+        script.completion_tokens(),
+    );
     object
 }
 

@@ -199,9 +199,9 @@ fn item_json(item: &OpenItem, status: &str, with_content: bool) -> Value {
 /// The content part of a message item; function calls have none.
 fn part_json(kind: &ItemKind, text: &str) -> Option<Value> {
     match kind {
-        ItemKind::Text => Some(
-            json!({ "type": "output_text", "text": text, "annotations": [], "logprobs": [] }),
-        ),
+        ItemKind::Text => {
+            Some(json!({ "type": "output_text", "text": text, "annotations": [], "logprobs": [] }))
+        }
         ItemKind::Refusal => Some(json!({ "type": "refusal", "refusal": text })),
         ItemKind::FunctionCall { .. } => None,
     }

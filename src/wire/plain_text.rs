@@ -10,9 +10,9 @@ use super::Encoder;
 use crate::reply::MessageEvent;
 use crate::sse::Frame;
 
-pub(super) struct RawEncoder;
+pub(super) struct PlainTextEncoder;
 
-impl Encoder for RawEncoder {
+impl Encoder for PlainTextEncoder {
     fn encode(&mut self, event: MessageEvent<'_>, frames: &mut Vec<Frame>) {
         match event {
             MessageEvent::Token(text) | MessageEvent::Refusal(text) => {
