@@ -21,3 +21,4 @@ mod reconnect;
 mod recording;
 mod responses;
 mod support;
+mod tools;
