@@ -171,4 +171,4 @@ pub use recording::StreamOutcome;
 pub use reply::{Reply, Step, ToolCall};
 pub use request::{ChatMessage, ChatRequest, ReceivedRequest};
 pub use server::{MockChatServer, MockChatServerBuilder, WaitTimeout};
-pub use wire::WireFormat;
+pub use wire::{UnknownWireFormat, WireFormat};

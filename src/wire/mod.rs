@@ -69,6 +69,75 @@ pub enum WireFormat {
     PlainText,
 }
 
+impl WireFormat {
+    /// Every format, in the order of the README's table.
+    pub const ALL: [WireFormat; 6] = [
+        WireFormat::OpenAiChatCompletions,
+        WireFormat::OpenAiResponses,
+        WireFormat::AnthropicMessages,
+        WireFormat::Gemini,
+        WireFormat::Ollama,
+        WireFormat::PlainText,
+    ];
+
+    /// The format's name in fixture files and on the command line:
+    /// `openai_chat_completions`, `openai_responses`, `anthropic_messages`, `gemini`,
+    /// `ollama` or `plain_text`.
+    ///
+    /// ```
+    /// use chatmock::WireFormat;
+    ///
+    /// assert_eq!(WireFormat::AnthropicMessages.name(), "anthropic_messages");
+    /// assert_eq!("ollama".parse::<WireFormat>(), Ok(WireFormat::Ollama));
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            WireFormat::OpenAiChatCompletions => "openai_chat_completions",
+            WireFormat::OpenAiResponses => "openai_responses",
+            WireFormat::AnthropicMessages => "anthropic_messages",
+            WireFormat::Gemini => "gemini",
+            WireFormat::Ollama => "ollama",
+            WireFormat::PlainText => "plain_text",
+        }
+    }
+}
+
+impl std::fmt::Display for WireFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The error of parsing a [`WireFormat`] from a name it does not have; its message lists
+/// the names there are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownWireFormat(String);
+
+impl std::fmt::Display for UnknownWireFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = WireFormat::ALL.iter().map(|format| format.name()).collect();
+        write!(
+            f,
+            "{:?} is not a wire format; use one of {}",
+            self.0,
+            names.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownWireFormat {}
+
+impl std::str::FromStr for WireFormat {
+    type Err = UnknownWireFormat;
+
+    fn from_str(name: &str) -> Result<WireFormat, UnknownWireFormat> {
+        WireFormat::ALL
+            .into_iter()
+            .find(|format| format.name() == name)
+            .ok_or_else(|| UnknownWireFormat(name.to_owned()))
+    }
+}
+
 /// The endpoints chatmock serves without any mock, and the dialect of each.
 const ENDPOINTS: &[(&str, WireFormat)] = &[
     ("/v1/chat/completions", WireFormat::OpenAiChatCompletions),
