@@ -58,8 +58,46 @@
 //! token ([`Step::after`]). [`Reply::finish_reason`] and [`Reply::without_done`] shape the
 //! end of the stream.
 //!
+//! The model can also call tools ([`Reply::tool_call`], [`Reply::tool_calls`],
+//! [`Step::tool_call`] with a [`ToolCall`], whose arguments stream in fragments) and
+//! refuse ([`Reply::refusal`], [`Step::refusal`]).
+//!
 //! The same script serves a streaming request (one event per token) and a non-streaming
 //! one (one JSON response with the whole text, after the script's total time).
+//!
+//! # Wire formats
+//!
+//! The endpoint a client calls picks the [`WireFormat`]: OpenAI Chat Completions
+//! (`/v1/chat/completions`), OpenAI Responses (`/v1/responses`), Anthropic Messages
+//! (`/v1/messages`), Gemini (`/v1beta/models/{model}:streamGenerateContent`), Ollama
+//! (`/api/chat`) and the demo's plain text (`GET /stream`). One script serves them all,
+//! each in its provider's framing, with its errors, finish reasons and usage.
+//! [`Mock::framed_as`] and [`MockChatServerBuilder::framed_as`] pick a format for other
+//! paths.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use chatmock::{MockChatServer, Reply, ToolCall};
+//! use serde_json::json;
+//!
+//! let server = MockChatServer::builder()
+//!     .reply(Reply::tool_call(ToolCall::function("get_weather", json!({ "city": "Paris" }))))
+//!     .start()
+//!     .await;
+//!
+//! let body = json!({
+//!     "model": "claude-sonnet-4-5", "max_tokens": 256,
+//!     "messages": [{ "role": "user", "content": "Weather in Paris?" }]
+//! });
+//! let url = format!("{}/v1/messages", server.uri());
+//! let message: serde_json::Value =
+//!     reqwest::Client::new().post(url).json(&body).send().await.unwrap().json().await.unwrap();
+//! assert_eq!(message["stop_reason"], "tool_use");
+//! assert_eq!(message["content"][0]["name"], "get_weather");
+//! assert_eq!(message["content"][0]["input"], json!({ "city": "Paris" }));
+//! # }
+//! ```
 //!
 //! # Scripting failures
 //!
