@@ -1,10 +1,11 @@
 //! Property tests: arbitrary scripts, streamed by a real server over a real socket under
 //! every framing option (CRLF, fragmented writes, event ids, keep-alives), come back
 //! exactly through a spec-compliant SSE parser (eventsource-stream) and through
-//! async-openai's chunk types.
+//! async-openai's chunk types; so do tool calls with arbitrary names and argument
+//! fragments, mixed with text.
 
 use async_openai::types::chat::CreateChatCompletionStreamResponse;
-use chatmock::{MockChatServer, Reply};
+use chatmock::{MockChatServer, Reply, Step, ToolCall};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -42,7 +43,10 @@ fn framing() -> impl Strategy<Value = Framing> {
 }
 
 fn scripted(tokens: &[String], framing: &Framing) -> Reply {
-    let mut reply = Reply::tokens(tokens.to_vec());
+    framed(Reply::tokens(tokens.to_vec()), framing)
+}
+
+fn framed(mut reply: Reply, framing: &Framing) -> Reply {
     if framing.crlf {
         reply = reply.crlf_line_endings();
     }
@@ -55,18 +59,14 @@ fn scripted(tokens: &[String], framing: &Framing) -> Reply {
     reply
 }
 
-/// Streams `tokens` under `framing` from a fresh server: POSTs `body` to `path` (or GETs
-/// `path` without a body), and returns the complete response body.
+/// Streams `reply` from a fresh server: POSTs `body` to `path` (or GETs `path` without a
+/// body), and returns the complete response body.
 async fn stream_from(
-    tokens: &[String],
-    framing: &Framing,
+    reply: Reply,
     path: &str,
     body: Option<&str>,
 ) -> Result<axum::body::Bytes, TestCaseError> {
-    let server = MockChatServer::builder()
-        .reply(scripted(tokens, framing))
-        .start()
-        .await;
+    let server = MockChatServer::builder().reply(reply).start().await;
     let url = format!("{}{path}", server.uri());
     let client = reqwest::Client::new();
     let request = match body {
@@ -118,8 +118,7 @@ fn any_script_round_trips_through_the_chat_format_and_async_openai_types() {
     check(96, cases, |(tokens, framing)| {
         runtime.block_on(async {
             let body = stream_from(
-                &tokens,
-                &framing,
+                scripted(&tokens, &framing),
                 "/v1/chat/completions",
                 Some(&chat_body("gpt-4o-mini", "x", true)),
             )
@@ -170,7 +169,7 @@ fn any_script_round_trips_through_the_raw_demo_format() {
     let cases = (prop::collection::vec(raw_token(), 0..24), framing());
     check(96, cases, |(tokens, framing)| {
         runtime.block_on(async {
-            let body = stream_from(&tokens, &framing, "/stream", None).await?;
+            let body = stream_from(scripted(&tokens, &framing), "/stream", None).await?;
 
             let data: Vec<String> = parse_sse(&body)
                 .await
@@ -214,8 +213,7 @@ fn any_script_round_trips_through_the_responses_format_and_async_openai_types() 
     check(96, cases, |(tokens, framing)| {
         runtime.block_on(async {
             let body = stream_from(
-                &tokens,
-                &framing,
+                scripted(&tokens, &framing),
                 "/v1/responses",
                 Some(r#"{"model":"m","input":"x","stream":true}"#),
             )
@@ -248,8 +246,7 @@ fn any_script_round_trips_through_the_anthropic_format() {
     check(96, cases, |(tokens, framing)| {
         runtime.block_on(async {
             let body = stream_from(
-                &tokens,
-                &framing,
+                scripted(&tokens, &framing),
                 "/v1/messages",
                 Some(r#"{"model":"m","max_tokens":9,"messages":[],"stream":true}"#),
             )
@@ -305,7 +302,12 @@ fn any_script_round_trips_through_the_gemini_formats() {
         runtime.block_on(async {
             let query = if sse { "?alt=sse" } else { "" };
             let path = format!("/v1beta/models/gemini-pro:streamGenerateContent{query}");
-            let body = stream_from(&tokens, &framing, &path, Some(r#"{"contents":[]}"#)).await?;
+            let body = stream_from(
+                scripted(&tokens, &framing),
+                &path,
+                Some(r#"{"contents":[]}"#),
+            )
+            .await?;
 
             let chunks: Vec<serde_json::Value> = if sse {
                 let mut chunks = Vec::new();
@@ -334,8 +336,7 @@ fn any_script_round_trips_through_the_ollama_format() {
     check(96, cases, |(tokens, framing)| {
         runtime.block_on(async {
             let body = stream_from(
-                &tokens,
-                &framing,
+                scripted(&tokens, &framing),
                 "/api/chat",
                 Some(r#"{"model":"llama3.2","messages":[]}"#),
             )
@@ -359,6 +360,172 @@ fn any_script_round_trips_through_the_ollama_format() {
             }
             prop_assert_eq!(contents, tokens.clone());
             prop_assert!(done, "the last line says done");
+            Ok(())
+        })
+    });
+}
+
+/// A reply part: a text token, or a tool call with a name and its argument fragments.
+#[derive(Debug, Clone)]
+enum Part {
+    Text(String),
+    Call(String, Vec<String>),
+}
+
+fn parts() -> impl Strategy<Value = Vec<Part>> {
+    let part = prop_oneof![
+        token().prop_map(Part::Text),
+        (
+            token().prop_filter("a name", |name| !name.is_empty()),
+            prop::collection::vec(token(), 0..6)
+        )
+            .prop_map(|(name, fragments)| Part::Call(name, fragments)),
+    ];
+    prop::collection::vec(part, 0..10)
+}
+
+fn reply_of(parts: &[Part], framing: &Framing) -> Reply {
+    let steps = parts.iter().map(|part| match part {
+        Part::Text(text) => Step::token(text.clone()),
+        Part::Call(name, fragments) => Step::tool_call(ToolCall::with_raw_arguments(
+            name.clone(),
+            fragments.clone(),
+        )),
+    });
+    framed(Reply::steps(steps), framing)
+}
+
+/// What a client should assemble: the text, and each call's name and whole arguments.
+fn expected(parts: &[Part]) -> (String, Vec<(String, String)>) {
+    let mut text = String::new();
+    let mut calls = Vec::new();
+    for part in parts {
+        match part {
+            Part::Text(token) => text.push_str(token),
+            Part::Call(name, fragments) => calls.push((name.clone(), fragments.concat())),
+        }
+    }
+    (text, calls)
+}
+
+#[test]
+fn any_tool_calls_round_trip_through_chat_chunks_as_async_openai_reads_them() {
+    let runtime = runtime();
+    check(64, (parts(), framing()), |(parts, framing)| {
+        runtime.block_on(async {
+            let body = stream_from(
+                reply_of(&parts, &framing),
+                "/v1/chat/completions",
+                Some(&chat_body("gpt-4o-mini", "x", true)),
+            )
+            .await?;
+
+            let events = parse_sse(&body).await;
+            prop_assert_eq!(&events.last().unwrap().data, "[DONE]");
+            let mut text = String::new();
+            let mut calls: Vec<(String, String)> = Vec::new();
+            let mut finish = None;
+            for event in &events[..events.len() - 1] {
+                let chunk: CreateChatCompletionStreamResponse = parsed(&event.data)?;
+                let choice = &chunk.choices[0];
+                text.push_str(choice.delta.content.as_deref().unwrap_or_default());
+                for call in choice.delta.tool_calls.iter().flatten() {
+                    let index = call.index as usize;
+                    if index == calls.len() {
+                        calls.push(Default::default());
+                    }
+                    let function = call.function.clone().unwrap_or_default();
+                    if let Some(name) = function.name {
+                        calls[index].0 = name;
+                    }
+                    calls[index]
+                        .1
+                        .push_str(&function.arguments.unwrap_or_default());
+                }
+                finish = choice.finish_reason.or(finish);
+            }
+            prop_assert_eq!((text, calls), expected(&parts));
+            let calls_any = parts.iter().any(|part| matches!(part, Part::Call(..)));
+            let expected_finish = if calls_any {
+                async_openai::types::chat::FinishReason::ToolCalls
+            } else {
+                async_openai::types::chat::FinishReason::Stop
+            };
+            prop_assert_eq!(finish, Some(expected_finish));
+            Ok(())
+        })
+    });
+}
+
+#[test]
+fn any_tool_calls_round_trip_through_responses_and_anthropic_events() {
+    use async_openai::types::responses::{OutputItem, ResponseStreamEvent};
+
+    let runtime = runtime();
+    check(48, (parts(), framing()), |(parts, framing)| {
+        runtime.block_on(async {
+            let (expected_text, expected_calls) = expected(&parts);
+
+            let body = stream_from(
+                reply_of(&parts, &framing),
+                "/v1/responses",
+                Some(r#"{"model":"m","input":"x","stream":true}"#),
+            )
+            .await?;
+            let mut text = String::new();
+            let mut calls: Vec<(String, String)> = Vec::new();
+            for event in parse_sse(&body).await {
+                match parsed::<ResponseStreamEvent>(&event.data)? {
+                    ResponseStreamEvent::ResponseOutputTextDelta(delta) => {
+                        text.push_str(&delta.delta);
+                    }
+                    ResponseStreamEvent::ResponseOutputItemAdded(added) => {
+                        if let OutputItem::FunctionCall(call) = added.item {
+                            calls.push((call.name, String::new()));
+                        }
+                    }
+                    ResponseStreamEvent::ResponseFunctionCallArgumentsDelta(delta) => {
+                        calls.last_mut().unwrap().1.push_str(&delta.delta);
+                    }
+                    ResponseStreamEvent::ResponseFunctionCallArgumentsDone(done) => {
+                        prop_assert_eq!(&done.arguments, &calls.last().unwrap().1);
+                    }
+                    _ => {}
+                }
+            }
+            prop_assert_eq!(&text, &expected_text);
+            prop_assert_eq!(&calls, &expected_calls);
+
+            let body = stream_from(
+                reply_of(&parts, &framing),
+                "/v1/messages",
+                Some(r#"{"model":"m","max_tokens":9,"messages":[],"stream":true}"#),
+            )
+            .await?;
+            let mut text = String::new();
+            let mut calls: Vec<(String, String)> = Vec::new();
+            for event in parse_sse(&body).await {
+                let data: serde_json::Value = parsed(&event.data)?;
+                let block = &data["content_block"];
+                if event.event == "content_block_start" && block["type"] == "tool_use" {
+                    calls.push((
+                        block["name"].as_str().unwrap_or_default().to_owned(),
+                        String::new(),
+                    ));
+                }
+                let delta = &data["delta"];
+                match delta["type"].as_str() {
+                    Some("text_delta") => text.push_str(delta["text"].as_str().unwrap_or_default()),
+                    Some("input_json_delta") => calls
+                        .last_mut()
+                        .unwrap()
+                        .1
+                        .push_str(delta["partial_json"].as_str().unwrap_or_default()),
+                    _ => {}
+                }
+            }
+            prop_assert_eq!(text, expected_text);
+            prop_assert_eq!(calls, expected_calls);
             Ok(())
         })
     });
