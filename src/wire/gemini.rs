@@ -81,11 +81,10 @@ impl Encoder for ChunkEncoder {
             self.output_tokens += 1;
         }
         // Gemini sends a function call whole: it goes out once its last fragment is in.
-        if self.calls.collect(&event) {
+        let Some(calls) = self.calls.before(&event) else {
             return;
-        }
-        let calls = self.calls.take();
-        if !calls.is_empty() && !matches!(event, MessageEvent::Error(_)) {
+        };
+        if !calls.is_empty() {
             let parts: Vec<Value> = calls
                 .into_iter()
                 .map(|(name, args)| json!({ "functionCall": { "name": name, "args": args } }))

@@ -287,29 +287,32 @@ pub(crate) struct PendingCalls {
 }
 
 impl PendingCalls {
-    /// Collects tool-call events; returns false for any other event.
-    pub(crate) fn collect(&mut self, event: &MessageEvent<'_>) -> bool {
+    /// Takes in `event`: a tool-call event is collected (`None`: nothing to send yet);
+    /// any other event returns the calls that are complete before it, to send first. A
+    /// call an error broke off is dropped: providers never send half a call.
+    pub(crate) fn before(&mut self, event: &MessageEvent<'_>) -> Option<Vec<(String, Value)>> {
         match *event {
             MessageEvent::ToolCallStart { name, .. } => {
                 self.calls.push((name.to_owned(), String::new()));
-                true
+                None
             }
             MessageEvent::ToolArguments { fragment, .. } => {
                 if let Some((_, arguments)) = self.calls.last_mut() {
                     arguments.push_str(fragment);
                 }
-                true
+                None
             }
-            _ => false,
+            MessageEvent::Error(_) => {
+                self.calls.clear();
+                Some(Vec::new())
+            }
+            _ => Some(
+                self.calls
+                    .drain(..)
+                    .map(|(name, arguments)| (name, arguments_value(&arguments)))
+                    .collect(),
+            ),
         }
-    }
-
-    /// The calls collected so far, as `(name, arguments)`, leaving none pending.
-    pub(crate) fn take(&mut self) -> Vec<(String, Value)> {
-        self.calls
-            .drain(..)
-            .map(|(name, arguments)| (name, arguments_value(&arguments)))
-            .collect()
     }
 }
 

@@ -56,11 +56,10 @@ impl Encoder for LineEncoder {
             self.eval_count += 1;
         }
         // Ollama sends tool calls whole: they go out once the last fragment is in.
-        if self.calls.collect(&event) {
+        let Some(calls) = self.calls.before(&event) else {
             return;
-        }
-        let calls = self.calls.take();
-        if !calls.is_empty() && !matches!(event, MessageEvent::Error(_)) {
+        };
+        if !calls.is_empty() {
             let mut line = self.line("", false);
             line["message"]["tool_calls"] = tool_calls_json(calls);
             frames.push(ndjson(&line));
@@ -146,7 +145,7 @@ pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> V
         if let MessageEvent::Token(piece) | MessageEvent::Refusal(piece) = event {
             text.push_str(piece);
         }
-        calls.collect(&event);
+        calls.before(&event);
     }
     let mut object = json!({
         "model": context.model,
@@ -154,7 +153,7 @@ pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> V
         "message": { "role": "assistant", "content": text },
         "done": true
     });
-    let calls = calls.take();
+    let calls = calls.before(&MessageEvent::Done).unwrap_or_default();
     if !calls.is_empty() {
         object["message"]["tool_calls"] = tool_calls_json(calls);
     }

@@ -32,7 +32,7 @@ fn client_for(server: &MockChatServer) -> Client<OpenAIConfig> {
 }
 
 /// Streams a response with async-openai, returning every event (or error) in order.
-async fn stream_events(
+pub async fn stream_events(
     server: &MockChatServer,
 ) -> Vec<Result<ResponseStreamEvent, async_openai::error::OpenAIError>> {
     let request = CreateResponseArgs::default()

@@ -305,34 +305,23 @@ async fn a_cut_inside_a_tool_call_leaves_the_arguments_unfinished_and_is_recorde
     let response = post_chat(&server, crate::support::chat_body("m", "x", true)).await;
     assert!(response.bytes().await.is_err(), "the body is cut short");
 
-    let requests = server.wait_for_streams_to_end().await.expect("the stream ends");
+    let requests = server
+        .wait_for_streams_to_end()
+        .await
+        .expect("the stream ends");
     assert!(matches!(
         requests[0].stream_outcome(),
         StreamOutcome::Cut { events_sent: 3, .. }
     ));
 }
 
-/// Streams a response with async-openai's typed events.
+/// Streams a response with async-openai's typed events, each of which must parse.
 async fn response_events(server: &MockChatServer) -> Vec<ResponseStreamEvent> {
-    let request = CreateResponseArgs::default()
-        .model("gpt-4o-mini")
-        .input("What's the weather in Paris?")
-        .build()
-        .expect("a valid request");
-    let stream = client_for(server)
-        .responses()
-        .create_stream(request)
+    crate::responses::stream_events(server)
         .await
-        .expect("the stream opens");
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        stream.collect::<Vec<_>>(),
-    )
-    .await
-    .expect("the stream ends on its own")
-    .into_iter()
-    .map(|event| event.expect("every event parses"))
-    .collect()
+        .into_iter()
+        .map(|event| event.expect("every event parses"))
+        .collect()
 }
 
 #[tokio::test]
@@ -469,6 +458,21 @@ async fn post_json(server: &MockChatServer, path: &str, body: Value) -> reqwest:
         .expect("the server answers")
 }
 
+/// POSTs `body` to `path` and parses the SSE stream: each event's name and JSON data.
+async fn sse_events(server: &MockChatServer, path: &str, body: Value) -> Vec<(String, Value)> {
+    let body = post_json(server, path, body).await.bytes().await.unwrap();
+    parse_sse(&body)
+        .await
+        .into_iter()
+        .map(|event| (event.event, serde_json::from_str(&event.data).unwrap()))
+        .collect()
+}
+
+/// POSTs `body` to `path` and returns the complete JSON response.
+async fn complete(server: &MockChatServer, path: &str, body: Value) -> Value {
+    post_json(server, path, body).await.json().await.unwrap()
+}
+
 fn anthropic_request(stream: bool) -> Value {
     json!({
         "model": "claude-sonnet-4-5",
@@ -485,16 +489,7 @@ async fn anthropic_streams_a_text_block_then_tool_use_blocks_with_input_json_del
         .start()
         .await;
 
-    let body = post_json(&server, "/v1/messages", anthropic_request(true))
-        .await
-        .bytes()
-        .await
-        .unwrap();
-    let events: Vec<(String, Value)> = parse_sse(&body)
-        .await
-        .into_iter()
-        .map(|event| (event.event, serde_json::from_str(&event.data).unwrap()))
-        .collect();
+    let events = sse_events(&server, "/v1/messages", anthropic_request(true)).await;
 
     // Every block opens, streams deltas for its own index and closes before the next.
     let mut open = None;
@@ -555,11 +550,7 @@ async fn anthropic_complete_messages_carry_tool_use_inputs_and_refusals() {
         .start()
         .await;
 
-    let message: Value = post_json(&server, "/v1/messages", anthropic_request(false))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let message: Value = complete(&server, "/v1/messages", anthropic_request(false)).await;
     assert_eq!(message["stop_reason"], "tool_use");
     assert_eq!(
         message["content"][0],
@@ -580,14 +571,12 @@ async fn anthropic_complete_messages_carry_tool_use_inputs_and_refusals() {
     );
     assert_eq!(message["usage"]["output_tokens"], WEATHER_CONTENT_EVENTS);
 
-    let refused: Value = post_json(&server, "/v1/messages", anthropic_request(false))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let refused: Value = complete(&server, "/v1/messages", anthropic_request(false)).await;
     assert_eq!(refused["stop_reason"], "refusal");
     assert_eq!(refused["content"][0]["text"], "No.");
 }
+
+const GEMINI_STREAM: &str = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse";
 
 fn gemini_request() -> Value {
     json!({ "contents": [{ "role": "user", "parts": [{ "text": "Weather in Paris?" }] }] })
@@ -600,19 +589,10 @@ async fn gemini_sends_each_function_call_whole_with_args_as_an_object() {
         .start()
         .await;
 
-    let body = post_json(
-        &server,
-        "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
-        gemini_request(),
-    )
-    .await
-    .bytes()
-    .await
-    .unwrap();
-    let chunks: Vec<Value> = parse_sse(&body)
+    let chunks: Vec<Value> = sse_events(&server, GEMINI_STREAM, gemini_request())
         .await
         .into_iter()
-        .map(|event| serde_json::from_str(&event.data).unwrap())
+        .map(|(_, data)| data)
         .collect();
 
     let parts: Vec<&Value> = chunks
@@ -646,15 +626,12 @@ async fn gemini_sends_each_function_call_whole_with_args_as_an_object() {
         WEATHER_CONTENT_EVENTS
     );
 
-    let complete: Value = post_json(
+    let complete: Value = complete(
         &server,
         "/v1beta/models/gemini-2.5-flash:generateContent",
         gemini_request(),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     let parts = &complete["candidates"][0]["content"]["parts"];
     assert_eq!(parts[0], json!({ "text": "Let me check." }));
     assert_eq!(
@@ -670,32 +647,16 @@ async fn gemini_and_anthropic_report_a_refusal_in_their_own_words() {
         .start()
         .await;
 
-    let body = post_json(
-        &server,
-        "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
-        gemini_request(),
-    )
-    .await
-    .bytes()
-    .await
-    .unwrap();
-    let events = parse_sse(&body).await;
-    let last: Value = serde_json::from_str(&events.last().unwrap().data).unwrap();
+    let events = sse_events(&server, GEMINI_STREAM, gemini_request()).await;
+    let last = &events.last().unwrap().1;
     assert_eq!(last["candidates"][0]["finishReason"], "SAFETY");
 
-    let body = post_json(&server, "/v1/messages", anthropic_request(true))
-        .await
-        .bytes()
-        .await
-        .unwrap();
-    let stop_reason = parse_sse(&body)
-        .await
-        .into_iter()
-        .find(|event| event.event == "message_delta")
-        .map(|event| {
-            serde_json::from_str::<Value>(&event.data).unwrap()["delta"]["stop_reason"].clone()
-        });
-    assert_eq!(stop_reason, Some(json!("refusal")));
+    let events = sse_events(&server, "/v1/messages", anthropic_request(true)).await;
+    let stop_reason = events
+        .iter()
+        .find(|(name, _)| name == "message_delta")
+        .map(|(_, data)| &data["delta"]["stop_reason"]);
+    assert_eq!(stop_reason, Some(&json!("refusal")));
 }
 
 #[tokio::test]
@@ -737,11 +698,7 @@ async fn ollama_sends_tool_calls_whole_in_a_line_and_in_the_complete_message() {
 
     let mut complete_request = request;
     complete_request["stream"] = json!(false);
-    let complete: Value = post_json(&server, "/api/chat", complete_request)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let complete: Value = complete(&server, "/api/chat", complete_request).await;
     assert_eq!(complete["message"]["content"], "Let me check.");
     assert_eq!(
         complete["message"]["tool_calls"].as_array().unwrap().len(),
@@ -766,11 +723,7 @@ async fn raw_arguments_are_sent_exactly_even_when_they_are_not_json() {
     );
 
     // Formats that send a call whole send broken arguments as a string.
-    let message: Value = post_json(&server, "/v1/messages", anthropic_request(false))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let message: Value = complete(&server, "/v1/messages", anthropic_request(false)).await;
     assert_eq!(message["content"][0]["input"], json!("{\"q\": \"rust"));
 }
 
@@ -782,15 +735,12 @@ async fn a_server_framed_as_anthropic_answers_on_any_path_with_its_validation() 
         .start()
         .await;
 
-    let message: Value = post_json(
+    let message: Value = complete(
         &server,
         "/gateway/anthropic/v1/messages",
         anthropic_request(false),
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(message["type"], "message");
     assert_eq!(message["content"][0]["text"], "Hi!");
 
