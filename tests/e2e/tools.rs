@@ -305,7 +305,10 @@ async fn a_cut_inside_a_tool_call_leaves_the_arguments_unfinished_and_is_recorde
     let response = post_chat(&server, crate::support::chat_body("m", "x", true)).await;
     assert!(response.bytes().await.is_err(), "the body is cut short");
 
-    let requests = server.wait_for_streams_to_end().await.expect("the stream ends");
+    let requests = server
+        .wait_for_streams_to_end()
+        .await
+        .expect("the stream ends");
     assert!(matches!(
         requests[0].stream_outcome(),
         StreamOutcome::Cut { events_sent: 3, .. }
