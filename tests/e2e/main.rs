@@ -1,6 +1,7 @@
 //! End-to-end tests: every test starts a real server on a loopback port and talks to it
-//! over real sockets with a real client (reqwest, async-openai, a raw TCP client, or the
-//! demo example as a child process).
+//! over real sockets with a real client (reqwest, async-openai, a raw TCP client, the
+//! official OpenAI and Anthropic SDKs for Python and Node, or the demo example as a child
+//! process).
 
 mod anthropic;
 mod async_openai_client;
@@ -20,5 +21,6 @@ mod raw_stream;
 mod reconnect;
 mod recording;
 mod responses;
+mod sdk_clients;
 mod support;
 mod tools;

@@ -1,0 +1,106 @@
+"""The official Anthropic Python SDK as an application uses it, against a chatmock server.
+
+Usage: python3 anthropic_client.py BASE_URL SCENARIO
+
+BASE_URL is the server's root (http://127.0.0.1:8001 for the demo): the SDK adds
+/v1/messages itself. Prints one JSON line with what the SDK gave the application. Errors
+the scenario expects are reported in that line; anything else raises, so the process
+fails with a traceback on stderr.
+"""
+
+import json
+import sys
+import time
+
+import anthropic
+
+MODEL = "claude-haiku-4-5"
+MESSAGES = [{"role": "user", "content": "What's the weather in Paris?"}]
+TOOLS = [
+    {
+        "name": "get_weather",
+        "description": "The weather in a city",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+    }
+]
+
+
+def client(max_retries=0):
+    return anthropic.Anthropic(
+        base_url=sys.argv[1], api_key="test-key", max_retries=max_retries, timeout=20.0
+    )
+
+
+def block_json(block):
+    if block.type == "text":
+        return {"type": "text", "text": block.text}
+    if block.type == "tool_use":
+        return {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
+    return {"type": block.type}
+
+
+def messages_stream():
+    """Streams a message with text and a tool call, then takes the SDK's final message."""
+    with client().messages.stream(
+        model=MODEL, max_tokens=1024, messages=MESSAGES, tools=TOOLS
+    ) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    return {
+        "text": text,
+        "id": final.id,
+        "model": final.model,
+        "role": final.role,
+        "content": [block_json(block) for block in final.content],
+        "stop_reason": final.stop_reason,
+        "usage": {
+            "input_tokens": final.usage.input_tokens,
+            "output_tokens": final.usage.output_tokens,
+        },
+    }
+
+
+def mid_stream_error():
+    """The stream breaks off with an error event: the SDK must raise its API error."""
+    text = ""
+    try:
+        with client().messages.stream(model=MODEL, max_tokens=1024, messages=MESSAGES) as stream:
+            for chunk in stream.text_stream:
+                text += chunk
+    except anthropic.APIStatusError as error:
+        return {
+            "text": text,
+            "error": type(error).__name__,
+            "status_code": error.status_code,
+            "body": error.body,
+        }
+    return {"text": text, "error": None}
+
+
+def retry_overloaded():
+    """A 529 with retry-after: the SDK's own retry logic must wait and try again."""
+    started = time.monotonic()
+    with client(max_retries=2).messages.stream(
+        model=MODEL, max_tokens=1024, messages=MESSAGES
+    ) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    return {
+        "text": text,
+        "stop_reason": final.stop_reason,
+        "seconds": time.monotonic() - started,
+    }
+
+
+SCENARIOS = {
+    "messages_stream": messages_stream,
+    "mid_stream_error": mid_stream_error,
+    "retry_overloaded": retry_overloaded,
+}
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[2] not in SCENARIOS:
+        sys.exit(f"usage: {sys.argv[0]} BASE_URL {{{'|'.join(SCENARIOS)}}}")
+    result = SCENARIOS[sys.argv[2]]()
+    result["sdk"] = {"name": "anthropic-python", "version": anthropic.__version__}
+    print(json.dumps(result), flush=True)

@@ -1,0 +1,244 @@
+"""The official OpenAI Python SDK as an application uses it, against a chatmock server.
+
+Usage: python3 openai_client.py BASE_URL SCENARIO
+
+BASE_URL is the OpenAI base URL (http://127.0.0.1:8001/v1 for the demo). Prints one JSON
+line with what the SDK gave the application. Errors the scenario expects are reported in
+that line; anything else raises, so the process fails with a traceback on stderr.
+"""
+
+import json
+import sys
+import time
+
+import openai
+
+MODEL = "gpt-4o-mini"
+MESSAGES = [{"role": "user", "content": "What's the weather in Paris?"}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": f"{name} for a place",
+            "parameters": {"type": "object", "properties": {}, "additionalProperties": True},
+        },
+    }
+    for name in ("get_weather", "get_time")
+]
+
+
+def client(max_retries=0):
+    # A short timeout: the Rust test kills the process anyway, but a hang should fail here.
+    return openai.OpenAI(
+        base_url=sys.argv[1], api_key="test-key", max_retries=max_retries, timeout=20.0
+    )
+
+
+def chat_stream():
+    """Streams a completion and joins the deltas, as a chat UI does."""
+    stream = client().chat.completions.create(
+        model=MODEL,
+        messages=MESSAGES,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    text, finish_reasons, ids, models, usage, chunks = "", [], set(), set(), None, 0
+    for chunk in stream:
+        chunks += 1
+        ids.add(chunk.id)
+        models.add(chunk.model)
+        if chunk.usage is not None:
+            usage = chunk.usage.model_dump()
+        for choice in chunk.choices:
+            if choice.delta.content:
+                text += choice.delta.content
+            if choice.finish_reason is not None:
+                finish_reasons.append(choice.finish_reason)
+    return {
+        "text": text,
+        "finish_reasons": finish_reasons,
+        "chunks": chunks,
+        "ids": sorted(ids),
+        "models": sorted(models),
+        "usage": usage,
+    }
+
+
+def chat_tool_calls():
+    """Assembles streamed tool calls by index, by hand and with the SDK's stream helper."""
+    stream = client().chat.completions.create(
+        model=MODEL, messages=MESSAGES, tools=TOOLS, stream=True
+    )
+    calls, finish_reasons = {}, []
+    for chunk in stream:
+        for choice in chunk.choices:
+            for delta in choice.delta.tool_calls or []:
+                call = calls.setdefault(delta.index, {"id": None, "name": "", "arguments": ""})
+                if delta.id:
+                    call["id"] = delta.id
+                if delta.function and delta.function.name:
+                    call["name"] += delta.function.name
+                if delta.function and delta.function.arguments:
+                    call["arguments"] += delta.function.arguments
+            if choice.finish_reason is not None:
+                finish_reasons.append(choice.finish_reason)
+    manual = [calls[index] for index in sorted(calls)]
+
+    # The helper accumulates the chunks itself and emits typed events.
+    with client().chat.completions.stream(model=MODEL, messages=MESSAGES, tools=TOOLS) as stream:
+        done_events = [
+            {"index": event.index, "name": event.name, "arguments": event.arguments}
+            for event in stream
+            if event.type == "tool_calls.function.arguments.done"
+        ]
+        final = stream.get_final_completion()
+    choice = final.choices[0]
+    helper = [
+        {"id": call.id, "name": call.function.name, "arguments": call.function.arguments}
+        for call in choice.message.tool_calls or []
+    ]
+    return {
+        "manual": manual,
+        "finish_reasons": finish_reasons,
+        "helper": helper,
+        "helper_done_events": done_events,
+        "helper_finish_reason": choice.finish_reason,
+        "helper_content": choice.message.content,
+    }
+
+
+def responses_stream():
+    """Streams a Responses API response, raw events and with the SDK's stream helper."""
+    tools = [
+        {"type": "function", "name": "get_weather", "parameters": {"type": "object"}, "strict": False}
+    ]
+    events = client().responses.create(
+        model=MODEL, input="What's the weather in Paris?", tools=tools, stream=True
+    )
+    types, text, arguments_done, completed = [], "", [], None
+    for event in events:
+        types.append(event.type)
+        if event.type == "response.output_text.delta":
+            text += event.delta
+        elif event.type == "response.function_call_arguments.done":
+            arguments_done.append(event.arguments)
+        elif event.type == "response.completed":
+            completed = event.response
+
+    with client().responses.stream(
+        model=MODEL, input="What's the weather in Paris?", tools=tools
+    ) as stream:
+        helper_text = "".join(
+            event.delta for event in stream if event.type == "response.output_text.delta"
+        )
+        final = stream.get_final_response()
+    return {
+        "types": types,
+        "text": text,
+        "arguments_done": arguments_done,
+        "completed_status": completed.status if completed else None,
+        "completed_output_text": completed.output_text if completed else None,
+        "helper_text": helper_text,
+        "final_status": final.status,
+        "final_output_text": final.output_text,
+        "final_function_calls": [
+            {"call_id": item.call_id, "name": item.name, "arguments": item.arguments}
+            for item in final.output
+            if item.type == "function_call"
+        ],
+        "final_output_types": [item.type for item in final.output],
+    }
+
+
+def chat_refusal():
+    """A streamed refusal, read through the SDK's stream helper as an application would."""
+    with client().chat.completions.stream(model=MODEL, messages=MESSAGES) as stream:
+        deltas = "".join(event.delta for event in stream if event.type == "refusal.delta")
+        final = stream.get_final_completion()
+    choice = final.choices[0]
+    return {
+        "deltas": deltas,
+        "refusal": choice.message.refusal,
+        "content": choice.message.content,
+        "finish_reason": choice.finish_reason,
+    }
+
+
+def responses_error():
+    """A Responses stream that fails mid-way: the application sees what the SDK yields."""
+    types, text, error_event, failed = [], "", None, None
+    for event in client().responses.create(model=MODEL, input="Hello", stream=True):
+        types.append(event.type)
+        if event.type == "response.output_text.delta":
+            text += event.delta
+        elif event.type == "error":
+            error_event = {"code": event.code, "message": event.message}
+        elif event.type == "response.failed":
+            failed = {
+                "status": event.response.status,
+                "error": event.response.error.model_dump() if event.response.error else None,
+            }
+    return {"types": types, "text": text, "error_event": error_event, "failed": failed}
+
+
+def retry_rate_limit():
+    """One streamed completion; the SDK's own retry logic must get past a 429."""
+    started = time.monotonic()
+    stream = client(max_retries=2).chat.completions.create(
+        model=MODEL, messages=MESSAGES, stream=True
+    )
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    return {"text": text, "seconds": time.monotonic() - started}
+
+
+def mid_stream_error():
+    """The stream breaks off with an error event: the SDK must raise, not end quietly."""
+    text = ""
+    try:
+        for chunk in client().chat.completions.create(model=MODEL, messages=MESSAGES, stream=True):
+            if chunk.choices:
+                text += chunk.choices[0].delta.content or ""
+    except openai.APIError as error:
+        return {
+            "text": text,
+            "error": type(error).__name__,
+            "message": error.message,
+            "body": error.body,
+        }
+    return {"text": text, "error": None}
+
+
+def disconnect():
+    """The connection is cut mid-body: the SDK must raise its connection error."""
+    text = ""
+    try:
+        for chunk in client().chat.completions.create(model=MODEL, messages=MESSAGES, stream=True):
+            if chunk.choices:
+                text += chunk.choices[0].delta.content or ""
+    except openai.APIError as error:
+        return {
+            "text": text,
+            "error": type(error).__name__,
+            "cause": type(error.__cause__).__name__ if error.__cause__ else None,
+        }
+    return {"text": text, "error": None}
+
+
+SCENARIOS = {
+    "chat_stream": chat_stream,
+    "chat_tool_calls": chat_tool_calls,
+    "chat_refusal": chat_refusal,
+    "responses_stream": responses_stream,
+    "responses_error": responses_error,
+    "retry_rate_limit": retry_rate_limit,
+    "mid_stream_error": mid_stream_error,
+    "disconnect": disconnect,
+}
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[2] not in SCENARIOS:
+        sys.exit(f"usage: {sys.argv[0]} BASE_URL {{{'|'.join(SCENARIOS)}}}")
+    result = SCENARIOS[sys.argv[2]]()
+    result["sdk"] = {"name": "openai-python", "version": openai.__version__}
+    print(json.dumps(result), flush=True)

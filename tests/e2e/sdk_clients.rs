@@ -1,0 +1,813 @@
+//! The official SDKs: OpenAI's and Anthropic's Python and Node libraries, run as child
+//! processes (`tests/clients/`) that do what an application does against a chatmock
+//! server started here, and print one JSON line of what the SDK gave them.
+//!
+//! Needs the pinned SDKs: `bash tests/clients/install.sh` (which `.ci/run` runs) installs
+//! the Python ones into `target/sdk-clients/python` (or `$CHATMOCK_SDK_PYTHONPATH`) and the
+//! Node ones into `tests/clients/node/node_modules`. Without them the tests fail, unless
+//! `CHATMOCK_SKIP_SDKS=1` is set. `CHATMOCK_PYTHON` and `CHATMOCK_NODE` choose the
+//! interpreters (default `python3` and `node`).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chatmock::{
+    CutKind, MockChatServer, ReceivedRequest, Reply, Step, StreamError, StreamOutcome, ToolCall,
+};
+use serde_json::{json, Value};
+
+/// Importing an SDK takes about a second; the rest is slack for a loaded 2-core machine.
+/// A client that never finishes is killed after this, so no test hangs.
+const CLIENT_TIME_LIMIT: Duration = Duration::from_secs(60);
+
+const INSTALL: &str = "bash tests/clients/install.sh";
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Sdk {
+    OpenAiPython,
+    AnthropicPython,
+    OpenAiNode,
+    AnthropicNode,
+}
+
+impl Sdk {
+    fn script(self) -> PathBuf {
+        repo().join("tests/clients").join(match self {
+            Sdk::OpenAiPython => "python/openai_client.py",
+            Sdk::AnthropicPython => "python/anthropic_client.py",
+            Sdk::OpenAiNode => "node/openai_client.mjs",
+            Sdk::AnthropicNode => "node/anthropic_client.mjs",
+        })
+    }
+
+    fn is_python(self) -> bool {
+        matches!(self, Sdk::OpenAiPython | Sdk::AnthropicPython)
+    }
+
+    /// The base URL the application configures: OpenAI's SDKs take the `/v1` URL,
+    /// Anthropic's the server root (they add `/v1/messages`).
+    fn base_url(self, server: &MockChatServer) -> String {
+        match self {
+            Sdk::OpenAiPython | Sdk::OpenAiNode => server.openai_base_url(),
+            Sdk::AnthropicPython | Sdk::AnthropicNode => server.uri(),
+        }
+    }
+
+    /// The version the lock files pin, which the client must report having run.
+    fn pinned_version(self) -> String {
+        let (file, package) = match self {
+            Sdk::OpenAiPython => ("python/requirements.txt", "openai"),
+            Sdk::AnthropicPython => ("python/requirements.txt", "anthropic"),
+            Sdk::OpenAiNode => ("node/package.json", "openai"),
+            Sdk::AnthropicNode => ("node/package.json", "@anthropic-ai/sdk"),
+        };
+        let text = std::fs::read_to_string(repo().join("tests/clients").join(file)).unwrap();
+        if self.is_python() {
+            let prefix = format!("{package}==");
+            text.lines()
+                .find_map(|line| line.strip_prefix(&prefix))
+                .unwrap_or_else(|| panic!("{file} pins no {package}"))
+                .trim()
+                .to_owned()
+        } else {
+            let manifest: Value = serde_json::from_str(&text).unwrap();
+            manifest["dependencies"][package]
+                .as_str()
+                .unwrap_or_else(|| panic!("{file} has no dependency {package}"))
+                .to_owned()
+        }
+    }
+}
+
+/// The interpreter and environment for `sdk`'s scripts, or `None` when the SDK tests are
+/// skipped. Panics, saying how to install them, when the SDKs are missing.
+fn interpreter(sdk: Sdk) -> Option<Command> {
+    if std::env::var("CHATMOCK_SKIP_SDKS").as_deref() == Ok("1") {
+        println!("skipping the SDK client test: CHATMOCK_SKIP_SDKS=1");
+        return None;
+    }
+    let mut command = if sdk.is_python() {
+        let site = std::env::var_os("CHATMOCK_SDK_PYTHONPATH")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo().join("target/sdk-clients/python"));
+        // A silent pass would hide that the SDKs went untested.
+        for package in ["openai", "anthropic"] {
+            assert!(
+                site.join(package).join("__init__.py").is_file(),
+                "the Python SDKs are not installed in {}: run `{INSTALL}` (pip installs \
+                 tests/clients/python/requirements.txt there), or set \
+                 CHATMOCK_SDK_PYTHONPATH to where they are; set CHATMOCK_SKIP_SDKS=1 to \
+                 skip these tests",
+                site.display()
+            );
+        }
+        let python = std::env::var("CHATMOCK_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+        let mut command = Command::new(python);
+        command
+            .env("PYTHONPATH", site)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("PYTHONNOUSERSITE", "1")
+            .env("PYTHONUNBUFFERED", "1");
+        command
+    } else {
+        let modules = repo().join("tests/clients/node/node_modules");
+        for package in ["openai", "@anthropic-ai/sdk"] {
+            assert!(
+                modules.join(package).join("package.json").is_file(),
+                "the Node SDKs are not installed in {}: run `{INSTALL}` (npm ci in \
+                 tests/clients/node); set CHATMOCK_SKIP_SDKS=1 to skip these tests",
+                modules.display()
+            );
+        }
+        let node = std::env::var("CHATMOCK_NODE").unwrap_or_else(|_| "node".to_owned());
+        Command::new(node)
+    };
+    // Only what the script passes configures the SDK: no key, base URL, profile or extra
+    // headers from the environment.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("OPENAI_") || name.starts_with("ANTHROPIC_") {
+            command.env_remove(&*name);
+        }
+    }
+    // Loopback only: no proxy may see (or answer) the SDK's requests.
+    for proxy in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ] {
+        command.env_remove(proxy);
+    }
+    command.env("NO_PROXY", "*").env("no_proxy", "*");
+    Some(command)
+}
+
+/// What a client process printed and how long it ran.
+struct ClientRun {
+    result: Value,
+    elapsed: Duration,
+}
+
+/// Runs `sdk`'s script with `scenario` against `server` and parses its JSON line, or
+/// returns `None` if SDK tests are skipped. Panics with the client's output if it fails,
+/// prints no JSON, or runs past [`CLIENT_TIME_LIMIT`] (it is killed then).
+async fn run_client(sdk: Sdk, server: &MockChatServer, scenario: &str) -> Option<ClientRun> {
+    let mut command = interpreter(sdk)?;
+    command
+        .arg(sdk.script())
+        .arg(sdk.base_url(server))
+        .arg(scenario)
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let description = format!("{sdk:?} {scenario}");
+    let run = tokio::task::spawn_blocking(move || run_to_end(command, &description))
+        .await
+        .expect("the client task does not panic")
+        .unwrap_or_else(|error| panic!("{error}"));
+    // Shown when a test fails.
+    println!("{sdk:?} {scenario} printed: {:#}", run.result);
+    assert_eq!(
+        run.result["sdk"]["version"],
+        sdk.pinned_version(),
+        "{sdk:?} ran another version than the one pinned: run `{INSTALL}`"
+    );
+    Some(run)
+}
+
+fn run_to_end(mut command: Command, description: &str) -> Result<ClientRun, String> {
+    let started = Instant::now();
+    let mut child = command
+        .spawn()
+        .map_err(|error| format!("could not start {:?}: {error}", command.get_program()))?;
+    // Drained on their own threads, so a chatty client never blocks on a full pipe.
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let stdout = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if started.elapsed() > CLIENT_TIME_LIMIT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(error) => return Err(format!("could not wait for {description}: {error}")),
+        }
+    };
+    let elapsed = started.elapsed();
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    let output = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    let Some(status) = status else {
+        return Err(format!(
+            "{description} did not finish within {CLIENT_TIME_LIMIT:?} and was killed\n{output}"
+        ));
+    };
+    if !status.success() {
+        return Err(format!("{description} exited with {status}\n{output}"));
+    }
+    let line = stdout
+        .lines()
+        .rfind(|line| line.starts_with('{'))
+        .ok_or_else(|| format!("{description} printed no JSON line\n{output}"))?;
+    let result = serde_json::from_str(line)
+        .map_err(|error| format!("{description} printed bad JSON ({error})\n{output}"))?;
+    Ok(ClientRun { result, elapsed })
+}
+
+/// The outcome of a stream that sent `events_sent` tokens and then an error event. The
+/// SDKs stop reading at the error, so the server may or may not get to write the rest
+/// (`[DONE]`, or `response.failed`) before the client is gone.
+fn assert_ended_after_an_error(request: &ReceivedRequest, events_sent: usize) {
+    let outcome = request.stream_outcome();
+    assert!(
+        *outcome == StreamOutcome::Completed { events_sent }
+            || *outcome == StreamOutcome::ClientHungUp { events_sent },
+        "{outcome:?}"
+    );
+}
+
+/// Text, then two tool calls: one with a scripted id, one with the id the server makes up.
+fn weather_reply() -> Reply {
+    Reply::steps([
+        Step::token("Let me"),
+        Step::token(" check."),
+        Step::tool_call(
+            ToolCall::function("get_weather", json!({ "city": "Paris", "unit": "celsius" }))
+                .with_id("call_paris"),
+        ),
+        Step::tool_call(ToolCall::function(
+            "get_time",
+            json!({ "zone": "Europe/Paris" }),
+        )),
+    ])
+    .token_delay(Duration::from_millis(2))
+}
+
+const PARIS_ARGUMENTS: &str = r#"{"city":"Paris","unit":"celsius"}"#;
+const TIME_ARGUMENTS: &str = r#"{"zone":"Europe/Paris"}"#;
+
+/// The content events `weather_reply` streams: two tokens, and per call the event naming
+/// it plus one per argument fragment (`{"`, `city`, `":"`, ...).
+const WEATHER_CONTENT_EVENTS: usize = 2 + (1 + 9) + (1 + 7);
+
+/// Asserts that `calls` (`[{id, name, arguments}]`) are `weather_reply`'s two calls.
+fn assert_weather_calls(calls: &Value) {
+    let calls = calls.as_array().expect("a list of calls");
+    assert_eq!(calls.len(), 2, "calls: {calls:#?}");
+    assert_eq!(calls[0]["id"], "call_paris");
+    assert_eq!(calls[0]["name"], "get_weather");
+    assert_eq!(calls[0]["arguments"], PARIS_ARGUMENTS);
+    let generated_id = calls[1]["id"].as_str().expect("the second call has an id");
+    assert!(
+        generated_id.starts_with("call_") && generated_id.len() > "call_".len(),
+        "id: {generated_id}"
+    );
+    assert_eq!(calls[1]["name"], "get_time");
+    assert_eq!(calls[1]["arguments"], TIME_ARGUMENTS);
+}
+
+/// The server's requests once every stream has ended, which must be `count` of them.
+async fn ended_requests(server: &MockChatServer, count: usize) -> Vec<ReceivedRequest> {
+    let requests = server
+        .wait_for_streams_to_end()
+        .await
+        .expect("the client's streams end");
+    assert_eq!(requests.len(), count, "requests: {requests:#?}");
+    requests
+}
+
+#[tokio::test]
+async fn openai_python_streams_a_chat_completion_and_joins_the_deltas() {
+    let server = MockChatServer::builder()
+        .reply(Reply::text("The quick brown fox jumps.").token_delay(Duration::from_millis(2)))
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::OpenAiPython, &server, "chat_stream").await else {
+        return;
+    };
+    let result = &run.result;
+    assert_eq!(result["text"], "The quick brown fox jumps.");
+    assert_eq!(result["finish_reasons"], json!(["stop"]));
+    // Role chunk, five tokens, the finish chunk and the usage chunk, all one completion.
+    assert_eq!(result["chunks"], 8);
+    assert_eq!(result["ids"].as_array().unwrap().len(), 1, "{result}");
+    assert_eq!(result["models"], json!(["gpt-4o-mini"]));
+    assert_eq!(result["usage"]["completion_tokens"], 5);
+    assert_eq!(
+        result["usage"]["total_tokens"],
+        result["usage"]["prompt_tokens"].as_u64().unwrap() + 5
+    );
+
+    let requests = ended_requests(&server, 1).await;
+    let body = requests[0].body_json();
+    assert_eq!(body["stream"], true);
+    assert_eq!(body["stream_options"]["include_usage"], true);
+    assert!(requests[0]
+        .header("user-agent")
+        .is_some_and(|agent| agent.starts_with("OpenAI/Python")));
+    assert_eq!(
+        requests[0].stream_outcome(),
+        &StreamOutcome::Completed { events_sent: 5 }
+    );
+}
+
+#[tokio::test]
+async fn openai_python_assembles_two_streamed_tool_calls() {
+    let server = MockChatServer::builder()
+        .reply(weather_reply())
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::OpenAiPython, &server, "chat_tool_calls").await else {
+        return;
+    };
+    let result = &run.result;
+    // By hand, joining deltas by index.
+    assert_weather_calls(&result["manual"]);
+    assert_eq!(result["finish_reasons"], json!(["tool_calls"]));
+    // The SDK's own accumulator (`chat.completions.stream`), on a second request, so the
+    // second call has a new id of its own.
+    assert_weather_calls(&result["helper"]);
+    assert_eq!(result["helper_finish_reason"], "tool_calls");
+    assert_eq!(result["helper_content"], "Let me check.");
+    assert_eq!(
+        result["helper_done_events"],
+        json!([
+            { "index": 0, "name": "get_weather", "arguments": PARIS_ARGUMENTS },
+            { "index": 1, "name": "get_time", "arguments": TIME_ARGUMENTS },
+        ])
+    );
+
+    let requests = ended_requests(&server, 2).await;
+    for request in &requests {
+        let tools = &request.body_json()["tools"];
+        assert_eq!(tools[0]["function"]["name"], "get_weather");
+        assert_eq!(
+            request.stream_outcome(),
+            &StreamOutcome::Completed {
+                events_sent: WEATHER_CONTENT_EVENTS
+            }
+        );
+    }
+}
+
+#[tokio::test]
+async fn openai_python_streams_a_responses_api_response_with_text_and_a_function_call() {
+    let server = MockChatServer::builder()
+        .reply(
+            Reply::steps([
+                Step::token("It is"),
+                Step::token(" sunny."),
+                Step::tool_call(
+                    ToolCall::function("get_weather", json!({ "city": "Paris" }))
+                        .with_id("call_weather"),
+                ),
+            ])
+            .token_delay(Duration::from_millis(2)),
+        )
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::OpenAiPython, &server, "responses_stream").await else {
+        return;
+    };
+    let result = &run.result;
+    // `responses.create(stream=True)`: typed events, deltas joined.
+    assert_eq!(result["text"], "It is sunny.");
+    let types: Vec<&str> = result["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(types.first(), Some(&"response.created"));
+    assert_eq!(types.last(), Some(&"response.completed"));
+    assert!(types.contains(&"response.function_call_arguments.delta"));
+    assert_eq!(result["arguments_done"], json!([r#"{"city":"Paris"}"#]));
+    assert_eq!(result["completed_status"], "completed");
+    assert_eq!(result["completed_output_text"], "It is sunny.");
+    // `responses.stream(...)` and its final response.
+    assert_eq!(result["helper_text"], "It is sunny.");
+    assert_eq!(result["final_status"], "completed");
+    assert_eq!(result["final_output_text"], "It is sunny.");
+    assert_eq!(
+        result["final_output_types"],
+        json!(["message", "function_call"])
+    );
+    assert_eq!(
+        result["final_function_calls"],
+        json!([{ "call_id": "call_weather", "name": "get_weather", "arguments": r#"{"city":"Paris"}"# }])
+    );
+
+    let requests = ended_requests(&server, 2).await;
+    for request in &requests {
+        // The same count as Anthropic's: two tokens, the call and its five fragments.
+        assert_eq!(
+            request.stream_outcome(),
+            &StreamOutcome::Completed { events_sent: 8 }
+        );
+        assert_eq!(request.path(), "/v1/responses");
+        assert_eq!(request.body_json()["input"], "What's the weather in Paris?");
+    }
+}
+
+#[tokio::test]
+async fn openai_python_reads_a_streamed_refusal_into_the_message_refusal() {
+    let server = MockChatServer::builder()
+        .reply(Reply::refusal("I can't help with that.").token_delay(Duration::from_millis(2)))
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::OpenAiPython, &server, "chat_refusal").await else {
+        return;
+    };
+    let result = &run.result;
+    assert_eq!(result["deltas"], "I can't help with that.");
+    assert_eq!(result["refusal"], "I can't help with that.");
+    // The role chunk carries `"content":""` (the shape captured from the live API for
+    // text), so the helper's message has empty content rather than none.
+    assert!(
+        result["content"] == "" || result["content"].is_null(),
+        "{result}"
+    );
+    assert_eq!(result["finish_reason"], "stop");
+    let requests = ended_requests(&server, 1).await;
+    assert_eq!(
+        requests[0].stream_outcome(),
+        &StreamOutcome::Completed { events_sent: 5 }
+    );
+}
+
+#[tokio::test]
+async fn openai_python_sees_a_failed_responses_stream_as_error_then_response_failed() {
+    let server = MockChatServer::builder()
+        .reply(Reply::text("one two three").error_after(2, StreamError::server_error()))
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::OpenAiPython, &server, "responses_error").await else {
+        return;
+    };
+    let result = &run.result;
+    assert_eq!(result["text"], "one two");
+    let types = result["types"].as_array().unwrap();
+    assert_eq!(types[types.len() - 2], "error");
+    assert_eq!(types[types.len() - 1], "response.failed");
+    assert_eq!(
+        result["error_event"]["message"],
+        "The server had an error while processing your request. Sorry about that!"
+    );
+    assert_eq!(result["failed"]["status"], "failed");
+    assert_eq!(result["failed"]["error"]["code"], "server_error");
+    let requests = ended_requests(&server, 1).await;
+    assert_ended_after_an_error(&requests[0], 2);
+}
+
+/// The SDK's own retry logic (`max_retries=2`) meets a 429 and must wait as told.
+async fn openai_python_retries(rate_limit: Reply, delay: Duration) {
+    let server = MockChatServer::builder()
+        .reply_sequence([rate_limit, Reply::text("after the retry")])
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::OpenAiPython, &server, "retry_rate_limit").await else {
+        return;
+    };
+    assert_eq!(run.result["text"], "after the retry");
+    let seconds = run.result["seconds"].as_f64().unwrap();
+    assert!(
+        seconds >= delay.as_secs_f64(),
+        "the call took {seconds} s, less than the {delay:?} the server asked to wait"
+    );
+
+    let requests = ended_requests(&server, 2).await;
+    assert_eq!(requests[0].response_status(), Some(429));
+    assert_eq!(requests[0].stream_outcome(), &StreamOutcome::NotStreamed);
+    let waited = requests[1].received_at() - requests[0].ended_at().unwrap();
+    assert!(
+        waited >= delay,
+        "retried after {waited:?}, before {delay:?}"
+    );
+    assert_eq!(requests[0].header("x-stainless-retry-count"), Some("0"));
+    assert_eq!(requests[1].header("x-stainless-retry-count"), Some("1"));
+    assert_eq!(
+        requests[1].stream_outcome(),
+        &StreamOutcome::Completed { events_sent: 3 }
+    );
+    assert!(run.elapsed >= delay);
+}
+
+#[tokio::test]
+async fn openai_python_retries_a_429_after_retry_after_ms() {
+    // `retry_after` sends `retry-after-ms: 300` (and `retry-after: 1`, whole seconds);
+    // the SDK prefers the milliseconds.
+    let delay = Duration::from_millis(300);
+    openai_python_retries(Reply::rate_limited().retry_after(delay), delay).await;
+}
+
+#[tokio::test]
+async fn openai_python_retries_a_429_after_retry_after_seconds() {
+    let delay = Duration::from_secs(1);
+    openai_python_retries(Reply::rate_limited().header("retry-after", "1"), delay).await;
+}
+
+#[tokio::test]
+async fn openai_python_raises_api_error_on_a_mid_stream_error() {
+    let server = MockChatServer::builder()
+        .reply(Reply::text("one two three").error_after(2, StreamError::server_error()))
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::OpenAiPython, &server, "mid_stream_error").await else {
+        return;
+    };
+    let result = &run.result;
+    assert_eq!(result["text"], "one two");
+    assert_eq!(result["error"], "APIError");
+    let message = "The server had an error while processing your request. Sorry about that!";
+    assert_eq!(result["message"], message);
+    assert_eq!(result["body"]["message"], message);
+    assert_eq!(result["body"]["type"], "server_error");
+
+    let requests = ended_requests(&server, 1).await;
+    assert_ended_after_an_error(&requests[0], 2);
+}
+
+#[tokio::test]
+async fn openai_python_raises_api_connection_error_when_the_connection_is_cut() {
+    let server = MockChatServer::builder()
+        .reply(Reply::text("one two three").disconnect_after(2))
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::OpenAiPython, &server, "disconnect").await else {
+        return;
+    };
+    assert_eq!(run.result["text"], "one two");
+    assert_eq!(run.result["error"], "APIConnectionError");
+
+    let requests = ended_requests(&server, 1).await;
+    assert_eq!(
+        requests[0].stream_outcome(),
+        &StreamOutcome::Cut {
+            kind: CutKind::Disconnected,
+            events_sent: 2
+        }
+    );
+}
+
+/// Text, then a tool call, in Anthropic's framing.
+fn anthropic_reply() -> Reply {
+    Reply::steps([
+        Step::token("Let me"),
+        Step::token(" check."),
+        Step::tool_call(
+            ToolCall::function("get_weather", json!({ "city": "Paris" })).with_id("toolu_paris"),
+        ),
+    ])
+    .token_delay(Duration::from_millis(2))
+}
+
+/// Two tokens, the event naming the call and its five argument fragments.
+const ANTHROPIC_CONTENT_EVENTS: usize = 2 + 1 + 5;
+
+fn assert_anthropic_message(result: &Value) {
+    assert_eq!(result["text"], "Let me check.");
+    assert_eq!(result["role"], "assistant");
+    assert_eq!(result["model"], "claude-haiku-4-5");
+    assert!(
+        result["id"].as_str().unwrap().starts_with("msg_"),
+        "{result}"
+    );
+    assert_eq!(
+        result["content"],
+        json!([
+            { "type": "text", "text": "Let me check." },
+            { "type": "tool_use", "id": "toolu_paris", "name": "get_weather", "input": { "city": "Paris" } },
+        ])
+    );
+    assert_eq!(result["stop_reason"], "tool_use");
+    assert!(result["usage"]["input_tokens"].as_u64().unwrap() > 0);
+    assert!(result["usage"]["output_tokens"].as_u64().unwrap() > 0);
+}
+
+/// The key reached the server, as `x-api-key` or (newer SDKs) as a bearer token.
+fn assert_anthropic_key(request: &ReceivedRequest) {
+    assert!(
+        request.header("x-api-key") == Some("test-key")
+            || request.header("authorization") == Some("Bearer test-key"),
+        "headers: {:#?}",
+        request.headers()
+    );
+}
+
+#[tokio::test]
+async fn anthropic_python_streams_text_and_tool_use_into_a_final_message() {
+    let server = MockChatServer::builder()
+        .reply(anthropic_reply())
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::AnthropicPython, &server, "messages_stream").await else {
+        return;
+    };
+    assert_anthropic_message(&run.result);
+
+    let requests = ended_requests(&server, 1).await;
+    assert_eq!(requests[0].path(), "/v1/messages");
+    assert_eq!(requests[0].body_json()["stream"], true);
+    assert_anthropic_key(&requests[0]);
+    assert!(requests[0].header("anthropic-version").is_some());
+    assert_eq!(
+        requests[0].stream_outcome(),
+        &StreamOutcome::Completed {
+            events_sent: ANTHROPIC_CONTENT_EVENTS
+        }
+    );
+}
+
+#[tokio::test]
+async fn anthropic_python_raises_on_a_mid_stream_overloaded_error() {
+    let server = MockChatServer::builder()
+        .reply(Reply::text("one two three").error_after(1, StreamError::overloaded()))
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::AnthropicPython, &server, "mid_stream_error").await else {
+        return;
+    };
+    let result = &run.result;
+    assert_eq!(result["text"], "one");
+    // The stream's status was 200, so the SDK raises its generic status error with the
+    // event's body.
+    assert_eq!(result["error"], "APIStatusError");
+    assert_eq!(result["status_code"], 200);
+    assert_eq!(result["body"]["type"], "error");
+    assert_eq!(result["body"]["error"]["type"], "overloaded_error");
+    assert_eq!(
+        result["body"]["error"]["message"],
+        "The engine is currently overloaded, please try again later."
+    );
+    let requests = ended_requests(&server, 1).await;
+    assert_ended_after_an_error(&requests[0], 1);
+}
+
+#[tokio::test]
+async fn anthropic_python_retries_a_529_after_retry_after_ms() {
+    let delay = Duration::from_millis(300);
+    let server = MockChatServer::builder()
+        .reply_sequence([
+            Reply::overloaded().retry_after(delay),
+            Reply::text("after the retry"),
+        ])
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::AnthropicPython, &server, "retry_overloaded").await else {
+        return;
+    };
+    assert_eq!(run.result["text"], "after the retry");
+    assert_eq!(run.result["stop_reason"], "end_turn");
+    assert!(run.result["seconds"].as_f64().unwrap() >= delay.as_secs_f64());
+
+    let requests = ended_requests(&server, 2).await;
+    assert_eq!(requests[0].response_status(), Some(529));
+    let waited = requests[1].received_at() - requests[0].ended_at().unwrap();
+    assert!(
+        waited >= delay,
+        "retried after {waited:?}, before {delay:?}"
+    );
+    assert_eq!(requests[1].header("x-stainless-retry-count"), Some("1"));
+}
+
+#[tokio::test]
+async fn openai_node_streams_a_chat_completion_and_joins_the_deltas() {
+    let server = MockChatServer::builder()
+        .reply(Reply::text("The quick brown fox jumps.").token_delay(Duration::from_millis(2)))
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::OpenAiNode, &server, "chat_stream").await else {
+        return;
+    };
+    let result = &run.result;
+    assert_eq!(result["text"], "The quick brown fox jumps.");
+    assert_eq!(result["finish_reasons"], json!(["stop"]));
+    assert_eq!(result["chunks"], 8);
+    assert_eq!(result["ids"].as_array().unwrap().len(), 1, "{result}");
+    assert_eq!(result["usage"]["completion_tokens"], 5);
+
+    let requests = ended_requests(&server, 1).await;
+    assert!(requests[0]
+        .header("user-agent")
+        .is_some_and(|agent| agent.starts_with("OpenAI/JS")));
+    assert_eq!(
+        requests[0].stream_outcome(),
+        &StreamOutcome::Completed { events_sent: 5 }
+    );
+}
+
+#[tokio::test]
+async fn openai_node_assembles_two_streamed_tool_calls() {
+    let server = MockChatServer::builder()
+        .reply(weather_reply())
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::OpenAiNode, &server, "chat_tool_calls").await else {
+        return;
+    };
+    let result = &run.result;
+    assert_weather_calls(&result["calls"]);
+    assert_eq!(result["finish_reason"], "tool_calls");
+    assert_eq!(result["content"], "Let me check.");
+    assert_eq!(
+        result["done_events"],
+        json!([
+            { "index": 0, "name": "get_weather", "arguments": PARIS_ARGUMENTS },
+            { "index": 1, "name": "get_time", "arguments": TIME_ARGUMENTS },
+        ])
+    );
+    let requests = ended_requests(&server, 1).await;
+    assert_eq!(
+        requests[0].stream_outcome(),
+        &StreamOutcome::Completed {
+            events_sent: WEATHER_CONTENT_EVENTS
+        }
+    );
+}
+
+#[tokio::test]
+async fn openai_node_throws_api_error_on_a_mid_stream_error() {
+    let server = MockChatServer::builder()
+        .reply(Reply::text("one two three").error_after(2, StreamError::server_error()))
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::OpenAiNode, &server, "mid_stream_error").await else {
+        return;
+    };
+    let result = &run.result;
+    assert_eq!(result["text"], "one two");
+    assert_eq!(result["error"], "APIError");
+    assert_eq!(result["body"]["type"], "server_error");
+    assert_eq!(
+        result["message"],
+        "The server had an error while processing your request. Sorry about that!"
+    );
+    let requests = ended_requests(&server, 1).await;
+    assert_ended_after_an_error(&requests[0], 2);
+}
+
+#[tokio::test]
+async fn anthropic_node_streams_text_and_tool_use_into_a_final_message() {
+    let server = MockChatServer::builder()
+        .reply(anthropic_reply())
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::AnthropicNode, &server, "messages_stream").await else {
+        return;
+    };
+    assert_anthropic_message(&run.result);
+
+    let requests = ended_requests(&server, 1).await;
+    assert_eq!(requests[0].path(), "/v1/messages");
+    assert_anthropic_key(&requests[0]);
+    assert_eq!(
+        requests[0].stream_outcome(),
+        &StreamOutcome::Completed {
+            events_sent: ANTHROPIC_CONTENT_EVENTS
+        }
+    );
+}
+
+#[tokio::test]
+async fn anthropic_node_throws_on_a_mid_stream_overloaded_error() {
+    let server = MockChatServer::builder()
+        .reply(Reply::text("one two three").error_after(1, StreamError::overloaded()))
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::AnthropicNode, &server, "mid_stream_error").await else {
+        return;
+    };
+    let result = &run.result;
+    assert_eq!(result["text"], "one");
+    // No HTTP status for an error event: the SDK throws its base `APIError` with the
+    // event's error type and body.
+    assert_eq!(result["error"], "APIError");
+    assert_eq!(result["type"], "overloaded_error");
+    assert_eq!(result["status"], Value::Null);
+    assert_eq!(result["body"]["type"], "error");
+    assert_eq!(result["body"]["error"]["type"], "overloaded_error");
+    let requests = ended_requests(&server, 1).await;
+    assert_ended_after_an_error(&requests[0], 1);
+}
