@@ -150,6 +150,7 @@
 
 mod connection;
 mod fault;
+pub mod fixture;
 mod ids;
 pub mod matchers;
 mod mock;
@@ -166,6 +167,7 @@ mod verification;
 mod wire;
 
 pub use fault::{CutKind, StreamError};
+pub use fixture::{Fixture, FixtureError};
 pub use mock::{Match, Mock, MockBuilder, MockGuard, Times};
 pub use recording::StreamOutcome;
 pub use reply::{Reply, Step, ToolCall};
