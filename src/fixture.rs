@@ -53,7 +53,7 @@
 //! | `first_token_delay`, `token_delay` | a duration | streams | [`Reply::first_token_delay`], [`Reply::token_delay`] |
 //! | `finish_reason` | a string (`"stop"`, `"length"`, `"content_filter"`, `"tool_calls"`, or any other) | streams | [`Reply::finish_reason`] |
 //! | `without_done` | a boolean | streams | [`Reply::without_done`] |
-//! | `error_after` | `{"tokens": n, "preset": p}` with `p` one of `"server_error"`, `"overloaded"`, `"rate_limited"`; or `{"tokens": n, "message": m}` with optional `"type"`, `"code"`, `"param"` (strings) and `"status"` (400 to 599, default 500, what a non-streaming request gets) | streams | [`Reply::error_after`] with a [`StreamError`] |
+//! | `error_after` | `{"tokens": n, "preset": p}` with `p` one of `"server_error"`, `"overloaded"`, `"rate_limited"`; or `{"tokens": n, "message": m}` with optional `"type"`, `"code"`, `"param"` (strings) and `"status"` (400 to 599, default 500, what a non-streaming request gets) | streams | [`Reply::error_after`] with a [`StreamError`] ([`StreamError::with_status`]) |
 //! | `end_cleanly_after`, `disconnect_after`, `reset_connection_after`, `stall_after` | a number of tokens | streams | [`Reply::end_cleanly_after`], [`Reply::disconnect_after`], [`Reply::reset_connection_after`], [`Reply::stall_after`] |
 //! | `event_ids`, `crlf_line_endings` | a boolean | streams | [`Reply::event_ids`], [`Reply::crlf_line_endings`] |
 //! | `reconnection_time`, `keep_alive` | a duration (`keep_alive` above zero) | streams | [`Reply::reconnection_time`], [`Reply::keep_alive`] |
@@ -223,6 +223,7 @@
 //! [`MockBuilder::respond_with`]: crate::MockBuilder::respond_with
 //! [`MockBuilder::respond_with_sequence`]: crate::MockBuilder::respond_with_sequence
 //! [`StreamError`]: crate::StreamError
+//! [`StreamError::with_status`]: crate::StreamError::with_status
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -1343,9 +1344,8 @@ fn error_after(value: &Value, path: &JsonPath) -> Parsed<(usize, JsonPath, Strea
                 error = error.with_param(string(value, &path)?);
             }
             if let Some((value, path)) = object.get("status") {
-                // StreamError has no public setter for the status of the non-streaming
-                // answer; the fixture sets the field directly.
-                error.status = status(value, &path, "an HTTP error status from 400 to 599")?;
+                let what = "an HTTP error status from 400 to 599";
+                error = error.with_status(status(value, &path, what)?.as_u16());
             }
             error
         }
