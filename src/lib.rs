@@ -130,6 +130,30 @@
 //! # }
 //! ```
 //!
+//! # Fixture files
+//!
+//! The same scripts can be written as JSON, shared between tests and with clients in
+//! other languages: a [`Fixture`] holds mocks, a fallback reply and a format, loaded with
+//! [`Fixture::load`] and given to [`MockChatServerBuilder::fixture`]; a [`Reply`] alone
+//! deserializes with serde. The format, with a complete example, is in [`fixture`]. Bad
+//! files fail with the file, the path inside it and what was expected there
+//! ([`FixtureError`]).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use chatmock::{Fixture, MockChatServer};
+//!
+//! let fixture = Fixture::from_json(r#"{
+//!   "mocks": [{ "when": { "model": "gpt-4o-mini" }, "reply": { "http_error": "rate_limited" } }],
+//!   "reply": { "text": "Hello!", "token_delay": "10ms" }
+//! }"#)
+//! .unwrap();
+//! let server = MockChatServer::builder().fixture(fixture).start().await;
+//! # drop(server);
+//! # }
+//! ```
+//!
 //! # Spying on requests and streams
 //!
 //! [`MockChatServer::received_requests`] returns every request with its method, path,
