@@ -1431,3 +1431,94 @@ fn long_and_odd_values_are_described_briefly() {
         Fixture::from_json(r#"{"reply": {"text": "a", "stall_after": 1e300}}"#).unwrap_err();
     assert_eq!(error.json_path(), "reply.stall_after");
 }
+
+/// Every place in `value`: the value with the thing at that place replaced by `odd`.
+fn mutations(value: &Value, odd: &Value) -> Vec<Value> {
+    let mut mutated = vec![odd.clone()];
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                for replacement in mutations(child, odd) {
+                    let mut copy = map.clone();
+                    copy.insert(key.clone(), replacement);
+                    mutated.push(Value::Object(copy));
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (index, child) in items.iter().enumerate() {
+                for replacement in mutations(child, odd) {
+                    let mut copy = items.clone();
+                    copy[index] = replacement;
+                    mutated.push(Value::Array(copy));
+                }
+            }
+        }
+        _ => {}
+    }
+    mutated
+}
+
+#[test]
+fn no_value_anywhere_in_a_fixture_makes_loading_panic() {
+    let rich = json!({
+        "framed_as": "gemini",
+        "replies": [{ "http_error": 503, "retry_after": "1s", "error_message": "m",
+                      "headers": { "x-a": "b" }, "delay_headers": 5 }],
+        "mocks": [
+            { "when": { "method": "POST", "path": "/p", "model": "m", "stream": true,
+                        "headers": { "x-a": "b" }, "header_exists": ["x-b"],
+                        "body_partial_json": { "a": [1] }, "last_user_message_contains": "c",
+                        "last_user_message_is": "d" },
+              "replies": [
+                  { "steps": [{ "token": "a", "after": "1ms" }, { "pause": 1 },
+                              { "refusal": "r" }, { "comment": "c" }, { "raw": "x" },
+                              { "malformed_chunk": true },
+                              { "tool_call": { "name": "f", "arguments": { "a": 1 }, "id": "i" } },
+                              { "tool_call": { "name": "g", "raw_arguments": ["{", "}"] } }],
+                    "first_token_delay": "1ms", "token_delay": "1ms", "finish_reason": "stop",
+                    "without_done": true, "event_ids": true, "reconnection_time": "1s",
+                    "keep_alive": "1s", "crlf_line_endings": true, "fragment_writes": 2,
+                    "disconnect_after": 2 },
+                  { "text": "a b", "error_after": { "tokens": 1, "message": "m", "type": "t",
+                                                    "code": "c", "param": "p", "status": 500 } },
+                  { "tokens": ["a"], "error_after": { "tokens": 1, "preset": "overloaded" } },
+                  { "refusal": "no", "stall_after": 1 },
+                  { "tool_calls": [{ "name": "f" }], "end_cleanly_after": 1 }
+              ],
+              "expect": { "at_least": 1, "at_most": 2 }, "up_to_n_times": 3, "priority": 2,
+              "name": "n", "framed_as": "ollama" },
+            { "reply": { "http_error": "rate_limited" }, "expect": "1..=2" }
+        ]
+    });
+    let valid = Fixture::from_json(&rich.to_string()).expect("the unmutated fixture is valid");
+    drop(valid);
+    let odd_values = [
+        json!(null),
+        json!(true),
+        json!(false),
+        json!(0),
+        json!(-1),
+        json!(1.5),
+        json!(1e300),
+        json!(u64::MAX),
+        json!(""),
+        json!("0ms"),
+        json!("x"),
+        json!("..0"),
+        json!("18446744073709551615..=18446744073709551615"),
+        json!([]),
+        json!([""]),
+        json!({}),
+        json!({ "": 0 }),
+    ];
+    let mut parsed = 0;
+    for odd in &odd_values {
+        for mutated in mutations(&rich, odd) {
+            // An error or a fixture, never a panic.
+            let _ = Fixture::from_json(&mutated.to_string());
+            parsed += 1;
+        }
+    }
+    assert!(parsed > 1_000, "{parsed}");
+}
