@@ -88,6 +88,34 @@ impl StreamError {
         self
     }
 
+    /// Sets the HTTP status a non-streaming request gets for this error (500 unless set;
+    /// a streaming request gets the error event inside its 200 stream).
+    ///
+    /// ```
+    /// use chatmock::{Reply, StreamError};
+    ///
+    /// let reply = Reply::text("Hello there")
+    ///     .error_after(1, StreamError::new("Upstream timed out.").with_status(504));
+    /// # drop(reply);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `status` is not a client or server error status (400 to 599).
+    pub fn with_status(mut self, status: u16) -> StreamError {
+        let valid = StatusCode::from_u16(status)
+            .ok()
+            .filter(|status| status.is_client_error() || status.is_server_error());
+        let Some(status) = valid else {
+            panic!(
+                "StreamError::with_status({status}): {status} is not an error status. Use 400 \
+                 to 599."
+            );
+        };
+        self.status = status;
+        self
+    }
+
     /// The provider's description of an HTTP error status: what OpenAI sends for it.
     pub(crate) fn for_status(status: StatusCode) -> StreamError {
         let invalid = |message: &str, code: Option<&str>| StreamError {

@@ -168,6 +168,30 @@
 //! # }
 //! ```
 //!
+//! # Fixture files
+//!
+//! The same scripts can be written as JSON, shared between tests and with clients in
+//! other languages: a [`Fixture`] holds mocks, a fallback reply and a format, loaded with
+//! [`Fixture::load`] and given to [`MockChatServerBuilder::fixture`]; a [`Reply`] alone
+//! deserializes with serde. The format, with a complete example, is in [`fixture`]. Bad
+//! files fail with the file, the path inside it and what was expected there
+//! ([`FixtureError`]).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use chatmock::{Fixture, MockChatServer};
+//!
+//! let fixture = Fixture::from_json(r#"{
+//!   "mocks": [{ "when": { "model": "gpt-4o-mini" }, "reply": { "http_error": "rate_limited" } }],
+//!   "reply": { "text": "Hello!", "token_delay": "10ms" }
+//! }"#)
+//! .unwrap();
+//! let server = MockChatServer::builder().fixture(fixture).start().await;
+//! # drop(server);
+//! # }
+//! ```
+//!
 //! # Spying on requests and streams
 //!
 //! [`MockChatServer::received_requests`] returns every request with its method, path,
@@ -188,6 +212,7 @@
 
 mod connection;
 mod fault;
+pub mod fixture;
 mod ids;
 pub mod matchers;
 mod mock;
@@ -204,6 +229,7 @@ mod verification;
 mod wire;
 
 pub use fault::{CutKind, StreamError};
+pub use fixture::{Fixture, FixtureError};
 pub use mock::{Match, Mock, MockBuilder, MockGuard, Times};
 pub use recording::StreamOutcome;
 pub use reply::{Reply, Step, ToolCall};

@@ -208,6 +208,7 @@ const DEFAULT_PRIORITY: u8 = 5;
 /// // When `server` is dropped, the mock checks that it matched exactly once.
 /// # }
 /// ```
+#[derive(Clone)]
 #[must_use = "a Mock does nothing until it is mounted on a server"]
 pub struct Mock {
     pub(crate) matchers: Vec<Arc<dyn Match>>,

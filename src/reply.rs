@@ -698,6 +698,16 @@ impl Reply {
         self
     }
 
+    /// How many content events (the unit endings count in) a streamed reply's script
+    /// has, or `None` for an HTTP error: lets a caller check an ending before calling
+    /// the method that would panic on it.
+    pub(crate) fn content_events(&self) -> Option<usize> {
+        match &self.kind {
+            ReplyKind::Stream(script) => Some(script.content().count()),
+            ReplyKind::HttpError(_) => None,
+        }
+    }
+
     fn end_after(mut self, method: &str, tokens: usize, ending: Ending) -> Reply {
         let script = self.script_mut(method);
         if let Some((previous_at, previous)) = &script.ending {

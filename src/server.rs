@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::connection::Connection;
+use crate::fixture::Fixture;
 use crate::mock::Mock;
 use crate::recording::lock;
 use crate::reply::Reply;
@@ -91,6 +92,8 @@ pub struct MockChatServerBuilder {
     address: SocketAddr,
     wait_timeout: Duration,
     framed_as: Option<WireFormat>,
+    /// Mounted, in order, before the server starts serving.
+    mocks: Vec<Mock>,
 }
 
 impl MockChatServerBuilder {
@@ -157,6 +160,33 @@ impl MockChatServerBuilder {
         self
     }
 
+    /// Starts the server with a [`Fixture`]: its mocks mounted (after any from an earlier
+    /// fixture), its fallback reply or replies and its `framed_as`, if it has them. Later
+    /// calls to [`reply`](Self::reply), [`reply_sequence`](Self::reply_sequence) and
+    /// [`framed_as`](Self::framed_as) override the fixture's.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use chatmock::{Fixture, MockChatServer};
+    ///
+    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fixtures/weather.json");
+    /// let server = MockChatServer::builder()
+    ///     .fixture(Fixture::load(path).unwrap())
+    ///     .start()
+    ///     .await;
+    /// # drop(server);
+    /// # }
+    /// ```
+    pub fn fixture(mut self, fixture: Fixture) -> Self {
+        self.mocks.extend(fixture.mocks);
+        if !fixture.replies.is_empty() {
+            self.replies = fixture.replies;
+        }
+        self.framed_as = fixture.framed_as.or(self.framed_as);
+        self
+    }
+
     /// How long [`MockChatServer::wait_for_requests`],
     /// [`MockChatServer::wait_for_streams_to_end`] and [`MockChatServer::wait_until`] wait
     /// before giving up. Defaults to 5 seconds.
@@ -200,6 +230,9 @@ impl MockChatServerBuilder {
             }
         };
         let state = Arc::new(ServerState::new(fallback, self.framed_as));
+        for mock in self.mocks {
+            state.mount(mock);
+        }
         let (address, running) = serve(self.address, Arc::clone(&state))?;
         Ok(MockChatServer {
             address,
@@ -273,6 +306,7 @@ impl MockChatServer {
             address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             wait_timeout: Duration::from_secs(5),
             framed_as: None,
+            mocks: Vec::new(),
         }
     }
 

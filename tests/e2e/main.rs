@@ -10,6 +10,7 @@ mod browser;
 mod chat_stream;
 mod demo;
 mod faults;
+mod fixtures;
 mod gemini;
 mod hostile_input;
 mod lifecycle;

@@ -1,0 +1,1524 @@
+//! Fixture files: the example fixtures served over HTTP, fixture-built replies against
+//! their builder-built twins (as values and as bytes on the wire), mocks and expectations
+//! from JSON, and the errors bad fixtures produce.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chatmock::{
+    matchers, CutKind, Fixture, Mock, MockChatServer, MockChatServerBuilder, Reply, Step,
+    StreamError, StreamOutcome, ToolCall, WireFormat,
+};
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use crate::support::{chat_body, chunks, content_of, ms, parse_sse, post_chat};
+
+fn example(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/fixtures")
+        .join(name)
+}
+
+async fn start_with(fixture: Fixture) -> MockChatServer {
+    MockChatServer::builder().fixture(fixture).start().await
+}
+
+/// The streamed tool calls of chat chunks: (id, name, concatenated arguments) per index.
+fn tool_calls_of(chunks: &[Value]) -> Vec<(String, String, String)> {
+    let mut calls: Vec<(String, String, String)> = Vec::new();
+    for chunk in chunks {
+        let Some(deltas) = chunk["choices"][0]["delta"]["tool_calls"].as_array() else {
+            continue;
+        };
+        for delta in deltas {
+            let index = delta["index"].as_u64().unwrap() as usize;
+            if index == calls.len() {
+                calls.push(Default::default());
+            }
+            let call = &mut calls[index];
+            if let Some(id) = delta["id"].as_str() {
+                call.0 = id.to_owned();
+            }
+            if let Some(name) = delta["function"]["name"].as_str() {
+                call.1 = name.to_owned();
+            }
+            if let Some(arguments) = delta["function"]["arguments"].as_str() {
+                call.2.push_str(arguments);
+            }
+        }
+    }
+    calls
+}
+
+fn finish_reason_of(chunks: &[Value]) -> Option<&str> {
+    chunks
+        .iter()
+        .find_map(|chunk| chunk["choices"][0]["finish_reason"].as_str())
+}
+
+// --- The example fixtures ---------------------------------------------------------------
+
+#[tokio::test]
+async fn the_weather_example_calls_a_tool_then_answers_the_follow_up() {
+    let server = start_with(Fixture::load(example("weather.json")).unwrap()).await;
+
+    // The question: the model calls get_weather.
+    let question = json!({ "role": "user", "content": "What's the weather in Paris?" });
+    let first = json!({ "model": "gpt-4o", "messages": [question], "stream": true });
+    let body = post_chat(&server, first.to_string())
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let first_chunks = chunks(&body).await;
+    let calls = tool_calls_of(&first_chunks);
+    assert_eq!(
+        calls,
+        [(
+            "call_weather_paris".to_owned(),
+            "get_weather".to_owned(),
+            r#"{"city":"Paris","unit":"celsius"}"#.to_owned()
+        )]
+    );
+    assert_eq!(finish_reason_of(&first_chunks), Some("tool_calls"));
+
+    // The follow-up carries the tool's result: the model answers in text.
+    let follow_up = json!({
+        "model": "gpt-4o",
+        "stream": true,
+        "messages": [
+            question,
+            { "role": "assistant", "content": null, "tool_calls": [{
+                "id": "call_weather_paris", "type": "function",
+                "function": { "name": "get_weather", "arguments": calls[0].2 }
+            }] },
+            { "role": "tool", "tool_call_id": "call_weather_paris", "content": "{\"temp_c\": 18}" }
+        ]
+    });
+    let body = post_chat(&server, follow_up.to_string())
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        content_of(&chunks(&body).await),
+        "It is 18 °C and sunny in Paris right now."
+    );
+
+    // gpt-4o-mini is rate limited, whatever it is asked.
+    let limited = post_chat(
+        &server,
+        chat_body("gpt-4o-mini", "What's the weather?", true),
+    )
+    .await;
+    assert_eq!(limited.status(), 429);
+    assert_eq!(limited.headers()["retry-after"], "2");
+    let error: Value = limited.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "rate_limit_exceeded");
+
+    // Anything else gets the fallback reply.
+    let other = post_chat(&server, chat_body("gpt-4o", "Tell me a joke", false)).await;
+    let other: Value = other.json().await.unwrap();
+    assert_eq!(
+        other["choices"][0]["message"]["content"],
+        "I am a mock model. Ask me about the weather!"
+    );
+}
+
+#[tokio::test]
+async fn the_faults_example_scripts_a_disconnect_with_resume_an_error_a_stall_and_a_retry() {
+    let server = start_with(Fixture::load(example("faults.json")).unwrap()).await;
+    let full = "This answer breaks off after three words, then resumes where it stopped.";
+
+    // fault-disconnect: the body breaks off after three tokens; resuming completes it.
+    let response = post_chat(&server, chat_body("fault-disconnect", "x", true)).await;
+    let mut received = Vec::new();
+    let mut body = response.bytes_stream();
+    let broke = loop {
+        match body.next().await {
+            Some(Ok(bytes)) => received.extend_from_slice(&bytes),
+            Some(Err(_)) => break true,
+            None => break false,
+        }
+    };
+    assert!(broke, "the body breaks off");
+    let events = parse_sse(&received).await;
+    let last_id = events.last().unwrap().id.clone();
+    assert_eq!(events[0].retry, Some(ms(500)));
+    let requests = server.wait_for_streams_to_end().await.unwrap();
+    assert_eq!(
+        requests[0].stream_outcome(),
+        &StreamOutcome::Cut {
+            kind: CutKind::Disconnected,
+            events_sent: 3
+        }
+    );
+    let resumed = reqwest::Client::new()
+        .post(crate::support::chat_url(&server))
+        .header("last-event-id", last_id)
+        .body(chat_body("fault-disconnect", "x", true))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let first_part = content_of(&chunks(&received).await);
+    assert_eq!(first_part, "This answer breaks");
+    assert_eq!(first_part + &content_of(&chunks(&resumed).await), full);
+
+    // fault-error: two tokens, then the error event and [DONE].
+    let body = post_chat(&server, chat_body("fault-error", "x", true))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let error_chunks = chunks(&body).await;
+    assert_eq!(content_of(&error_chunks), "Generation fails");
+    let error = error_chunks
+        .iter()
+        .find(|chunk| chunk.get("error").is_some());
+    assert_eq!(error.unwrap()["error"]["type"], "server_error");
+    assert_eq!(error_chunks.last().unwrap(), "[DONE]");
+
+    // fault-stall: two tokens, then nothing.
+    let response = post_chat(&server, chat_body("fault-stall", "x", true)).await;
+    let stalled = server
+        .wait_until(|requests| {
+            requests.last().is_some_and(|request| {
+                matches!(request.stream_outcome(), StreamOutcome::Stalled { .. })
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(stalled.last().unwrap().stream_outcome().events_sent(), 2);
+    drop(response);
+
+    // fault-flaky: 503 first, then the answer.
+    let first = post_chat(&server, chat_body("fault-flaky", "x", false)).await;
+    assert_eq!(first.status(), 503);
+    assert_eq!(first.headers()["retry-after"], "1");
+    let second: Value = post_chat(&server, chat_body("fault-flaky", "x", false))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        second["choices"][0]["message"]["content"],
+        "Second time lucky."
+    );
+}
+
+// --- Fixture replies are the builder's replies --------------------------------------------
+
+fn from_json(reply: Value) -> Reply {
+    serde_json::from_value(reply.clone())
+        .unwrap_or_else(|error| panic!("{reply} does not parse: {error}"))
+}
+
+#[test]
+fn every_reply_key_builds_the_reply_the_builder_builds() {
+    let weather = ToolCall::function("get_weather", json!({ "city": "Paris" }));
+    let cases: Vec<(Value, Reply)> = vec![
+        (
+            json!({ "text": "Hello, world" }),
+            Reply::text("Hello, world"),
+        ),
+        (
+            json!({ "tokens": ["a", "", "[DONE]"] }),
+            Reply::tokens(["a", "", "[DONE]"]),
+        ),
+        (json!({ "refusal": "I can't." }), Reply::refusal("I can't.")),
+        (
+            json!({ "tool_calls": [
+                { "name": "get_weather", "arguments": { "city": "Paris" } },
+                { "name": "search", "raw_arguments": ["{\"q\": \"ru", "st"], "id": "call_1" },
+                { "name": "ping" }
+            ] }),
+            Reply::tool_calls([
+                weather.clone(),
+                ToolCall::with_raw_arguments("search", ["{\"q\": \"ru", "st"]).with_id("call_1"),
+                ToolCall::function("ping", json!({})),
+            ]),
+        ),
+        (
+            json!({ "steps": [
+                { "token": "a" },
+                { "token": "b", "after": "1.5s" },
+                { "refusal": "no", "after": 20 },
+                { "tool_call": { "name": "get_weather", "arguments": { "city": "Paris" } } },
+                { "pause": "2m" },
+                { "comment": "still here" },
+                { "raw": "data: {\"half\n\n" },
+                { "malformed_chunk": true }
+            ] }),
+            Reply::steps([
+                Step::token("a"),
+                Step::token("b").after(Duration::from_millis(1_500)),
+                Step::refusal("no").after(ms(20)),
+                Step::tool_call(weather.clone()),
+                Step::pause(Duration::from_secs(120)),
+                Step::comment("still here"),
+                Step::raw("data: {\"half\n\n"),
+                Step::malformed_chunk(),
+            ]),
+        ),
+        (
+            json!({ "text": "a b", "first_token_delay": "250ms", "token_delay": 0.5,
+                    "finish_reason": "length", "without_done": true }),
+            Reply::text("a b")
+                .first_token_delay(ms(250))
+                .token_delay(Duration::from_micros(500))
+                .finish_reason("length")
+                .without_done(),
+        ),
+        (
+            json!({ "text": "a", "without_done": false, "event_ids": false,
+                    "crlf_line_endings": false }),
+            Reply::text("a"),
+        ),
+        (
+            json!({ "text": "a b c", "event_ids": true, "reconnection_time": "2s",
+                    "keep_alive": "0.1s", "crlf_line_endings": true, "fragment_writes": 3,
+                    "headers": { "X-One": "1", "x-two": "two" }, "delay_headers": "3ms" }),
+            Reply::text("a b c")
+                .event_ids()
+                .reconnection_time(Duration::from_secs(2))
+                .keep_alive(ms(100))
+                .crlf_line_endings()
+                .fragment_writes(3)
+                .header("X-One", "1")
+                .header("x-two", "two")
+                .delay_headers(ms(3)),
+        ),
+        (
+            json!({ "text": "a b", "end_cleanly_after": 2 }),
+            Reply::text("a b").end_cleanly_after(2),
+        ),
+        (
+            json!({ "text": "a b", "disconnect_after": 0 }),
+            Reply::text("a b").disconnect_after(0),
+        ),
+        (
+            json!({ "text": "a b", "reset_connection_after": 1 }),
+            Reply::text("a b").reset_connection_after(1),
+        ),
+        (
+            json!({ "text": "a b", "stall_after": 1 }),
+            Reply::text("a b").stall_after(1),
+        ),
+        (
+            json!({ "text": "a b", "error_after": { "tokens": 1, "preset": "server_error" } }),
+            Reply::text("a b").error_after(1, StreamError::server_error()),
+        ),
+        (
+            json!({ "text": "a b", "error_after": { "tokens": 1, "preset": "overloaded" } }),
+            Reply::text("a b").error_after(1, StreamError::overloaded()),
+        ),
+        (
+            json!({ "text": "a b", "error_after": { "tokens": 2, "preset": "rate_limited" } }),
+            Reply::text("a b").error_after(2, StreamError::rate_limited()),
+        ),
+        (
+            json!({ "text": "a b", "error_after": { "tokens": 0, "message": "Bad.", "type": "t",
+                                                    "code": "c", "param": "p", "status": 504 } }),
+            Reply::text("a b").error_after(
+                0,
+                StreamError::new("Bad.")
+                    .with_type("t")
+                    .with_code("c")
+                    .with_param("p")
+                    .with_status(504),
+            ),
+        ),
+        (
+            // A tool call counts its name and each fragment: {" city ":" Paris "}.
+            json!({ "tool_calls": [{ "name": "get_weather", "arguments": { "city": "Paris" } }],
+                    "disconnect_after": 6 }),
+            Reply::tool_call(weather).disconnect_after(6),
+        ),
+        (json!({ "http_error": 418 }), Reply::http_error(418)),
+        (
+            json!({ "http_error": "rate_limited" }),
+            Reply::rate_limited(),
+        ),
+        (
+            json!({ "http_error": "quota_exceeded" }),
+            Reply::quota_exceeded(),
+        ),
+        (json!({ "http_error": "overloaded" }), Reply::overloaded()),
+        (
+            json!({ "http_error": "server_error" }),
+            Reply::server_error(),
+        ),
+        (
+            json!({ "http_error": "invalid_api_key" }),
+            Reply::invalid_api_key(),
+        ),
+        (
+            json!({ "http_error": "context_length_exceeded" }),
+            Reply::context_length_exceeded(),
+        ),
+        (
+            json!({ "http_error": 503, "error_message": "Down.", "retry_after": 1500,
+                    "headers": { "x-why": "maintenance" }, "delay_headers": "1m" }),
+            Reply::http_error(503)
+                .error_message("Down.")
+                .retry_after(ms(1_500))
+                .header("x-why", "maintenance")
+                .delay_headers(Duration::from_secs(60)),
+        ),
+    ];
+    for (json, built) in cases {
+        assert_eq!(from_json(json.clone()), built, "{json}");
+    }
+}
+
+/// What a client observed of one response: enough to tell two servers apart.
+#[derive(Debug, PartialEq)]
+struct Observed {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+    end: End,
+}
+
+#[derive(Debug, PartialEq)]
+enum End {
+    Complete,
+    Broken,
+    /// Nothing arrived for a while: a stall.
+    Silent,
+}
+
+/// One request to make of both servers.
+struct Request {
+    method: &'static str,
+    path: &'static str,
+    body: Value,
+    last_event_id: Option<&'static str>,
+}
+
+impl Request {
+    fn post(path: &'static str, body: Value) -> Request {
+        Request {
+            method: "POST",
+            path,
+            body,
+            last_event_id: None,
+        }
+    }
+
+    fn chat(stream: bool) -> Request {
+        Request::post(
+            "/v1/chat/completions",
+            json!({ "model": "gpt-4o", "stream": stream,
+                    "messages": [{ "role": "user", "content": "Hi there" }] }),
+        )
+    }
+}
+
+async fn observe(server: &MockChatServer, request: &Request) -> Observed {
+    let url = format!("{}{}", server.uri(), request.path);
+    let client = reqwest::Client::new();
+    let mut builder = match request.method {
+        "GET" => client.get(url),
+        _ => client.post(url).body(request.body.to_string()),
+    };
+    if let Some(id) = request.last_event_id {
+        builder = builder.header("last-event-id", id);
+    }
+    let response = builder.send().await.expect("the server answers");
+    let status = response.status().as_u16();
+    let mut headers: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .filter(|(name, _)| *name != "date")
+        .map(|(name, value)| {
+            (
+                name.to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    headers.sort();
+    let mut stream = response.bytes_stream();
+    let mut body = Vec::new();
+    let end = loop {
+        match tokio::time::timeout(ms(400), stream.next()).await {
+            Ok(Some(Ok(bytes))) => body.extend_from_slice(&bytes),
+            Ok(Some(Err(_))) => break End::Broken,
+            Ok(None) => break End::Complete,
+            Err(_) => break End::Silent,
+        }
+    };
+    Observed {
+        status,
+        headers,
+        body: normalize(&body),
+        end,
+    }
+}
+
+/// The body with its clock readings zeroed (they differ between two servers) and
+/// keep-alive comments removed (how many fit in a pause depends on scheduling).
+fn normalize(body: &[u8]) -> String {
+    let mut text = String::from_utf8_lossy(body).into_owned();
+    for key in ["\"created\":", "\"created_at\":", "\"completed_at\":"] {
+        let mut normalized = String::with_capacity(text.len());
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find(key) {
+            normalized.push_str(&rest[..at + key.len()]);
+            rest = &rest[at + key.len()..];
+            let value_len = match rest.strip_prefix('"') {
+                Some(string) => string.find('"').map_or(rest.len(), |end| end + 2),
+                None => rest
+                    .find(|ch: char| !ch.is_ascii_digit())
+                    .unwrap_or(rest.len()),
+            };
+            normalized.push('0');
+            rest = &rest[value_len..];
+        }
+        normalized.push_str(rest);
+        text = normalized;
+    }
+    text.replace(": keep-alive\r\n\r\n", "")
+        .replace(": keep-alive\n\n", "")
+}
+
+/// One feature: a fixture, and the server the Rust API builds for it.
+struct WireCase {
+    name: &'static str,
+    fixture: Value,
+    builder: MockChatServerBuilder,
+    mocks: Vec<Mock>,
+    request: Request,
+}
+
+fn reply_case(name: &'static str, reply: Value, built: Reply, request: Request) -> WireCase {
+    WireCase {
+        name,
+        fixture: json!({ "reply": reply }),
+        builder: MockChatServer::builder().reply(built),
+        mocks: Vec::new(),
+        request,
+    }
+}
+
+fn wire_cases() -> Vec<WireCase> {
+    let weather = ToolCall::function("get_weather", json!({ "city": "Paris" }));
+    let anthropic = json!({ "model": "claude-sonnet-4-5", "max_tokens": 64, "stream": true,
+                            "messages": [{ "role": "user", "content": "Hi" }] });
+    let mut cases = vec![
+        reply_case(
+            "text with timing and a finish reason, streamed",
+            json!({ "text": "Hello there, world", "first_token_delay": "30ms",
+                    "token_delay": 10, "finish_reason": "length" }),
+            Reply::text("Hello there, world")
+                .first_token_delay(ms(30))
+                .token_delay(ms(10))
+                .finish_reason("length"),
+            Request::chat(true),
+        ),
+        reply_case(
+            "text, not streamed",
+            json!({ "text": "Hello there, world", "token_delay": "5ms" }),
+            Reply::text("Hello there, world").token_delay(ms(5)),
+            Request::chat(false),
+        ),
+        reply_case(
+            "tokens with framing faults",
+            json!({ "tokens": ["a", "b\n", "[DONE]", "é"], "without_done": true,
+                    "crlf_line_endings": true, "fragment_writes": 5 }),
+            Reply::tokens(["a", "b\n", "[DONE]", "é"])
+                .without_done()
+                .crlf_line_endings()
+                .fragment_writes(5),
+            Request::chat(true),
+        ),
+        reply_case(
+            "every kind of step",
+            json!({ "steps": [
+                { "token": "a" }, { "pause": "20ms" }, { "comment": "hi" },
+                { "raw": "data: {\"half\n\n" }, { "malformed_chunk": true },
+                { "refusal": "no", "after": "5ms" },
+                { "tool_call": { "name": "get_weather", "arguments": { "city": "Paris" },
+                                 "id": "call_1" } },
+                { "tool_call": { "name": "search", "raw_arguments": ["{\"q", "\": 1}"] } }
+            ] }),
+            Reply::steps([
+                Step::token("a"),
+                Step::pause(ms(20)),
+                Step::comment("hi"),
+                Step::raw("data: {\"half\n\n"),
+                Step::malformed_chunk(),
+                Step::refusal("no").after(ms(5)),
+                Step::tool_call(weather.clone().with_id("call_1")),
+                Step::tool_call(ToolCall::with_raw_arguments("search", ["{\"q", "\": 1}"])),
+            ]),
+            Request::chat(true),
+        ),
+        reply_case(
+            "a refusal, as Anthropic streams it",
+            json!({ "refusal": "I can't help with that." }),
+            Reply::refusal("I can't help with that."),
+            Request::post("/v1/messages", anthropic.clone()),
+        ),
+        reply_case(
+            "two tool calls, as the Responses API streams them",
+            json!({ "tool_calls": [
+                { "name": "get_weather", "arguments": { "city": "Paris" } },
+                { "name": "get_weather", "arguments": { "city": "Rome" }, "id": "call_rome" }
+            ] }),
+            Reply::tool_calls([
+                weather.clone(),
+                ToolCall::function("get_weather", json!({ "city": "Rome" })).with_id("call_rome"),
+            ]),
+            Request::post(
+                "/v1/responses",
+                json!({ "model": "gpt-4o", "input": "Weather?", "stream": true }),
+            ),
+        ),
+        reply_case(
+            "a tool call, as Gemini streams it",
+            json!({ "tool_calls": [{ "name": "get_weather", "arguments": { "city": "Paris" } }] }),
+            Reply::tool_call(weather.clone()),
+            Request::post(
+                "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse",
+                json!({ "contents": [{ "role": "user", "parts": [{ "text": "Weather?" }] }] }),
+            ),
+        ),
+        reply_case(
+            "text, as Ollama streams it",
+            json!({ "text": "Hi from llama" }),
+            Reply::text("Hi from llama"),
+            Request::post(
+                "/api/chat",
+                json!({ "model": "llama3.2", "messages": [{ "role": "user", "content": "Hi" }] }),
+            ),
+        ),
+        reply_case(
+            "text in the demo's plain format",
+            json!({ "text": "Hello, demo" }),
+            Reply::text("Hello, demo"),
+            Request {
+                method: "GET",
+                path: "/stream",
+                body: Value::Null,
+                last_event_id: None,
+            },
+        ),
+        reply_case(
+            "an HTTP error with every option",
+            json!({ "http_error": "rate_limited", "retry_after": "1.5s",
+                    "error_message": "Slow down.", "headers": { "x-why": "busy" },
+                    "delay_headers": "20ms" }),
+            Reply::rate_limited()
+                .retry_after(ms(1_500))
+                .error_message("Slow down.")
+                .header("x-why", "busy")
+                .delay_headers(ms(20)),
+            Request::chat(true),
+        ),
+        reply_case(
+            "an HTTP error by status, as Anthropic sends it",
+            json!({ "http_error": 529 }),
+            Reply::http_error(529),
+            Request::post("/v1/messages", anthropic.clone()),
+        ),
+        reply_case(
+            "a preset error event mid-stream",
+            json!({ "text": "one two three", "error_after": { "tokens": 2, "preset": "overloaded" } }),
+            Reply::text("one two three").error_after(2, StreamError::overloaded()),
+            Request::chat(true),
+        ),
+        reply_case(
+            "a custom error, not streamed, with its own status",
+            json!({ "text": "one two", "error_after": { "tokens": 1, "message": "Bad content.",
+                    "type": "invalid_response", "code": "model_error", "param": "messages",
+                    "status": 502 } }),
+            Reply::text("one two").error_after(
+                1,
+                StreamError::new("Bad content.")
+                    .with_type("invalid_response")
+                    .with_code("model_error")
+                    .with_param("messages")
+                    .with_status(502),
+            ),
+            Request::chat(false),
+        ),
+        reply_case(
+            "a clean early end",
+            json!({ "text": "one two three", "end_cleanly_after": 2 }),
+            Reply::text("one two three").end_cleanly_after(2),
+            Request::chat(true),
+        ),
+        reply_case(
+            "a disconnect",
+            json!({ "text": "one two three", "disconnect_after": 2 }),
+            Reply::text("one two three").disconnect_after(2),
+            Request::chat(true),
+        ),
+        reply_case(
+            "a reset",
+            json!({ "text": "one two three", "reset_connection_after": 1 }),
+            Reply::text("one two three").reset_connection_after(1),
+            Request::chat(true),
+        ),
+        reply_case(
+            "a stall",
+            json!({ "text": "one two three", "stall_after": 1 }),
+            Reply::text("one two three").stall_after(1),
+            Request::chat(true),
+        ),
+        reply_case(
+            "event ids and a retry time, resumed after event 2",
+            json!({ "text": "one two three", "event_ids": true, "reconnection_time": 250,
+                    "disconnect_after": 2 }),
+            Reply::text("one two three")
+                .event_ids()
+                .reconnection_time(ms(250))
+                .disconnect_after(2),
+            Request {
+                last_event_id: Some("2"),
+                ..Request::chat(true)
+            },
+        ),
+        reply_case(
+            "keep-alive comments in a pause",
+            json!({ "steps": [{ "token": "a" }, { "pause": "120ms" }, { "token": "b" }],
+                    "keep_alive": "40ms" }),
+            Reply::steps([Step::token("a"), Step::pause(ms(120)), Step::token("b")])
+                .keep_alive(ms(40)),
+            Request::chat(true),
+        ),
+    ];
+    cases.push(WireCase {
+        name: "a server-wide format on a gateway path",
+        fixture: json!({ "framed_as": "anthropic_messages", "reply": { "text": "Hi!" } }),
+        builder: MockChatServer::builder()
+            .framed_as(WireFormat::AnthropicMessages)
+            .reply(Reply::text("Hi!")),
+        mocks: Vec::new(),
+        request: Request::post("/gateway/anthropic/v1/messages", anthropic),
+    });
+    cases.push(WireCase {
+        name: "a mock with matchers and its own format",
+        fixture: json!({ "mocks": [{
+            "when": { "method": "post", "path": "/ollama/api/chat", "model": "llama3.2",
+                      "stream": false, "last_user_message_is": "Hi" },
+            "reply": { "text": "Hello from a gateway" },
+            "framed_as": "ollama"
+        }] }),
+        builder: MockChatServer::builder(),
+        mocks: vec![Mock::given(matchers::method("POST"))
+            .and(matchers::path("/ollama/api/chat"))
+            .and(matchers::model("llama3.2"))
+            .and(matchers::stream(false))
+            .and(matchers::last_user_message_is("Hi"))
+            .respond_with(Reply::text("Hello from a gateway"))
+            .framed_as(WireFormat::Ollama)],
+        request: Request::post(
+            "/ollama/api/chat",
+            json!({ "model": "llama3.2", "stream": false,
+                    "messages": [{ "role": "user", "content": "Hi" }] }),
+        ),
+    });
+    cases
+}
+
+#[tokio::test]
+async fn fixture_replies_put_the_same_bytes_on_the_wire_as_builder_replies() {
+    for case in wire_cases() {
+        let fixture = Fixture::from_json(&case.fixture.to_string())
+            .unwrap_or_else(|error| panic!("{}: {error}", case.name));
+        let from_fixture = start_with(fixture).await;
+        let from_builder = case.builder.start().await;
+        for mock in case.mocks {
+            mock.mount(&from_builder).await;
+        }
+
+        let (fixture_side, builder_side) = tokio::join!(
+            observe(&from_fixture, &case.request),
+            observe(&from_builder, &case.request)
+        );
+
+        assert_eq!(fixture_side, builder_side, "{}", case.name);
+        assert_ne!(
+            fixture_side.body, "",
+            "{}: the case says something",
+            case.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_wire_cases_show_their_features() {
+    // A few spot checks that the cases above exercise what they claim, so that two
+    // equally broken servers could not pass the comparison.
+    let cases = wire_cases();
+    let find = |name: &str| cases.iter().find(|case| case.name == name).unwrap();
+
+    let server =
+        start_with(Fixture::from_json(&find("a stall").fixture.to_string()).unwrap()).await;
+    assert_eq!(
+        observe(&server, &Request::chat(true)).await.end,
+        End::Silent
+    );
+
+    let case = find("a disconnect");
+    let server = start_with(Fixture::from_json(&case.fixture.to_string()).unwrap()).await;
+    assert_eq!(observe(&server, &case.request).await.end, End::Broken);
+
+    let case = find("a custom error, not streamed, with its own status");
+    let server = start_with(Fixture::from_json(&case.fixture.to_string()).unwrap()).await;
+    let observed = observe(&server, &case.request).await;
+    assert_eq!(observed.status, 502);
+    assert!(observed.body.contains("model_error"), "{}", observed.body);
+
+    let case = find("keep-alive comments in a pause");
+    let server = start_with(Fixture::from_json(&case.fixture.to_string()).unwrap()).await;
+    let body = post_chat(&server, chat_body("m", "x", true))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains(": keep-alive\n\n"), "{body}");
+
+    let case = find("a mock with matchers and its own format");
+    let server = start_with(Fixture::from_json(&case.fixture.to_string()).unwrap()).await;
+    let observed = observe(&server, &case.request).await;
+    assert!(
+        observed.body.contains(r#""done":true"#),
+        "{}",
+        observed.body
+    );
+}
+
+// --- Mocks from fixtures ------------------------------------------------------------------
+
+/// The content of a non-streamed chat reply, or the status of an error.
+async fn answer(server: &MockChatServer, body: Value) -> Result<String, u16> {
+    let response = post_chat(server, body.to_string()).await;
+    let status = response.status().as_u16();
+    if status != 200 {
+        return Err(status);
+    }
+    let json: Value = response.json().await.unwrap();
+    Ok(json["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned())
+}
+
+fn ask(model: &str, message: &str) -> Value {
+    json!({ "model": model, "messages": [{ "role": "user", "content": message }] })
+}
+
+#[tokio::test]
+async fn fixture_mocks_match_with_every_matcher_and_respect_priority_and_limits() {
+    let fixture = Fixture::from_json(
+        &json!({ "mocks": [
+            { "when": { "headers": { "x-tenant": "acme" } }, "reply": { "text": "header" } },
+            { "when": { "header_exists": ["x-trace"] }, "reply": { "text": "header exists" } },
+            { "when": { "body_partial_json": { "temperature": 0 } },
+              "reply": { "text": "partial json" } },
+            { "when": { "last_user_message_contains": "weather" },
+              "reply": { "text": "contains" } },
+            { "when": { "model": "limited" }, "reply": { "text": "limited" },
+              "up_to_n_times": 1 },
+            { "when": { "model": "limited" }, "reply": { "text": "after the limit" } },
+            { "when": { "model": "sequence" },
+              "replies": [{ "text": "first" }, { "http_error": 500 }, { "text": "last" }] },
+            { "reply": { "text": "low priority catch-all" }, "priority": 9 },
+            { "when": { "model": "urgent" }, "reply": { "text": "urgent" }, "priority": 1 },
+            { "when": { "model": "urgent" }, "reply": { "text": "mounted first, checked later" },
+              "priority": 2 }
+        ] })
+        .to_string(),
+    )
+    .unwrap();
+    let server = start_with(fixture).await;
+    let client = reqwest::Client::new();
+    let url = crate::support::chat_url(&server);
+    let with_header = |name: &'static str, value: &'static str| {
+        client
+            .post(&url)
+            .header(name, value)
+            .body(ask("m", "x").to_string())
+    };
+
+    let response = with_header("x-tenant", "acme").send().await.unwrap();
+    let json: Value = response.json().await.unwrap();
+    assert_eq!(json["choices"][0]["message"]["content"], "header");
+    let response = with_header("x-trace", "anything").send().await.unwrap();
+    let json: Value = response.json().await.unwrap();
+    assert_eq!(json["choices"][0]["message"]["content"], "header exists");
+    let mut cold = ask("m", "x");
+    cold["temperature"] = json!(0.0);
+    assert_eq!(answer(&server, cold).await, Ok("partial json".to_owned()));
+    assert_eq!(
+        answer(&server, ask("m", "the weather?")).await,
+        Ok("contains".to_owned())
+    );
+    assert_eq!(
+        answer(&server, ask("limited", "x")).await,
+        Ok("limited".to_owned())
+    );
+    assert_eq!(
+        answer(&server, ask("limited", "x")).await,
+        Ok("after the limit".to_owned())
+    );
+    assert_eq!(
+        answer(&server, ask("sequence", "x")).await,
+        Ok("first".to_owned())
+    );
+    assert_eq!(answer(&server, ask("sequence", "x")).await, Err(500));
+    assert_eq!(
+        answer(&server, ask("sequence", "x")).await,
+        Ok("last".to_owned())
+    );
+    assert_eq!(
+        answer(&server, ask("sequence", "x")).await,
+        Ok("last".to_owned())
+    );
+    assert_eq!(
+        answer(&server, ask("urgent", "x")).await,
+        Ok("urgent".to_owned())
+    );
+    assert_eq!(
+        answer(&server, ask("other", "x")).await,
+        Ok("low priority catch-all".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn fixture_expectations_are_met_and_verified() {
+    let fixture = Fixture::from_json(
+        r#"{ "mocks": [
+            { "name": "once", "when": { "model": "a" }, "reply": { "text": "a" }, "expect": 1 },
+            { "when": { "model": "b" }, "reply": { "text": "b" }, "expect": "1.." },
+            { "when": { "model": "c" }, "reply": { "text": "c" }, "expect": "..=1" },
+            { "when": { "model": "d" }, "reply": { "text": "d" }, "expect": "2..4" },
+            { "when": { "model": "e" }, "reply": { "text": "e" },
+              "expect": { "at_least": 1, "at_most": 2 } },
+            { "when": { "model": "never" }, "reply": { "text": "x" }, "expect": 0 }
+        ] }"#,
+    )
+    .unwrap();
+    let server = start_with(fixture).await;
+    for model in ["a", "b", "b", "d", "d", "d", "e"] {
+        assert_eq!(answer(&server, ask(model, "x")).await, Ok(model.to_owned()));
+    }
+
+    server.verify().await;
+}
+
+#[tokio::test]
+#[should_panic(
+    expected = "Mock #0 \"weather question\" matched 0 requests, but expects exactly 1."
+)]
+async fn an_unmet_fixture_expectation_fails_the_test_when_the_server_drops() {
+    let fixture = Fixture::from_json(
+        r#"{ "mocks": [{ "name": "weather question", "when": { "model": "gpt-4o" },
+                         "reply": { "text": "Sunny." }, "expect": 1 }] }"#,
+    )
+    .unwrap();
+    let server = start_with(fixture).await;
+    assert_eq!(answer(&server, ask("other", "x")).await, Err(404));
+    drop(server);
+}
+
+#[tokio::test]
+async fn a_fixture_mounts_on_a_running_server_after_the_mocks_already_there() {
+    let server = MockChatServer::start().await;
+    Mock::given(matchers::model("a"))
+        .respond_with(Reply::text("from Rust"))
+        .mount(&server)
+        .await;
+    Fixture::from_json(
+        r#"{ "mocks": [{ "when": { "model": "a" }, "reply": { "text": "shadowed" } },
+                       { "when": { "model": "b" }, "reply": { "text": "from JSON" } }] }"#,
+    )
+    .unwrap()
+    .mount(&server)
+    .await;
+
+    assert_eq!(
+        answer(&server, ask("a", "x")).await,
+        Ok("from Rust".to_owned())
+    );
+    assert_eq!(
+        answer(&server, ask("b", "x")).await,
+        Ok("from JSON".to_owned())
+    );
+    assert_eq!(answer(&server, ask("c", "x")).await, Err(404));
+}
+
+#[tokio::test]
+#[should_panic(
+    expected = "Fixture::mount: this fixture has a fallback reply (\"reply\" or \
+                           \"replies\") and a server-wide \"framed_as\", which a running \
+                           server cannot take on"
+)]
+async fn mounting_a_fixture_with_a_fallback_on_a_running_server_says_to_use_the_builder() {
+    let server = MockChatServer::start().await;
+    let fixture =
+        Fixture::from_json(r#"{ "reply": { "text": "x" }, "framed_as": "ollama" }"#).unwrap();
+    fixture.mount(&server).await;
+}
+
+#[tokio::test]
+async fn later_builder_calls_override_the_fixture_and_fixtures_add_up() {
+    let with_fallback = Fixture::from_json(r#"{ "reply": { "text": "fixture" } }"#).unwrap();
+    let server = MockChatServer::builder()
+        .fixture(with_fallback)
+        .reply(Reply::text("builder"))
+        .start()
+        .await;
+    assert_eq!(
+        answer(&server, ask("m", "x")).await,
+        Ok("builder".to_owned())
+    );
+
+    let mocks_only = Fixture::from_json(
+        r#"{ "mocks": [{ "when": { "model": "a" }, "reply": { "text": "a" } }] }"#,
+    )
+    .unwrap();
+    let server = MockChatServer::builder()
+        .reply(Reply::text("builder"))
+        .fixture(mocks_only.clone())
+        .fixture(
+            Fixture::from_json(
+                r#"{ "mocks": [{ "when": { "model": "b" }, "reply": { "text": "b" } }] }"#,
+            )
+            .unwrap(),
+        )
+        .start()
+        .await;
+    assert_eq!(answer(&server, ask("a", "x")).await, Ok("a".to_owned()));
+    assert_eq!(answer(&server, ask("b", "x")).await, Ok("b".to_owned()));
+    assert_eq!(
+        answer(&server, ask("c", "x")).await,
+        Ok("builder".to_owned())
+    );
+
+    // A fixture with mocks and no fallback behaves like mounted mocks: unmatched is a 404.
+    let server = start_with(mocks_only).await;
+    assert_eq!(answer(&server, ask("c", "x")).await, Err(404));
+}
+
+// --- Replies inside a test's own serde types ----------------------------------------------
+
+#[test]
+fn replies_deserialize_inside_a_users_own_types() {
+    let config = json!({
+        "scenarios": {
+            "happy": { "text": "All good." },
+            "broken": { "text": "All good.", "disconnect_after": 1 }
+        },
+        "other settings": [1, 2, 3]
+    });
+
+    let scenarios: HashMap<String, Reply> =
+        serde_json::from_value(config["scenarios"].clone()).unwrap();
+    assert_eq!(scenarios["happy"], Reply::text("All good."));
+    assert_eq!(
+        scenarios["broken"],
+        Reply::text("All good.").disconnect_after(1)
+    );
+
+    let replies: Vec<Reply> =
+        serde_json::from_str(r#"[{"tokens": ["a"]}, {"http_error": "server_error"}]"#).unwrap();
+    assert_eq!(replies, [Reply::tokens(["a"]), Reply::server_error()]);
+
+    let error =
+        serde_json::from_str::<Vec<Reply>>(r#"[{"text": "a"}, {"text": "a", "stall_after": 5}]"#)
+            .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "at stall_after: expected a number of tokens from 0 to 1 (the script has 1, counting \
+         each text token, refusal piece, tool call and fragment of its arguments), found 5 \
+         at line 1 column 48"
+    );
+
+    let fixture: Fixture =
+        serde_json::from_value(json!({ "mocks": [], "framed_as": "gemini" })).unwrap();
+    drop(fixture);
+}
+
+// --- Bad fixtures -------------------------------------------------------------------------
+
+/// Writes `text` to a fixture file of its own, loads it, and returns the error.
+fn load_error(name: &str, text: &str) -> (PathBuf, chatmock::FixtureError) {
+    let path = std::env::temp_dir().join(format!(
+        "chatmock-fixture-{}-{name}.json",
+        std::process::id()
+    ));
+    std::fs::write(&path, text).unwrap();
+    let result = Fixture::load(&path);
+    std::fs::remove_file(&path).unwrap();
+    match result {
+        Ok(_) => panic!("{name}: the fixture loads, but should fail: {text}"),
+        Err(error) => (path, error),
+    }
+}
+
+#[test]
+fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
+    // (case, fixture, path inside it, message after "<file>: at <path>: ")
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "typo in a reply key",
+            r#"{"reply": {"text": "Hi", "token_delai": "5ms"}}"#,
+            "reply.token_delai",
+            "unknown key \"token_delai\" in a reply (did you mean \"token_delay\"?); the keys \
+             allowed are \"text\", \"tokens\", \"steps\", \"refusal\", \"tool_calls\", \
+             \"http_error\", \"headers\", \"delay_headers\", \"error_message\", \
+             \"retry_after\", \"first_token_delay\", \"token_delay\", \"finish_reason\", \
+             \"without_done\", \"error_after\", \"end_cleanly_after\", \"disconnect_after\", \
+             \"reset_connection_after\", \"stall_after\", \"event_ids\", \
+             \"reconnection_time\", \"keep_alive\", \"crlf_line_endings\" and \
+             \"fragment_writes\"",
+        ),
+        (
+            "typo at the top level",
+            r#"{"mock": []}"#,
+            "mock",
+            "unknown key \"mock\" in a fixture (did you mean \"mocks\"?); the keys allowed \
+             are \"mocks\", \"reply\", \"replies\" and \"framed_as\"",
+        ),
+        (
+            "typo in a matcher",
+            r#"{"mocks": [{"when": {"modle": "gpt-4o"}, "reply": {"text": "x"}}]}"#,
+            "mocks[0].when.modle",
+            "unknown key \"modle\" in the matchers of \"when\" (did you mean \"model\"?); the \
+             keys allowed are \"method\", \"path\", \"model\", \"stream\", \"headers\", \
+             \"header_exists\", \"body_partial_json\", \"last_user_message_contains\" and \
+             \"last_user_message_is\"",
+        ),
+        (
+            "wrong type",
+            r#"{"mocks": [{"when": {"stream": "yes"}, "reply": {"text": "x"}}]}"#,
+            "mocks[0].when.stream",
+            "expected true or false, found \"yes\"",
+        ),
+        (
+            "a duration that is a boolean",
+            r#"{"mocks": [
+                {"reply": {"text": "a"}}, {"reply": {"text": "b"}},
+                {"reply": {"text": "c", "token_delay": true}}
+            ]}"#,
+            "mocks[2].reply.token_delay",
+            "expected a duration such as \"250ms\", \"1.5s\" or a number of milliseconds, \
+             found true",
+        ),
+        (
+            "a duration without a unit",
+            r#"{"reply": {"steps": [{"token": "a", "after": "250"}]}}"#,
+            "reply.steps[0].after",
+            "expected a duration such as \"250ms\", \"1.5s\" or a number of milliseconds, \
+             found \"250\"",
+        ),
+        (
+            "a negative duration",
+            r#"{"reply": {"text": "a", "first_token_delay": -5}}"#,
+            "reply.first_token_delay",
+            "expected a duration such as \"250ms\", \"1.5s\" or a number of milliseconds, \
+             found -5",
+        ),
+        (
+            "a duration over a day",
+            r#"{"reply": {"http_error": 500, "delay_headers": "1441m"}}"#,
+            "reply.delay_headers",
+            "expected a duration of at most one day (for a stream that never ends, use \
+             \"stall_after\"), found \"1441m\"",
+        ),
+        (
+            "two content keys",
+            r#"{"reply": {"text": "a", "tokens": ["a"]}}"#,
+            "reply.tokens",
+            "a reply takes only one of \"text\", \"tokens\", \"steps\", \"refusal\", \
+             \"tool_calls\" or \"http_error\", but this one has both \"text\" and \"tokens\"",
+        ),
+        (
+            "no content key",
+            r#"{"replies": [{"text": "a"}, {"token_delay": "5ms"}]}"#,
+            "replies[1]",
+            "expected a reply with one content key (\"text\", \"tokens\", \"steps\", \
+             \"refusal\", \"tool_calls\" or \"http_error\"), found none",
+        ),
+        (
+            "a stream option on an HTTP error",
+            r#"{"reply": {"http_error": 429, "disconnect_after": 1}}"#,
+            "reply.disconnect_after",
+            "\"disconnect_after\" applies to streamed replies, but this reply is an HTTP \
+             error (an HTTP error has no stream; use \"delay_headers\" to delay it)",
+        ),
+        (
+            "an HTTP error option on a stream",
+            r#"{"reply": {"text": "a", "retry_after": "1s"}}"#,
+            "reply.retry_after",
+            "\"retry_after\" applies to HTTP error replies (\"http_error\"), but this reply is \
+             a stream (use \"error_after\" for an error event in a stream)",
+        ),
+        (
+            "an ending after more tokens than the script has",
+            r#"{"reply": {"text": "one two", "disconnect_after": 3}}"#,
+            "reply.disconnect_after",
+            "expected a number of tokens from 0 to 2 (the script has 2, counting each text \
+             token, refusal piece, tool call and fragment of its arguments), found 3",
+        ),
+        (
+            "an error event after more tokens than the script has",
+            r#"{"mocks": [{"replies": [{"text": "a"},
+                {"tokens": [], "error_after": {"tokens": 1, "preset": "server_error"}}]}]}"#,
+            "mocks[0].replies[1].error_after.tokens",
+            "expected a number of tokens from 0 to 0 (the script has 0, counting each text \
+             token, refusal piece, tool call and fragment of its arguments), found 1",
+        ),
+        (
+            "two endings",
+            r#"{"reply": {"text": "a b", "disconnect_after": 1, "stall_after": 1}}"#,
+            "reply.stall_after",
+            "a stream, which ends only once, takes only one of \"error_after\", \
+             \"end_cleanly_after\", \"disconnect_after\", \"reset_connection_after\" or \
+             \"stall_after\", but this one has both \"disconnect_after\" and \"stall_after\"",
+        ),
+        (
+            "an error event that is neither preset nor message",
+            r#"{"reply": {"text": "a", "error_after": {"tokens": 1}}}"#,
+            "reply.error_after",
+            "an error event needs \"preset\" (a preset: \"server_error\", \"overloaded\" or \
+             \"rate_limited\") or \"message\" (a custom error): expected one of them, found \
+             neither",
+        ),
+        (
+            "a bad format name",
+            r#"{"framed_as": "openai"}"#,
+            "framed_as",
+            "expected a wire format: \"openai_chat_completions\", \"openai_responses\", \
+             \"anthropic_messages\", \"gemini\", \"ollama\" or \"plain_text\", found \"openai\"",
+        ),
+        (
+            "a status that is not an error",
+            r#"{"reply": {"http_error": 200}}"#,
+            "reply.http_error",
+            "expected an HTTP error status from 400 to 599, or a preset: \"rate_limited\", \
+             \"quota_exceeded\", \"overloaded\", \"server_error\", \"invalid_api_key\" or \
+             \"context_length_exceeded\", found 200",
+        ),
+        (
+            "an unknown error preset",
+            r#"{"reply": {"http_error": "teapot"}}"#,
+            "reply.http_error",
+            "expected an HTTP error status from 400 to 599, or a preset: \"rate_limited\", \
+             \"quota_exceeded\", \"overloaded\", \"server_error\", \"invalid_api_key\" or \
+             \"context_length_exceeded\", found \"teapot\"",
+        ),
+        (
+            "a custom error event status out of range",
+            r#"{"reply": {"text": "a", "error_after": {"tokens": 0, "message": "m", "status": 600}}}"#,
+            "reply.error_after.status",
+            "expected an HTTP error status from 400 to 599, found 600",
+        ),
+        (
+            "a zero keep-alive",
+            r#"{"reply": {"text": "a", "keep_alive": 0}}"#,
+            "reply.keep_alive",
+            "expected an interval above zero (zero would send comments without end), found 0",
+        ),
+        (
+            "zero bytes per write",
+            r#"{"reply": {"text": "a", "fragment_writes": 0}}"#,
+            "reply.fragment_writes",
+            "expected a number of bytes per write, 1 or more, found 0",
+        ),
+        (
+            "a bad header name",
+            r#"{"reply": {"text": "a", "headers": {"x bad": "1"}}}"#,
+            "reply.headers[\"x bad\"]",
+            "\"x bad\" is not a valid HTTP header name",
+        ),
+        (
+            "a bad header value",
+            r#"{"reply": {"text": "a", "headers": {"x-note": "line\nbreak"}}}"#,
+            "reply.headers[\"x-note\"]",
+            "expected a valid HTTP header value (visible ASCII, spaces and tabs), found \
+             \"line\\nbreak\"",
+        ),
+        (
+            "an empty tool name",
+            r#"{"reply": {"tool_calls": [{"name": "get_weather"}, {"name": ""}]}}"#,
+            "reply.tool_calls[1].name",
+            "expected a function name (every provider requires one), found \"\"",
+        ),
+        (
+            "a tool call with both kinds of arguments",
+            r#"{"reply": {"tool_calls": [{"name": "f", "arguments": {}, "raw_arguments": []}]}}"#,
+            "reply.tool_calls[0].raw_arguments",
+            "a tool call takes only one of \"arguments\" or \"raw_arguments\", but this one \
+             has both \"arguments\" and \"raw_arguments\"",
+        ),
+        (
+            "a pause with a delay of its own",
+            r#"{"reply": {"steps": [{"token": "a"}, {"pause": "1s", "after": "1s"}]}}"#,
+            "reply.steps[1].after",
+            "a pause is itself a delay, so it takes no \"after\": write one pause with the \
+             total duration instead",
+        ),
+        (
+            "a malformed chunk set to false",
+            r#"{"reply": {"steps": [{"malformed_chunk": false}]}}"#,
+            "reply.steps[0].malformed_chunk",
+            "expected true, found false",
+        ),
+        (
+            "up_to_n_times zero",
+            r#"{"mocks": [{"reply": {"text": "a"}, "up_to_n_times": 0}]}"#,
+            "mocks[0].up_to_n_times",
+            "expected a number of requests, 1 or more (a mock that can never match is a \
+             mistake; use \"expect\": 0 to assert that no request matches), found 0",
+        ),
+        (
+            "priority zero",
+            r#"{"mocks": [{"reply": {"text": "a"}, "priority": 0}]}"#,
+            "mocks[0].priority",
+            "expected a priority from 1 (checked first) to 255, found 0",
+        ),
+        (
+            "an empty range of requests",
+            r#"{"mocks": [{"reply": {"text": "a"}, "expect": "3..2"}]}"#,
+            "mocks[0].expect",
+            "expected an expectation that can be met (the range is empty; write the lower \
+             bound first, e.g. \"1..=3\"), found \"3..2\"",
+        ),
+        (
+            "an expectation that is not a range",
+            r#"{"mocks": [{"reply": {"text": "a"}, "expect": "twice"}]}"#,
+            "mocks[0].expect",
+            "expected a number of requests (2), a range such as \"1..\", \"..=3\" or \
+             \"2..5\", or {\"at_least\": 1, \"at_most\": 3}, found \"twice\"",
+        ),
+        (
+            "an empty list of replies",
+            r#"{"mocks": [{"replies": []}]}"#,
+            "mocks[0].replies",
+            "expected at least one reply, found an empty array",
+        ),
+        (
+            "a mock without a reply",
+            r#"{"mocks": [{"when": {"model": "a"}}]}"#,
+            "mocks[0]",
+            "a mock needs \"reply\" (or \"replies\", a sequence): expected one of them, found \
+             neither",
+        ),
+        (
+            "a path matcher without its slash",
+            r#"{"mocks": [{"when": {"path": "v1/chat/completions"}, "reply": {"text": "a"}}]}"#,
+            "mocks[0].when.path",
+            "expected a path starting with '/', such as \"/v1/chat/completions\", found \
+             \"v1/chat/completions\"",
+        ),
+        (
+            "a method that is not one",
+            r#"{"mocks": [{"when": {"method": "GE T"}, "reply": {"text": "a"}}]}"#,
+            "mocks[0].when.method",
+            "expected an HTTP method name such as \"POST\", found \"GE T\"",
+        ),
+        (
+            "mocks that are not an array",
+            r#"{"mocks": {"reply": {"text": "a"}}}"#,
+            "mocks",
+            "expected an array of mocks, found an object",
+        ),
+    ];
+    assert!(cases.len() >= 15);
+    for (name, text, json_path, message) in cases {
+        let (file, error) = load_error(&name.replace(' ', "-"), text);
+        assert_eq!(error.file(), Some(file.as_path()), "{name}");
+        assert_eq!(error.json_path(), *json_path, "{name}: {error}");
+        assert_eq!(
+            error.to_string(),
+            format!("{}: at {json_path}: {message}", file.display()),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn documents_that_are_not_fixtures_fail_without_a_path() {
+    let (file, error) = load_error("not-an-object", "[1, 2]");
+    assert_eq!(error.json_path(), "");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: expected a fixture (an object), found an array",
+            file.display()
+        )
+    );
+
+    let (file, error) = load_error("invalid-json", "{\n  \"reply\": {\"text\": \"Hi\",}\n}\n");
+    assert_eq!(error.json_path(), "");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: invalid JSON at line 2, column 26: trailing comma",
+            file.display()
+        )
+    );
+
+    let (file, error) = load_error("empty", "");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: invalid JSON at line 1, column 0: EOF while parsing a value",
+            file.display()
+        )
+    );
+
+    let missing = std::env::temp_dir().join("chatmock-no-such-fixture.json");
+    let error = Fixture::load(&missing).unwrap_err();
+    assert_eq!(error.file(), Some(missing.as_path()));
+    assert_eq!(error.json_path(), "");
+    let io_error = std::fs::read(&missing).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: cannot read the fixture file: {io_error}",
+            missing.display()
+        )
+    );
+
+    // Without a file, the message starts at the path.
+    let error = Fixture::from_json(r#"{"reply": {"text": 5}}"#).unwrap_err();
+    assert_eq!(error.file(), None);
+    assert_eq!(
+        error.to_string(),
+        "at reply.text: expected a string, found 5"
+    );
+}
+
+#[test]
+fn long_and_odd_values_are_described_briefly() {
+    let long = "x".repeat(100);
+    let error = Fixture::from_json(&json!({ "framed_as": long }).to_string()).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .ends_with(&format!("found \"{}...\"", "x".repeat(40))),
+        "{error}"
+    );
+
+    let error = Fixture::from_json(
+        r#"{"mocks": [{"when": {"headers": {"x-a": 1}}, "reply": {"text": "a"}}]}"#,
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "at mocks[0].when.headers[\"x-a\"]: expected a string, found 1"
+    );
+
+    // Deep nesting and huge numbers are errors, not crashes.
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    assert!(Fixture::from_json(&deep).is_err());
+    let error = Fixture::from_json(r#"{"reply": {"text": "a", "token_delay": "99999999999999999999999999999999999999999999s"}}"#)
+        .unwrap_err();
+    assert_eq!(error.json_path(), "reply.token_delay");
+    let error =
+        Fixture::from_json(r#"{"reply": {"text": "a", "stall_after": 1e300}}"#).unwrap_err();
+    assert_eq!(error.json_path(), "reply.stall_after");
+}
+
+/// Every place in `value`: the value with the thing at that place replaced by `odd`.
+fn mutations(value: &Value, odd: &Value) -> Vec<Value> {
+    let mut mutated = vec![odd.clone()];
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                for replacement in mutations(child, odd) {
+                    let mut copy = map.clone();
+                    copy.insert(key.clone(), replacement);
+                    mutated.push(Value::Object(copy));
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (index, child) in items.iter().enumerate() {
+                for replacement in mutations(child, odd) {
+                    let mut copy = items.clone();
+                    copy[index] = replacement;
+                    mutated.push(Value::Array(copy));
+                }
+            }
+        }
+        _ => {}
+    }
+    mutated
+}
+
+#[test]
+fn no_value_anywhere_in_a_fixture_makes_loading_panic() {
+    let rich = json!({
+        "framed_as": "gemini",
+        "replies": [{ "http_error": 503, "retry_after": "1s", "error_message": "m",
+                      "headers": { "x-a": "b" }, "delay_headers": 5 }],
+        "mocks": [
+            { "when": { "method": "POST", "path": "/p", "model": "m", "stream": true,
+                        "headers": { "x-a": "b" }, "header_exists": ["x-b"],
+                        "body_partial_json": { "a": [1] }, "last_user_message_contains": "c",
+                        "last_user_message_is": "d" },
+              "replies": [
+                  { "steps": [{ "token": "a", "after": "1ms" }, { "pause": 1 },
+                              { "refusal": "r" }, { "comment": "c" }, { "raw": "x" },
+                              { "malformed_chunk": true },
+                              { "tool_call": { "name": "f", "arguments": { "a": 1 }, "id": "i" } },
+                              { "tool_call": { "name": "g", "raw_arguments": ["{", "}"] } }],
+                    "first_token_delay": "1ms", "token_delay": "1ms", "finish_reason": "stop",
+                    "without_done": true, "event_ids": true, "reconnection_time": "1s",
+                    "keep_alive": "1s", "crlf_line_endings": true, "fragment_writes": 2,
+                    "disconnect_after": 2 },
+                  { "text": "a b", "error_after": { "tokens": 1, "message": "m", "type": "t",
+                                                    "code": "c", "param": "p", "status": 500 } },
+                  { "tokens": ["a"], "error_after": { "tokens": 1, "preset": "overloaded" } },
+                  { "refusal": "no", "stall_after": 1 },
+                  { "tool_calls": [{ "name": "f" }], "end_cleanly_after": 1 }
+              ],
+              "expect": { "at_least": 1, "at_most": 2 }, "up_to_n_times": 3, "priority": 2,
+              "name": "n", "framed_as": "ollama" },
+            { "reply": { "http_error": "rate_limited" }, "expect": "1..=2" }
+        ]
+    });
+    let valid = Fixture::from_json(&rich.to_string()).expect("the unmutated fixture is valid");
+    drop(valid);
+    let odd_values = [
+        json!(null),
+        json!(true),
+        json!(false),
+        json!(0),
+        json!(-1),
+        json!(1.5),
+        json!(1e300),
+        json!(u64::MAX),
+        json!(""),
+        json!("0ms"),
+        json!("x"),
+        json!("..0"),
+        json!("18446744073709551615..=18446744073709551615"),
+        json!([]),
+        json!([""]),
+        json!({}),
+        json!({ "": 0 }),
+    ];
+    let mut parsed = 0;
+    for odd in &odd_values {
+        for mutated in mutations(&rich, odd) {
+            // An error or a fixture, never a panic.
+            let _ = Fixture::from_json(&mutated.to_string());
+            parsed += 1;
+        }
+    }
+    assert!(parsed > 1_000, "{parsed}");
+}
