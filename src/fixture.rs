@@ -805,22 +805,12 @@ fn parse_duration(text: &str) -> Option<Duration> {
     })
 }
 
-const FORMATS: &[(&str, WireFormat)] = &[
-    ("openai_chat_completions", WireFormat::OpenAiChatCompletions),
-    ("openai_responses", WireFormat::OpenAiResponses),
-    ("anthropic_messages", WireFormat::AnthropicMessages),
-    ("gemini", WireFormat::Gemini),
-    ("ollama", WireFormat::Ollama),
-    ("plain_text", WireFormat::PlainText),
-];
-
 fn wire_format(value: &Value, path: &JsonPath) -> Parsed<WireFormat> {
-    FORMATS
-        .iter()
-        .find(|(name, _)| value.as_str() == Some(name))
-        .map(|(_, format)| *format)
+    value
+        .as_str()
+        .and_then(|name| name.parse().ok())
         .ok_or_else(|| {
-            let names: Vec<&str> = FORMATS.iter().map(|(name, _)| *name).collect();
+            let names: Vec<&str> = WireFormat::ALL.iter().map(|format| format.name()).collect();
             path.expected(&format!("a wire format: {}", list(&names, "or")), value)
         })
 }
