@@ -28,6 +28,9 @@ pub(super) struct ChunkEncoder {
     completion_tokens: u64,
     /// An interrupted stream never gets its usage chunk.
     failed: bool,
+    /// The message has started but its role chunk is not out yet: its shape depends on
+    /// what comes first.
+    role_pending: bool,
 }
 
 impl ChunkEncoder {
@@ -52,6 +55,7 @@ impl ChunkEncoder {
             context,
             completion_tokens: 0,
             failed: false,
+            role_pending: false,
         }
     }
 
@@ -80,6 +84,11 @@ impl ChunkEncoder {
     }
 }
 
+/// The role chunk of a message that starts with text: `content` is the empty string.
+const TEXT_ROLE: &str = "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}";
+/// The role chunk of a message that starts with a refusal: no content at all.
+const REFUSAL_ROLE: &str = "{\"role\":\"assistant\",\"content\":null,\"refusal\":\"\"}";
+
 impl Encoder for ChunkEncoder {
     fn encode(&mut self, event: MessageEvent<'_>, frames: &mut Vec<Frame>) {
         match event {
@@ -90,11 +99,22 @@ impl Encoder for ChunkEncoder {
             }
             _ => {}
         }
+        // The live API's first chunk carries the role, shaped by what follows: empty
+        // content before text, no content before a refusal, and the first tool call
+        // itself (wire reference, §2.4).
+        let role_pending = std::mem::take(&mut self.role_pending);
+        if role_pending {
+            match event {
+                MessageEvent::Refusal(_) => frames.push(self.chunk(REFUSAL_ROLE, None)),
+                MessageEvent::ToolCallStart { .. } => {}
+                _ => frames.push(self.chunk(TEXT_ROLE, None)),
+            }
+        }
         frames.push(match event {
-            MessageEvent::Start => self.chunk(
-                "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}",
-                None,
-            ),
+            MessageEvent::Start => {
+                self.role_pending = true;
+                return;
+            }
             MessageEvent::Token(text) => {
                 self.chunk(&format!("{{\"content\":{}}}", json_string(text)), None)
             }
@@ -102,15 +122,20 @@ impl Encoder for ChunkEncoder {
                 self.chunk(&format!("{{\"refusal\":{}}}", json_string(text)), None)
             }
             // The first chunk of a call names it, with empty arguments; later chunks
-            // carry only the index and a fragment (wire reference, §2.4).
+            // carry only the index and a fragment.
             MessageEvent::ToolCallStart { index, id, name } => {
                 let id = self.context.tool_call_id("call_", index, id);
-                let delta = json!({ "tool_calls": [{
+                let mut delta = json!({ "tool_calls": [{
                     "index": index,
                     "id": id,
                     "type": "function",
                     "function": { "name": name, "arguments": "" }
                 }] });
+                if role_pending {
+                    delta["role"] = json!("assistant");
+                    delta["content"] = Value::Null;
+                    delta["refusal"] = Value::Null;
+                }
                 self.chunk(&delta.to_string(), None)
             }
             MessageEvent::ToolArguments { index, fragment } => self.chunk(

@@ -159,17 +159,22 @@ async fn a_tool_call_chunk_has_the_live_apis_shape() {
         .iter()
         .map(|chunk| &chunk["choices"][0]["delta"])
         .collect();
-    assert_eq!(deltas[0]["role"], "assistant");
+    // As in the live API's capture, the first chunk is the role and the call together.
     assert_eq!(
-        deltas[1],
-        &json!({ "tool_calls": [{
-            "index": 0,
-            "id": "call_1",
-            "type": "function",
-            "function": { "name": "read_file", "arguments": "" }
-        }] })
+        deltas[0],
+        &json!({
+            "role": "assistant",
+            "content": null,
+            "refusal": null,
+            "tool_calls": [{
+                "index": 0,
+                "id": "call_1",
+                "type": "function",
+                "function": { "name": "read_file", "arguments": "" }
+            }]
+        })
     );
-    let fragments: Vec<&str> = deltas[2..deltas.len() - 1]
+    let fragments: Vec<&str> = deltas[1..deltas.len() - 1]
         .iter()
         .map(|delta| {
             assert_eq!(delta["tool_calls"][0]["index"], 0);
