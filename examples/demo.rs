@@ -24,6 +24,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use futures::FutureExt;
+
 use chatmock::{Fixture, MockChatServer, ReceivedRequest, Reply, StreamOutcome, WireFormat};
 
 const USAGE: &str = "usage: demo [--port 8001] [--host 127.0.0.1] [--token-delay-ms 500] \
@@ -114,6 +116,12 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Polled once so that the handler is installed before the address is printed: a
+    // Ctrl-C as soon as the server is up stops it cleanly rather than killing it.
+    let mut interrupted = Box::pin(tokio::signal::ctrl_c());
+    if (&mut interrupted).now_or_never().is_some() {
+        return ExitCode::SUCCESS;
+    }
     let uri = server.uri();
     println!("chatmock demo listening on {uri}");
     println!("  plain stream:  curl -N {uri}/stream");
@@ -125,7 +133,7 @@ async fn main() -> ExitCode {
     let mut log = RequestLog::default();
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut interrupted => break,
             requests = server.wait_until(|requests| log.has_news(requests)) => {
                 log.print_news(&requests.unwrap_or_default());
             }

@@ -225,7 +225,8 @@ async fn the_standalone_server_serves_a_fixture_and_logs_each_request_and_outcom
     let response = client.post(&url).body(body).send().await.unwrap();
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
     let chunks = chunks(&response.bytes().await.unwrap()).await;
-    let call = &chunks[1]["choices"][0]["delta"]["tool_calls"][0];
+    // The first chunk carries the role and the call together, as the live API sends it.
+    let call = &chunks[0]["choices"][0]["delta"]["tool_calls"][0];
     assert_eq!(call["id"], "call_1");
     assert_eq!(call["function"]["name"], "get_weather");
     assert_eq!(
