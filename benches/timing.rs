@@ -415,6 +415,15 @@ async fn raw_round(
     samples
         .server_cpu
         .push(thread_cpu_ms_since(&thread, &cpu_before));
+    // A client can read its last event before the server thread has logged that stream.
+    let waiting = Instant::now();
+    while server.log.lock().unwrap().len() < load.streams {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(10),
+            "the baseline logged every stream"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let log = std::mem::take(&mut *server.log.lock().unwrap());
     drop(server);
     let mut first_writes = Vec::with_capacity(load.streams);
