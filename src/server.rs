@@ -11,8 +11,8 @@
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::AtomicUsize;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -80,7 +80,7 @@ struct Running {
     shutdown: oneshot::Sender<()>,
     /// Disconnected once the server has stopped: its runtime dropped, every stream cut,
     /// every socket closed.
-    ended: mpsc::Receiver<()>,
+    ended: Arc<Ended>,
 }
 
 /// Configures a [`MockChatServer`] before it starts. Get one from
@@ -239,7 +239,8 @@ fn serve(address: SocketAddr, state: Arc<ServerState>) -> io::Result<(SocketAddr
     };
     let app = crate::router::router(state).into_make_service_with_connect_info::<Connection>();
     let (shutdown, stop) = oneshot::channel::<()>();
-    let (finished, ended) = mpsc::channel::<()>();
+    let ended = Arc::new(Ended::default());
+    let finished = Finished(Arc::clone(&ended));
     let serving = serving(listener, app, stop);
     threads::run(Job {
         runtime,
@@ -250,13 +251,57 @@ fn serve(address: SocketAddr, state: Arc<ServerState>) -> io::Result<(SocketAddr
     Ok((address, Running { shutdown, ended }))
 }
 
+/// Whether a server has stopped, for its owner to wait on.
+#[derive(Default)]
+struct Ended {
+    ended: AtomicBool,
+    /// The thread waiting for the end, to wake once it has come.
+    waiting: Mutex<Option<std::thread::Thread>>,
+}
+
+/// Ends the server when dropped, even by a panic on the server thread.
+struct Finished(Arc<Ended>);
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        self.0.ended.store(true, Ordering::Release);
+        if let Some(waiting) = lock(&self.0.waiting).take() {
+            waiting.unpark();
+        }
+    }
+}
+
+/// How long the owner of a stopping server checks for its end before going to sleep.
+/// Stopping an ordinary server takes tens of microseconds, about what it costs to wake a
+/// sleeping thread on a busy or virtual machine; a server with many streams to cut takes
+/// longer, and its owner sleeps.
+const SPIN: Duration = Duration::from_micros(200);
+
+impl Ended {
+    /// Returns once the server has stopped.
+    fn wait(&self) {
+        *lock(&self.waiting) = Some(std::thread::current());
+        let spinning = std::time::Instant::now();
+        while !self.ended.load(Ordering::Acquire) {
+            if spinning.elapsed() < SPIN {
+                std::hint::spin_loop();
+            } else {
+                // An unpark that came since the last look makes this return at once.
+                std::thread::park();
+            }
+        }
+        // Spares this thread a stray wake-up, unless the server thread is waking it now.
+        lock(&self.waiting).take();
+    }
+}
+
 /// What a server thread runs for one server.
 struct Job {
     runtime: tokio::runtime::Runtime,
     serving: Serving,
     /// Dropped once the runtime is gone, which tells the server's owner that every
     /// connection and the listener are closed.
-    finished: mpsc::Sender<()>,
+    finished: Finished,
     port: u16,
 }
 
@@ -277,7 +322,7 @@ fn serving(listener: tokio::net::TcpListener, app: App, stop: oneshot::Receiver<
 impl Job {
     /// Serves until stopped, then drops the runtime, which cancels every connection task
     /// and so closes their sockets. Returns what tells the owner it is over.
-    fn run(self) -> mpsc::Sender<()> {
+    fn run(self) -> Finished {
         let Job {
             runtime,
             serving,
@@ -563,8 +608,7 @@ impl MockChatServer {
         };
         self.state.recording.set_stopping(true);
         let _ = running.shutdown.send(());
-        // Err is the answer: the sender is dropped once the server is gone.
-        let _ = running.ended.recv();
+        running.ended.wait();
         self.state.recording.set_stopping(false);
     }
 
