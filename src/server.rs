@@ -237,11 +237,10 @@ fn serve(address: SocketAddr, state: Arc<ServerState>) -> io::Result<(SocketAddr
         let _inside = runtime.enter();
         tokio::net::TcpListener::from_std(listener).map_err(annotate)?
     };
-    let app = crate::router::router(state).into_make_service_with_connect_info::<Connection>();
     let (shutdown, stop) = oneshot::channel::<()>();
     let ended = Arc::new(Ended::default());
     let finished = Finished(Arc::clone(&ended));
-    let serving = serving(listener, app, stop);
+    let serving = serving(listener, state, stop);
     threads::run(Job {
         runtime,
         serving,
@@ -313,11 +312,15 @@ struct Job {
 
 type Serving = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
-type App = axum::extract::connect_info::IntoMakeServiceWithConnectInfo<axum::Router, Connection>;
-
-/// The future that serves until `stop` fires.
-fn serving(listener: tokio::net::TcpListener, app: App, stop: oneshot::Receiver<()>) -> Serving {
+/// The future that serves until `stop` fires. The router is built on the server thread,
+/// while the test goes on.
+fn serving(
+    listener: tokio::net::TcpListener,
+    state: Arc<ServerState>,
+    stop: oneshot::Receiver<()>,
+) -> Serving {
     Box::pin(async move {
+        let app = crate::router::router(state).into_make_service_with_connect_info::<Connection>();
         tokio::select! {
             _ = axum::serve(crate::connection::Accepting(listener), app) => {}
             _ = stop => {}
