@@ -202,8 +202,9 @@ async fn main() {
     println!(
         "note: wiremock's MockServer::start() reuses a pooled server after the first round, and \
          its drop returns at once (the pooled server lives on; a non-pooled one is told to \
-         stop and left to finish); chatmock starts a new server (thread + runtime + socket) \
-         every time and its drop waits for that thread to end. For wiremock, \"start\" \
-         includes mounting the mock."
+         stop and left to finish); chatmock starts a new server (runtime + socket, on a \
+         server thread that waits between servers) every time and its drop waits until \
+         that runtime is gone and every socket closed. For wiremock, \"start\" includes \
+         mounting the mock."
     );
 }

@@ -270,20 +270,35 @@ struct Samples {
     server_cpu: Vec<f64>,
 }
 
-/// CPU time so far, in ms, of this process's thread named `name`.
-fn thread_cpu_ms(name: &str) -> f64 {
+/// CPU time so far, in ms, of every thread of this process, by thread id, with its name.
+fn threads_cpu_ms() -> HashMap<String, (String, f64)> {
+    let mut threads = HashMap::new();
     for task in std::fs::read_dir("/proc/self/task").unwrap() {
         let path = task.unwrap().path();
         let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-        if comm.trim() == name {
-            let schedstat = std::fs::read_to_string(path.join("schedstat")).unwrap();
-            let nanos: f64 = schedstat
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
-            return nanos / 1e6;
+        let Ok(schedstat) = std::fs::read_to_string(path.join("schedstat")) else {
+            continue; // the thread has just ended
+        };
+        let nanos: f64 = schedstat
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let tid = path.file_name().unwrap().to_string_lossy().into_owned();
+        threads.insert(tid, (comm.trim().to_owned(), nanos / 1e6));
+    }
+    threads
+}
+
+/// CPU time, in ms, that this process's thread named `name` used since `before` (a
+/// [`threads_cpu_ms`] snapshot). chatmock's server threads serve one server after another,
+/// so a thread's total may include earlier servers' time.
+fn thread_cpu_ms_since(name: &str, before: &HashMap<String, (String, f64)>) -> f64 {
+    for (tid, (comm, now)) in threads_cpu_ms() {
+        if comm == name {
+            let earlier = before.get(&tid).map_or(0.0, |(_, cpu)| *cpu);
+            return now - earlier;
         }
     }
     panic!("no thread named {name}");
@@ -341,6 +356,7 @@ fn client_figures(streams: &[Vec<Instant>], first_writes: &[Instant], samples: &
 /// One round on a fresh chatmock server.
 async fn chatmock_round(runtime: &tokio::runtime::Handle, load: Load, samples: &mut Samples) {
     let replies = std::iter::repeat_n(Reply::tokens(["w"]), load.streams).chain([timed_reply()]);
+    let cpu_before = threads_cpu_ms();
     let server = MockChatServer::builder()
         .reply_sequence(replies)
         .wait_timeout(Duration::from_secs(60))
@@ -351,7 +367,9 @@ async fn chatmock_round(runtime: &tokio::runtime::Handle, load: Load, samples: &
 
     let requests = server.wait_for_streams_to_end().await.unwrap();
     let thread = format!("chatmock-{}", server.address().port());
-    samples.server_cpu.push(thread_cpu_ms(&thread));
+    samples
+        .server_cpu
+        .push(thread_cpu_ms_since(&thread, &cpu_before));
     let mut first_writes = vec![None; load.streams];
     for request in &requests {
         let json = request.body_json();
@@ -389,11 +407,23 @@ async fn raw_round(
     load: Load,
     samples: &mut Samples,
 ) {
+    let cpu_before = threads_cpu_ms();
     let server = RawServer::start(Arc::clone(events));
     let url = format!("http://{}/v1/chat/completions", server.address);
     let streams = run_clients(runtime, &url, load).await;
     let thread = format!("baseline-{}", server.address.port());
-    samples.server_cpu.push(thread_cpu_ms(&thread));
+    samples
+        .server_cpu
+        .push(thread_cpu_ms_since(&thread, &cpu_before));
+    // A client can read its last event before the server thread has logged that stream.
+    let waiting = Instant::now();
+    while server.log.lock().unwrap().len() < load.streams {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(10),
+            "the baseline logged every stream"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let log = std::mem::take(&mut *server.log.lock().unwrap());
     drop(server);
     let mut first_writes = Vec::with_capacity(load.streams);

@@ -47,19 +47,25 @@ pub(crate) fn stream_body(
         let framing = &script.framing;
         let mut renderer = Renderer::new(encoder, framing, resume_after);
         let start = Instant::now();
+        // The clock as last read. It is never ahead of the real clock, so a beat due by
+        // it is due; only a beat that is not is worth reading the clock again for. A
+        // zero-delay script reads the clock only when it writes.
+        let mut now = start;
         let mut last_write = start;
         // Resumed streams skip events without waiting for them: later times count from
         // the last skipped event.
         let mut skipped_until = Duration::ZERO;
+        // Bytes not yet handed to the server: events already due, then (past `staged`)
+        // the event being played, rendered in place but not yet due.
         let mut buffer: Vec<u8> = Vec::new();
-        let mut staged: Vec<u8> = Vec::new();
         let mut pending_content = 0;
         let timeline = script.timeline();
         let end_at = timeline.last().map_or(Duration::ZERO, |beat| beat.at);
         let beats = timeline.into_iter().map(|beat| (beat.at, Some(beat.event)));
         for (at, event) in beats.chain([(end_at, None)]) {
+            let staged = buffer.len();
             let rendered = match event {
-                Some(event) => renderer.render(event, &mut staged),
+                Some(event) => renderer.render(event, &mut buffer),
                 None => Rendered::End,
             };
             if let Rendered::Skipped = rendered {
@@ -67,11 +73,16 @@ pub(crate) fn stream_body(
                 continue;
             }
             let due = start + at.saturating_sub(skipped_until);
-            let waits = due > Instant::now();
+            if due > now {
+                now = Instant::now();
+            }
+            let waits = due > now;
             let writes = matches!(rendered, Rendered::Write { .. });
-            if (waits || !writes || buffer.len() >= MAX_WRITE) && !buffer.is_empty() {
+            if (waits || !writes || staged >= MAX_WRITE) && staged > 0 {
+                // Hand over what is due; the event just rendered stays for later.
+                let rest = split_off(&mut buffer, staged);
+                let bytes = Bytes::from(std::mem::replace(&mut buffer, rest));
                 recorder.sent(std::mem::take(&mut pending_content));
-                let bytes = Bytes::from(std::mem::take(&mut buffer));
                 for piece in fragments(bytes, framing.fragment_size) {
                     yield Ok(piece);
                     if framing.fragment_size.is_some() {
@@ -79,7 +90,10 @@ pub(crate) fn stream_body(
                         tokio::task::yield_now().await;
                     }
                 }
-                last_write = Instant::now();
+                if framing.keep_alive.is_some() {
+                    last_write = Instant::now();
+                    now = last_write;
+                }
             }
             let deadline = match rendered {
                 Rendered::Stall => {
@@ -98,24 +112,29 @@ pub(crate) fn stream_body(
                 };
                 match wake {
                     None => std::future::pending::<()>().await,
-                    Some(wake) if wake > Instant::now() => tokio::time::sleep_until(wake).await,
-                    Some(_) => {}
+                    Some(wake) => {
+                        if wake > now {
+                            now = Instant::now();
+                        }
+                        if wake > now {
+                            tokio::time::sleep_until(wake).await;
+                            now = Instant::now();
+                        }
+                    }
                 }
-                if deadline.is_some_and(|deadline| deadline <= Instant::now()) {
+                if deadline.is_some_and(|deadline| deadline <= now) {
                     break;
                 }
-                if keep_alive_at.is_some_and(|at| at <= Instant::now()) {
+                if keep_alive_at.is_some_and(|at| at <= now) {
                     if let Some(bytes) = renderer.keep_alive() {
                         yield Ok(bytes);
                     }
                     last_write = Instant::now();
+                    now = last_write;
                 }
             }
             match rendered {
-                Rendered::Write { content_events } => {
-                    buffer.append(&mut staged);
-                    pending_content += content_events;
-                }
+                Rendered::Write { content_events } => pending_content += content_events,
                 Rendered::Cut(kind) => {
                     recorder.cut(kind);
                     if kind != CutKind::EndedCleanly {
@@ -156,6 +175,20 @@ pub(crate) fn cut(kind: CutKind, connection: Option<Connection>) -> Option<io::E
             Some(io::Error::other("chatmock: scripted connection reset"))
         }
     }
+}
+
+/// Cuts `buffer` at `at`, returning the tail in a buffer of its own, with room for about
+/// as much as `buffer` held (without growing it a step at a time).
+fn split_off(buffer: &mut Vec<u8>, at: usize) -> Vec<u8> {
+    let tail = buffer.len() - at;
+    if tail == 0 {
+        // The stream ends or stalls here: keep nothing allocated.
+        return Vec::new();
+    }
+    let mut rest = Vec::with_capacity((at + 2 * tail).min(2 * MAX_WRITE).max(tail));
+    rest.extend_from_slice(&buffer[at..]);
+    buffer.truncate(at);
+    rest
 }
 
 /// Splits `bytes` into pieces of at most `size` bytes (all of it at once without a size).
@@ -229,7 +262,9 @@ impl<'a> Renderer<'a> {
         }
         let mut written = 0;
         let mut skipped = 0;
-        for mut frame in std::mem::take(&mut self.frames) {
+        // Taken and put back, so that its allocation serves every event.
+        let mut frames = std::mem::take(&mut self.frames);
+        for mut frame in frames.drain(..) {
             let resuming = self.resuming();
             if let Frame::Event(sse_event) = &mut frame {
                 self.events_so_far += 1;
@@ -247,6 +282,7 @@ impl<'a> Renderer<'a> {
                 written += 1;
             }
         }
+        self.frames = frames;
         if written == 0 && skipped > 0 {
             return Rendered::Skipped;
         }

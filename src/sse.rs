@@ -64,7 +64,7 @@ pub(crate) fn encode(frame: &Frame, crlf: bool, out: &mut Vec<u8>) {
         }
         Frame::Event(event) => {
             if let Some(id) = event.id {
-                line(&[b"id: ", id.to_string().as_bytes()]);
+                line(&[b"id: ", decimal(id, &mut [0; 20])]);
             }
             if let Some(retry) = event.retry {
                 line(&[b"retry: ", retry.as_millis().to_string().as_bytes()]);
@@ -76,6 +76,20 @@ pub(crate) fn encode(frame: &Frame, crlf: bool, out: &mut Vec<u8>) {
                 line(&[b"data: ", data_line.as_bytes()]);
             }
             line(&[]);
+        }
+    }
+}
+
+/// Writes `n` in decimal into the end of `digits`, returning the digits written: an id on
+/// every event is worth not allocating a string for.
+fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &digits[at..];
         }
     }
 }
@@ -103,4 +117,23 @@ fn split_lines(text: &str) -> impl Iterator<Item = &str> {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_written_in_decimal() {
+        for id in [0, 7, 10, 99, 100, 12_345, u64::MAX] {
+            let mut out = Vec::new();
+            let event = Event {
+                id: Some(id),
+                data: "x".to_owned(),
+                ..Event::default()
+            };
+            encode(&Frame::Event(event), false, &mut out);
+            assert_eq!(out, format!("id: {id}\ndata: x\n\n").into_bytes());
+        }
+    }
 }
