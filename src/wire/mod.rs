@@ -273,6 +273,38 @@ impl ResponseContext {
     }
 }
 
+/// Appends `text` as a JSON string literal, escaped exactly as `serde_json` escapes it,
+/// without the intermediate allocations of going through a `Value`.
+pub(crate) fn push_json_string(out: &mut String, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    let mut clean_from = 0;
+    for (index, byte) in text.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&text[clean_from..index]);
+        clean_from = index + 1;
+        if escape.is_empty() {
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0xf)]));
+        } else {
+            out.push_str(escape);
+        }
+    }
+    out.push_str(&text[clean_from..]);
+    out.push('"');
+}
+
 /// A tool call's arguments as JSON, for the formats that send them as an object rather
 /// than as text; arguments a script made deliberately invalid travel as a string.
 pub(crate) fn arguments_value(arguments: &str) -> Value {

@@ -9,7 +9,7 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};
 
-use super::{ApiError, Encoder, ResponseContext};
+use super::{push_json_string, ApiError, Encoder, ResponseContext};
 use crate::fault::StreamError;
 use crate::reply::{MessageEvent, OutputPart, Script};
 use crate::request::ReceivedRequest;
@@ -67,6 +67,22 @@ impl ChunkEncoder {
         ))
     }
 
+    /// A chunk whose delta is `open`, then `text` as a JSON string, then `close`, built in
+    /// one buffer: every token of a stream takes this path.
+    fn text_chunk(&self, open: &str, text: &str, close: &str) -> Frame {
+        const TAIL: &str = ",\"logprobs\":null,\"finish_reason\":null}]";
+        let mut data = String::with_capacity(
+            self.prefix.len() + open.len() + text.len() + close.len() + TAIL.len() + 16,
+        );
+        data.push_str(&self.prefix);
+        data.push_str(open);
+        push_json_string(&mut data, text);
+        data.push_str(close);
+        data.push_str(TAIL);
+        data.push_str(self.suffix);
+        Frame::data(data)
+    }
+
     /// The extra chunk `stream_options.include_usage` asks for: no choices, the totals.
     fn usage_chunk(&self) -> Frame {
         let context = &self.context;
@@ -115,12 +131,8 @@ impl Encoder for ChunkEncoder {
                 self.role_pending = true;
                 return;
             }
-            MessageEvent::Token(text) => {
-                self.chunk(&format!("{{\"content\":{}}}", json_string(text)), None)
-            }
-            MessageEvent::Refusal(text) => {
-                self.chunk(&format!("{{\"refusal\":{}}}", json_string(text)), None)
-            }
+            MessageEvent::Token(text) => self.text_chunk("{\"content\":", text, "}"),
+            MessageEvent::Refusal(text) => self.text_chunk("{\"refusal\":", text, "}"),
             // The first chunk of a call names it, with empty arguments; later chunks
             // carry only the index and a fragment.
             MessageEvent::ToolCallStart { index, id, name } => {
@@ -138,12 +150,10 @@ impl Encoder for ChunkEncoder {
                 }
                 self.chunk(&delta.to_string(), None)
             }
-            MessageEvent::ToolArguments { index, fragment } => self.chunk(
-                &format!(
-                    "{{\"tool_calls\":[{{\"index\":{index},\"function\":{{\"arguments\":{}}}}}]}}",
-                    json_string(fragment)
-                ),
-                None,
+            MessageEvent::ToolArguments { index, fragment } => self.text_chunk(
+                &format!("{{\"tool_calls\":[{{\"index\":{index},\"function\":{{\"arguments\":"),
+                fragment,
+                "}}]}",
             ),
             MessageEvent::Finish(reason) => self.chunk("{}", Some(reason)),
             MessageEvent::Done => Frame::data("[DONE]"),
@@ -156,7 +166,9 @@ impl Encoder for ChunkEncoder {
 }
 
 fn json_string(text: &str) -> String {
-    serde_json::to_string(text).unwrap_or_default()
+    let mut quoted = String::with_capacity(text.len() + 2);
+    push_json_string(&mut quoted, text);
+    quoted
 }
 
 /// The request body as a JSON object, or the error the API gives for anything else.
