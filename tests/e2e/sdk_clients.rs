@@ -248,22 +248,7 @@ fn assert_ended_after_an_error(request: &ReceivedRequest, events_sent: usize) {
     );
 }
 
-/// Text, then two tool calls: one with a scripted id, one with the id the server makes up.
-fn weather_reply() -> Reply {
-    Reply::steps([
-        Step::token("Let me"),
-        Step::token(" check."),
-        Step::tool_call(
-            ToolCall::function("get_weather", json!({ "city": "Paris", "unit": "celsius" }))
-                .with_id("call_paris"),
-        ),
-        Step::tool_call(ToolCall::function(
-            "get_time",
-            json!({ "zone": "Europe/Paris" }),
-        )),
-    ])
-    .token_delay(Duration::from_millis(2))
-}
+use crate::tools::weather_reply;
 
 const PARIS_ARGUMENTS: &str = r#"{"city":"Paris","unit":"celsius"}"#;
 const TIME_ARGUMENTS: &str = r#"{"zone":"Europe/Paris"}"#;

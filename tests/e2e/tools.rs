@@ -19,7 +19,7 @@ use crate::support::{chunks, parse_sse, post_chat};
 
 /// A reply that says something, then calls two tools: one with a scripted id, one with
 /// the id the server makes up.
-fn weather_reply() -> Reply {
+pub fn weather_reply() -> Reply {
     Reply::steps([
         Step::token("Let me"),
         Step::token(" check."),
