@@ -610,6 +610,9 @@ fn list(keys: &[&str], last: &str) -> String {
 }
 
 /// A JSON object whose keys have been checked against the allowed ones.
+/// The key [`Object::one_of`] found, its value and its path.
+type Chosen<'a> = (&'static str, &'a Value, JsonPath);
+
 struct Object<'a> {
     map: &'a Map<String, Value>,
     path: JsonPath,
@@ -652,19 +655,21 @@ impl<'a> Object<'a> {
         self.map.contains_key(key)
     }
 
-    /// The one key of `choices` present, if any; two are an error at the second, in the
-    /// order of `choices`.
-    fn one_of(&self, choices: &[&'static str], what: &str) -> Parsed<Option<&'static str>> {
-        let mut present = choices.iter().copied().filter(|key| self.has(key));
+    /// The one key of `choices` present, if any, with its value and path; two are an
+    /// error at the second, in the order of `choices`.
+    fn one_of(&self, choices: &[&'static str], what: &str) -> Parsed<Option<Chosen<'a>>> {
+        let mut present = choices
+            .iter()
+            .filter_map(|key| self.map.get(*key).map(|value| (*key, value)));
         let first = present.next();
-        if let (Some(first), Some(second)) = (first, present.next()) {
+        if let (Some((first, _)), Some((second, _))) = (first, present.next()) {
             return Err(self.path.key(second).invalid(format!(
                 "{what} takes only one of {}, but this one has both \"{first}\" and \
                  \"{second}\"",
                 list(choices, "or")
             )));
         }
-        Ok(first)
+        Ok(first.map(|(key, value)| (key, value, self.path.key(key))))
     }
 }
 
@@ -879,12 +884,8 @@ fn parse_fixture(value: &Value, path: &JsonPath) -> Parsed<Fixture> {
 /// The `reply` or the `replies` of an object, if it has either.
 fn replies(object: &Object<'_>, what: &str) -> Parsed<Option<Vec<Reply>>> {
     match object.one_of(&["reply", "replies"], what)? {
-        Some("reply") => {
-            let (value, path) = object.get("reply").expect("the key is present");
-            Ok(Some(vec![parse_reply(value, &path)?]))
-        }
-        Some(_) => {
-            let (value, path) = object.get("replies").expect("the key is present");
+        Some(("reply", value, path)) => Ok(Some(vec![parse_reply(value, &path)?])),
+        Some((_, value, path)) => {
             let replies = each(value, &path, "replies", parse_reply)?;
             if replies.is_empty() {
                 return Err(path.expected("at least one reply", value));
@@ -1129,13 +1130,12 @@ const HTTP_ERROR: &str = "an HTTP error status from 400 to 599, or a preset: \"r
 fn parse_reply(value: &Value, path: &JsonPath) -> Parsed<Reply> {
     let keys: Vec<&str> = [CONTENT_KEYS, COMMON_OPTIONS, ERROR_OPTIONS, STREAM_OPTIONS].concat();
     let object = Object::new(value, path, REPLY, &keys)?;
-    let Some(content) = object.one_of(CONTENT_KEYS, REPLY)? else {
+    let Some((content, content_value, content_path)) = object.one_of(CONTENT_KEYS, REPLY)? else {
         return Err(path.invalid(format!(
             "expected a reply with one content key ({}), found none",
             list(CONTENT_KEYS, "or")
         )));
     };
-    let (content_value, content_path) = object.get(content).expect("the key is present");
 
     // Options that do not apply to this kind of reply, before building anything.
     let is_error = content == "http_error";
@@ -1260,10 +1260,10 @@ fn stream_options(mut reply: Reply, object: &Object<'_>) -> Parsed<Reply> {
 /// The reply's scripted ending, if it has one: at most one, after no more tokens than the
 /// script has.
 fn add_ending(reply: Reply, object: &Object<'_>) -> Parsed<Reply> {
-    let Some(ending) = object.one_of(ENDINGS, "a stream, which ends only once,")? else {
+    let Some((ending, value, path)) = object.one_of(ENDINGS, "a stream, which ends only once,")?
+    else {
         return Ok(reply);
     };
-    let (value, path) = object.get(ending).expect("the key is present");
     let (tokens, tokens_path, error) = if ending == "error_after" {
         let (tokens, tokens_path, error) = error_after(value, &path)?;
         (tokens, tokens_path, Some(error))
@@ -1304,8 +1304,7 @@ fn error_after(value: &Value, path: &JsonPath) -> Parsed<(usize, JsonPath, Strea
     };
     let tokens = count(tokens_value, &tokens_path)?;
     let error = match object.one_of(&["preset", "message"], ERROR_AFTER)? {
-        Some("preset") => {
-            let (value, preset_path) = object.get("preset").expect("the key is present");
+        Some(("preset", value, preset_path)) => {
             if let Some(key) = ["type", "code", "param", "status"]
                 .iter()
                 .find(|key| object.has(key))
@@ -1321,8 +1320,7 @@ fn error_after(value: &Value, path: &JsonPath) -> Parsed<(usize, JsonPath, Strea
                 _ => return Err(preset_path.expected(STREAM_ERROR_PRESETS, value)),
             }
         }
-        Some(_) => {
-            let (value, message_path) = object.get("message").expect("the key is present");
+        Some((_, value, message_path)) => {
             let mut error = StreamError::new(string(value, &message_path)?);
             if let Some((value, path)) = object.get("type") {
                 error = error.with_type(string(value, &path)?);
@@ -1374,13 +1372,12 @@ const STEP_KEYS: &[&str] = &[
 
 fn parse_step(value: &Value, path: &JsonPath) -> Parsed<Step> {
     let object = Object::new(value, path, STEP, STEP_KEYS)?;
-    let Some(kind) = object.one_of(STEP_KINDS, STEP)? else {
+    let Some((kind, value, kind_path)) = object.one_of(STEP_KINDS, STEP)? else {
         return Err(path.invalid(format!(
             "expected a step with one of {}, found none",
             list(STEP_KINDS, "or")
         )));
     };
-    let (value, kind_path) = object.get(kind).expect("the key is present");
     let step = match kind {
         "token" => Step::token(string(value, &kind_path)?),
         "refusal" => Step::refusal(string(value, &kind_path)?),
@@ -1424,14 +1421,10 @@ fn parse_tool_call(value: &Value, path: &JsonPath) -> Parsed<ToolCall> {
         return Err(name_path.expected("a function name (every provider requires one)", name_value));
     }
     let call = match object.one_of(&["arguments", "raw_arguments"], TOOL_CALL)? {
-        Some("raw_arguments") => {
-            let (value, path) = object.get("raw_arguments").expect("the key is present");
+        Some(("raw_arguments", value, path)) => {
             ToolCall::with_raw_arguments(name, strings(value, &path)?)
         }
-        Some(_) => {
-            let (value, _) = object.get("arguments").expect("the key is present");
-            ToolCall::function(name, value.clone())
-        }
+        Some((_, value, _)) => ToolCall::function(name, value.clone()),
         None => ToolCall::function(name, Value::Object(Map::new())),
     };
     Ok(match object.get("id") {
