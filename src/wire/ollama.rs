@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::{ApiError, Encoder, PendingCalls, ResponseContext};
 use crate::fault::StreamError;
-use crate::reply::{MessageEvent, Script};
+use crate::reply::{MessageEvent, OutputPart, Script};
 use crate::request::ReceivedRequest;
 use crate::sse::Frame;
 
@@ -140,12 +140,14 @@ pub(super) fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
 /// The single object for `"stream": false`.
 pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> Value {
     let mut text = String::new();
-    let mut calls = PendingCalls::default();
-    for event in script.delivered_content() {
-        if let MessageEvent::Token(piece) | MessageEvent::Refusal(piece) = event {
-            text.push_str(piece);
+    let mut calls = Vec::new();
+    for part in script.delivered_output() {
+        match part {
+            OutputPart::Text(piece) | OutputPart::Refusal(piece) => text.push_str(&piece),
+            OutputPart::ToolCall {
+                name, arguments, ..
+            } => calls.push((name.to_owned(), super::arguments_value(&arguments))),
         }
-        calls.before(&event);
     }
     let mut object = json!({
         "model": context.model,
@@ -153,7 +155,6 @@ pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> V
         "message": { "role": "assistant", "content": text },
         "done": true
     });
-    let calls = calls.before(&MessageEvent::Done).unwrap_or_default();
     if !calls.is_empty() {
         object["message"]["tool_calls"] = tool_calls_json(calls);
     }

@@ -712,6 +712,45 @@ async fn ollama_sends_tool_calls_whole_in_a_line_and_in_the_complete_message() {
 }
 
 #[tokio::test]
+async fn text_after_a_tool_call_keeps_the_call_in_every_complete_response() {
+    let server = MockChatServer::builder()
+        .reply(Reply::steps([
+            Step::tool_call(ToolCall::function("get_time", json!({}))),
+            Step::token("Checking."),
+        ]))
+        .start()
+        .await;
+
+    let ollama = complete(
+        &server,
+        "/api/chat",
+        json!({ "model": "llama3.2", "messages": [], "stream": false }),
+    )
+    .await;
+    assert_eq!(ollama["message"]["content"], "Checking.");
+    assert_eq!(
+        ollama["message"]["tool_calls"],
+        json!([{ "function": { "name": "get_time", "arguments": {} } }])
+    );
+    let gemini = complete(
+        &server,
+        "/v1beta/models/gemini-2.5-flash:generateContent",
+        gemini_request(),
+    )
+    .await;
+    assert_eq!(
+        gemini["candidates"][0]["content"]["parts"],
+        json!([{ "functionCall": { "name": "get_time", "args": {} } }, { "text": "Checking." }])
+    );
+    let anthropic = complete(&server, "/v1/messages", anthropic_request(false)).await;
+    assert_eq!(anthropic["content"][0]["type"], "tool_use");
+    assert_eq!(
+        anthropic["content"][1],
+        json!({ "type": "text", "text": "Checking." })
+    );
+}
+
+#[tokio::test]
 async fn raw_arguments_are_sent_exactly_even_when_they_are_not_json() {
     let server = MockChatServer::builder()
         .reply(Reply::tool_call(ToolCall::with_raw_arguments(
