@@ -279,6 +279,10 @@ pub(super) fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
+fn text_block(text: String) -> Value {
+    json!({ "type": "text", "text": text })
+}
+
 /// The complete message for a non-streaming request.
 pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> Value {
     let output = script.delivered_output();
@@ -286,33 +290,32 @@ pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> V
         .iter()
         .any(|part| matches!(part, OutputPart::Refusal(_)));
     let mut content: Vec<Value> = Vec::new();
+    // Text and refusal pieces run on in one text block, as when streamed.
+    let mut text: Option<String> = None;
     for part in output {
         match part {
-            OutputPart::Text(text) | OutputPart::Refusal(text) => {
-                // Text and refusal pieces run on in one text block, as when streamed.
-                match content.last_mut() {
-                    Some(last) if last["type"] == "text" => {
-                        let joined = format!("{}{text}", last["text"].as_str().unwrap_or(""));
-                        last["text"] = json!(joined);
-                    }
-                    _ => content.push(json!({ "type": "text", "text": text })),
-                }
+            OutputPart::Text(piece) | OutputPart::Refusal(piece) => {
+                text.get_or_insert_with(String::new).push_str(&piece);
             }
             OutputPart::ToolCall {
                 index,
                 id,
                 name,
                 arguments,
-            } => content.push(json!({
-                "type": "tool_use",
-                "id": context.tool_call_id("toolu_01", index, id),
-                "name": name,
-                "input": super::arguments_value(&arguments)
-            })),
+            } => {
+                content.extend(text.take().map(text_block));
+                content.push(json!({
+                    "type": "tool_use",
+                    "id": context.tool_call_id("toolu_01", index, id),
+                    "name": name,
+                    "input": super::arguments_value(&arguments)
+                }));
+            }
         }
     }
+    content.extend(text.take().map(text_block));
     if content.is_empty() {
-        content.push(json!({ "type": "text", "text": "" }));
+        content.push(text_block(String::new()));
     }
     json!({
         "id": context.id,
