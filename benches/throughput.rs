@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use chatmock::{MockChatServer, Reply};
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 #[path = "support/raw_http.rs"]
 mod raw_http;
@@ -64,31 +64,7 @@ async fn fetch(client: &reqwest::Client, url: &str) -> Vec<u8> {
 
 /// The baseline server: answers every request on a connection with `body`, chunked.
 fn spawn_raw_server(body: Arc<Vec<u8>>) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let address = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = TcpListener::from_std(listener).unwrap();
-            let accept = async {
-                loop {
-                    let (socket, _) = listener.accept().await.unwrap();
-                    socket.set_nodelay(true).unwrap();
-                    tokio::spawn(serve_raw(socket, Arc::clone(&body)));
-                }
-            };
-            tokio::select! {
-                () = accept => {}
-                _ = stopped => {}
-            }
-        });
-    });
-    (address, stop)
+    raw_http::spawn_server(move |socket| serve_raw(socket, Arc::clone(&body)))
 }
 
 async fn serve_raw(mut socket: TcpStream, body: Arc<Vec<u8>>) {

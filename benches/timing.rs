@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use chatmock::{MockChatServer, Reply, StreamOutcome};
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 #[path = "support/raw_http.rs"]
 mod raw_http;
@@ -130,36 +130,11 @@ struct RawServer {
 
 impl RawServer {
     fn start(events: Arc<Vec<Vec<u8>>>) -> RawServer {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let address = listener.local_addr().unwrap();
         let log = RawLog::default();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server_log = Arc::clone(&log);
-        let thread = std::thread::Builder::new().name(format!("baseline-{}", address.port()));
-        let spawned = thread.spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = TcpListener::from_std(listener).unwrap();
-                let accept = async {
-                    loop {
-                        let (socket, _) = listener.accept().await.unwrap();
-                        socket.set_nodelay(true).unwrap();
-                        let connection =
-                            serve_raw(socket, Arc::clone(&events), Arc::clone(&server_log));
-                        tokio::spawn(connection);
-                    }
-                };
-                tokio::select! {
-                    () = accept => {}
-                    _ = stopped => {}
-                }
-            });
+        let (address, stop) = raw_http::spawn_server(move |socket| {
+            serve_raw(socket, Arc::clone(&events), Arc::clone(&server_log))
         });
-        spawned.unwrap();
         RawServer {
             address,
             log,

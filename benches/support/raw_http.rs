@@ -1,8 +1,50 @@
-//! The request side of the raw baseline servers in the benchmarks: a bare HTTP/1.1
-//! reader, shared so every baseline parses requests the same way.
+//! The raw baseline servers of the benchmarks: how they run (their own thread and
+//! current-thread runtime, as a chatmock server does) and a bare HTTP/1.1 request reader,
+//! shared so every baseline runs and parses requests the same way.
+
+use std::future::Future;
+use std::net::SocketAddr;
 
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+/// Starts a baseline server on a free loopback port, on its own thread and runtime, that
+/// runs `serve` for each connection until the returned sender is sent to or dropped.
+pub fn spawn_server<F, Fut>(serve: F) -> (SocketAddr, oneshot::Sender<()>)
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let thread = std::thread::Builder::new().name(format!("baseline-{}", address.port()));
+    thread
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = TcpListener::from_std(listener).unwrap();
+                let accept = async {
+                    loop {
+                        let (socket, _) = listener.accept().await.unwrap();
+                        socket.set_nodelay(true).unwrap();
+                        tokio::spawn(serve(socket));
+                    }
+                };
+                tokio::select! {
+                    () = accept => {}
+                    _ = stopped => {}
+                }
+            });
+        })
+        .unwrap();
+    (address, stop)
+}
 
 /// Reads one request (head, then as much body as `Content-Length` says) from `socket`
 /// and returns its body, keeping any bytes of the next request in `buffered`. `None` when
