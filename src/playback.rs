@@ -9,7 +9,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::Stream;
 use tokio::time::Instant;
 
@@ -56,8 +56,10 @@ pub(crate) fn stream_body(
         // the last skipped event.
         let mut skipped_until = Duration::ZERO;
         // Bytes not yet handed to the server: events already due, then (past `staged`)
-        // the event being played, rendered in place but not yet due.
-        let mut buffer: Vec<u8> = Vec::new();
+        // the event being played, rendered in place but not yet due. What is due leaves
+        // by `split_to`, without a copy; once the server has written it, the buffer
+        // reuses its room, so a steady stream allocates nothing per event.
+        let mut buffer = BytesMut::new();
         let mut pending_content = 0;
         let timeline = script.timeline();
         let end_at = timeline.last().map_or(Duration::ZERO, |beat| beat.at);
@@ -80,8 +82,11 @@ pub(crate) fn stream_body(
             let writes = matches!(rendered, Rendered::Write { .. });
             if (waits || !writes || staged >= MAX_WRITE) && staged > 0 {
                 // Hand over what is due; the event just rendered stays for later.
-                let rest = split_off(&mut buffer, staged);
-                let bytes = Bytes::from(std::mem::replace(&mut buffer, rest));
+                let bytes = buffer.split_to(staged).freeze();
+                if buffer.is_empty() {
+                    // The stream ends or stalls here: keep nothing allocated.
+                    buffer = BytesMut::new();
+                }
                 recorder.sent(std::mem::take(&mut pending_content));
                 for piece in fragments(bytes, framing.fragment_size) {
                     yield Ok(piece);
@@ -118,7 +123,9 @@ pub(crate) fn stream_body(
                         }
                         if wake > now {
                             tokio::time::sleep_until(wake).await;
-                            now = Instant::now();
+                            // The clock has reached `wake`; reading it again is not
+                            // worth it.
+                            now = wake;
                         }
                     }
                 }
@@ -177,20 +184,6 @@ pub(crate) fn cut(kind: CutKind, connection: Option<Connection>) -> Option<io::E
     }
 }
 
-/// Cuts `buffer` at `at`, returning the tail in a buffer of its own, with room for about
-/// as much as `buffer` held (without growing it a step at a time).
-fn split_off(buffer: &mut Vec<u8>, at: usize) -> Vec<u8> {
-    let tail = buffer.len() - at;
-    if tail == 0 {
-        // The stream ends or stalls here: keep nothing allocated.
-        return Vec::new();
-    }
-    let mut rest = Vec::with_capacity((at + 2 * tail).min(2 * MAX_WRITE).max(tail));
-    rest.extend_from_slice(&buffer[at..]);
-    buffer.truncate(at);
-    rest
-}
-
 /// Splits `bytes` into pieces of at most `size` bytes (all of it at once without a size).
 fn fragments(bytes: Bytes, size: Option<usize>) -> impl Iterator<Item = Bytes> {
     let size = size.unwrap_or(usize::MAX).max(1);
@@ -246,7 +239,7 @@ impl<'a> Renderer<'a> {
         self.events_so_far < self.resume_after
     }
 
-    fn render(&mut self, event: ScriptEvent<'_>, out: &mut Vec<u8>) -> Rendered {
+    fn render(&mut self, event: ScriptEvent<'_>, out: &mut BytesMut) -> Rendered {
         match event {
             // A cut at the resume point is the one the client reconnected after.
             ScriptEvent::Cut(_) | ScriptEvent::Stall
@@ -294,8 +287,8 @@ impl<'a> Renderer<'a> {
     /// The dialect's keep-alive, if it has one.
     fn keep_alive(&self) -> Option<Bytes> {
         let frame = self.encoder.keep_alive()?;
-        let mut bytes = Vec::new();
+        let mut bytes = BytesMut::new();
         sse::encode(&frame, self.framing.crlf, &mut bytes);
-        Some(Bytes::from(bytes))
+        Some(bytes.freeze())
     }
 }

@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use bytes::BufMut;
+
 /// What goes on the wire: an event, a comment, or bytes written verbatim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Frame {
@@ -46,16 +48,16 @@ impl Frame {
 /// Every data line is written as `data: <value>` with the space, because some clients
 /// (google-genai) only accept that exact prefix; the spec strips exactly one leading space,
 /// so a value that itself starts with a space survives the round trip.
-pub(crate) fn encode(frame: &Frame, crlf: bool, out: &mut Vec<u8>) {
+pub(crate) fn encode(frame: &Frame, crlf: bool, out: &mut impl BufMut) {
     let end_of_line: &[u8] = if crlf { b"\r\n" } else { b"\n" };
     let mut line = |parts: &[&[u8]]| {
         for part in parts {
-            out.extend_from_slice(part);
+            out.put_slice(part);
         }
-        out.extend_from_slice(end_of_line);
+        out.put_slice(end_of_line);
     };
     match frame {
-        Frame::Raw(bytes) => out.extend_from_slice(bytes),
+        Frame::Raw(bytes) => out.put_slice(bytes),
         Frame::Comment(text) => {
             for text_line in split_lines(text) {
                 line(&[b": ", text_line.as_bytes()]);
