@@ -32,9 +32,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const SIZES: [usize; 5] = [1, 10, 100, 1_000, 10_000];
-/// Connections being opened at once by the client process: under chatmock's listen
-/// backlog (128, the one `std::net::TcpListener::bind` asks for), so that no SYN is
-/// dropped and retried a second later. The burst check at the end goes past it.
+/// Connections being opened at once by the client process: well under chatmock's listen
+/// backlog (4,096, capped by the system's `somaxconn`), so that no SYN is dropped and
+/// retried a second later. The burst check at the end goes far past it.
 const CONNECTING_AT_ONCE: usize = 64;
 /// Clients that connect all at once in the burst check, and how many bursts.
 const BURST: usize = 5_000;
@@ -394,7 +394,8 @@ fn main() {
         if leaks { "NO (leak?)" } else { "yes" }
     );
     println!(
-        "burst check (chatmock listens with a backlog of 128; a dropped SYN is retried after 1 s):"
+        "burst check (chatmock listens with a backlog of 4,096, capped by somaxconn; a dropped \
+         SYN is retried after 1 s):"
     );
     for burst in bursts {
         println!("  {burst}");
