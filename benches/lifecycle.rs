@@ -13,13 +13,24 @@
 //!    reference a non-pooled wiremock server (`MockServer::builder().start()`) is
 //!    measured in the same rounds too.
 //!
+//! 3. Against the floor: the same request, from a fresh client on a fresh connection, to
+//!    a bare tokio server (the raw baseline of the other benchmarks) that is already
+//!    running and answers with the same bytes. No server, however it starts and stops,
+//!    can serve a test's first request faster than that; so a round that must cost at
+//!    most half of wiremock's is only reachable if the floor is below that half.
+//!
 //! Run with `cargo bench --bench lifecycle`.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chatmock::{MockChatServer, Reply};
+use tokio::io::AsyncWriteExt;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+#[path = "support/raw_http.rs"]
+mod raw_http;
 
 const ITERATIONS: usize = 300;
 const BODY: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
@@ -106,6 +117,40 @@ async fn wiremock_round(sse: &[u8], pooled: bool, phases: &mut Phases) {
     phases.push(started, ready, answered, Instant::now());
 }
 
+/// Starts the floor's bare server, which answers every request with `sse` as a complete
+/// HTTP/1.1 response.
+fn start_floor_server(sse: &[u8]) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let mut response = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\r\n",
+        sse.len()
+    )
+    .into_bytes();
+    response.extend_from_slice(sse);
+    let response: &'static [u8] = response.leak();
+    raw_http::spawn_server(move |mut socket| async move {
+        let mut buffered = Vec::new();
+        while raw_http::read_request(&mut socket, &mut buffered)
+            .await
+            .is_some()
+        {
+            if socket.write_all(response).await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// The floor: one request from a fresh client to the running bare server.
+async fn floor_round(address: SocketAddr, samples: &mut Vec<Duration>) {
+    let started = Instant::now();
+    stream_from(
+        &reqwest::Client::new(),
+        format!("http://{address}/v1/chat/completions"),
+    )
+    .await;
+    samples.push(started.elapsed());
+}
+
 fn line(label: &str, samples: Vec<Duration>) -> Duration {
     let (median, p95) = summary(samples);
     println!("  {label:<46} median {median:>10.1?}   p95 {p95:>10.1?}");
@@ -155,20 +200,25 @@ async fn main() {
     }
     drop(warm);
 
-    // Part 2: start + stream + drop, chatmock and wiremock interleaved.
+    // Part 2: start + stream + drop, chatmock and wiremock interleaved, with the floor.
     // One untimed warm-up round each (wiremock's first pooled start creates the pool).
+    let (floor_address, _stop_floor) = start_floor_server(&sse);
     chatmock_round(&mut Phases::default()).await;
     wiremock_round(&sse, true, &mut Phases::default()).await;
     wiremock_round(&sse, false, &mut Phases::default()).await;
+    floor_round(floor_address, &mut Vec::new()).await;
     let mut chatmock = Phases::default();
     let mut wiremock_pooled = Phases::default();
     let mut wiremock_fresh = Phases::default();
+    let mut floor = Vec::with_capacity(ITERATIONS);
     for round in 0..ITERATIONS {
         if round % 2 == 0 {
             chatmock_round(&mut chatmock).await;
             wiremock_round(&sse, true, &mut wiremock_pooled).await;
             wiremock_round(&sse, false, &mut wiremock_fresh).await;
+            floor_round(floor_address, &mut floor).await;
         } else {
+            floor_round(floor_address, &mut floor).await;
             wiremock_round(&sse, false, &mut wiremock_fresh).await;
             wiremock_round(&sse, true, &mut wiremock_pooled).await;
             chatmock_round(&mut chatmock).await;
@@ -185,6 +235,8 @@ async fn main() {
     let chatmock_median = phases_line("chatmock   MockChatServer::builder().start()", chatmock);
     let pooled_median = phases_line("wiremock   MockServer::start() (pooled)", wiremock_pooled);
     let fresh_median = phases_line("wiremock   MockServer::builder().start()", wiremock_fresh);
+    println!("[floor] one request from a fresh client to a bare server already running:");
+    let floor_median = line("bare tokio server, same bytes (no start, no drop)", floor);
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
     println!(
         "ratio chatmock / baseline (median):                 {:.2}x",
@@ -198,6 +250,15 @@ async fn main() {
     println!(
         "ratio chatmock / wiremock non-pooled (median):      {:.2}",
         ratio(chatmock_median, fresh_median)
+    );
+    println!(
+        "ratio floor / wiremock pooled (median):             {:.2}  (the best any server \
+         could do with a fresh connection per test; the target is reachable only below 0.5)",
+        ratio(floor_median, pooled_median)
+    );
+    println!(
+        "chatmock's own share (median round - floor):       {:.1?}",
+        chatmock_median.saturating_sub(floor_median)
     );
     println!(
         "note: wiremock's MockServer::start() reuses a pooled server after the first round, and \
