@@ -55,6 +55,9 @@ pub(crate) fn stream_body(
         // Resumed streams skip events without waiting for them: later times count from
         // the last skipped event.
         let mut skipped_until = Duration::ZERO;
+        // One timer for the whole stream, reset for every wait: a new one per token would
+        // look up the runtime and register a fresh timer entry each time.
+        let mut timer = std::pin::pin!(tokio::time::sleep_until(start));
         // Bytes not yet handed to the server: events already due, then (past `staged`)
         // the event being played, rendered in place but not yet due. What is due leaves
         // by `split_to`, without a copy; once the server has written it, the buffer
@@ -122,7 +125,8 @@ pub(crate) fn stream_body(
                             now = Instant::now();
                         }
                         if wake > now {
-                            tokio::time::sleep_until(wake).await;
+                            timer.as_mut().reset(wake);
+                            timer.as_mut().await;
                             // The clock has reached `wake`; reading it again is not
                             // worth it.
                             now = wake;
