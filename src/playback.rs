@@ -47,9 +47,10 @@ pub(crate) fn stream_body(
         let framing = &script.framing;
         let mut renderer = Renderer::new(encoder, framing, resume_after);
         let start = Instant::now();
-        // The clock as last read. It is never ahead of the real clock, so a beat due by
-        // it is due; only a beat that is not is worth reading the clock again for. A
-        // zero-delay script reads the clock only when it writes.
+        // The clock as last read, or a deadline a timer has passed. It is never ahead of
+        // the real clock, so a beat due by it is due; only a beat that is not is worth
+        // reading the clock again for. A zero-delay script reads the clock only when it
+        // writes.
         let mut now = start;
         let mut last_write = start;
         // Resumed streams skip events without waiting for them: later times count from
@@ -127,8 +128,7 @@ pub(crate) fn stream_body(
                         if wake > now {
                             timer.as_mut().reset(wake);
                             timer.as_mut().await;
-                            // The clock has reached `wake`; reading it again is not
-                            // worth it.
+                            // A timer never fires before its deadline.
                             now = wake;
                         }
                     }
