@@ -67,24 +67,39 @@ async fn read_events(client: &reqwest::Client, url: &str, label: &str) -> Vec<In
     assert!(response.status().is_success());
     let mut stream = response.bytes_stream();
     let mut arrivals = Vec::with_capacity(TOKENS + 3);
-    let mut newline_pending = false;
+    let mut event_ends = EventEnds::default();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.unwrap();
         let now = Instant::now();
-        for &byte in chunk.iter() {
-            if byte == b'\n' {
-                if newline_pending {
-                    arrivals.push(now);
-                    newline_pending = false;
-                } else {
-                    newline_pending = true;
-                }
-            } else {
-                newline_pending = false;
-            }
+        for _ in 0..event_ends.count(&chunk) {
+            arrivals.push(now);
         }
     }
     arrivals
+}
+
+/// Counts the blank lines that end SSE events, in a body fed piece by piece.
+#[derive(Default)]
+struct EventEnds {
+    newline_pending: bool,
+}
+
+impl EventEnds {
+    /// How many events `bytes` completed.
+    fn count(&mut self, bytes: &[u8]) -> usize {
+        let mut events = 0;
+        for &byte in bytes {
+            if byte == b'\n' {
+                if self.newline_pending {
+                    events += 1;
+                }
+                self.newline_pending = !self.newline_pending;
+            } else {
+                self.newline_pending = false;
+            }
+        }
+        events
+    }
 }
 
 /// Reads one stream over `socket` with a bare HTTP/1.1 client (a request written by hand,
@@ -122,7 +137,7 @@ struct ChunkedEvents {
     /// Data bytes left in the current chunk, then its CRLF.
     chunk_left: usize,
     crlf_left: usize,
-    newline_pending: bool,
+    event_ends: EventEnds,
     done: bool,
 }
 
@@ -141,16 +156,7 @@ impl ChunkedEvents {
                 }
             } else if self.chunk_left > 0 {
                 let take = self.chunk_left.min(bytes.len());
-                for &byte in &bytes[..take] {
-                    if byte == b'\n' {
-                        if self.newline_pending {
-                            events += 1;
-                        }
-                        self.newline_pending = !self.newline_pending;
-                    } else {
-                        self.newline_pending = false;
-                    }
-                }
+                events += self.event_ends.count(&bytes[..take]);
                 self.chunk_left -= take;
                 bytes = &bytes[take..];
             } else if self.crlf_left > 0 {
