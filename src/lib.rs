@@ -210,29 +210,25 @@
 
 #![warn(missing_docs)]
 
-mod connection;
-mod fault;
+// The pipeline, in the order a request travels it (see ARCHITECTURE.md):
+// request in -> match -> reply script -> wire format -> frames -> socket,
+// with the recording on the side.
 pub mod fixture;
-mod ids;
-pub mod matchers;
-mod mock;
-mod mock_set;
+mod http;
+mod matching;
 mod playback;
 mod recording;
-mod reply;
 mod request;
-mod router;
+mod script;
 mod server;
-mod sse;
-mod state;
-mod verification;
+mod socket;
+mod sync;
 mod wire;
 
-pub use fault::{CutKind, StreamError};
 pub use fixture::{Fixture, FixtureError};
-pub use mock::{Match, Mock, MockBuilder, MockGuard, Times};
-pub use recording::StreamOutcome;
-pub use reply::{Reply, Step, ToolCall};
-pub use request::{ChatMessage, ChatRequest, ReceivedRequest};
-pub use server::{MockChatServer, MockChatServerBuilder, WaitTimeout};
+pub use matching::matchers;
+pub use matching::{Match, Mock, MockBuilder, Times};
+pub use request::{ChatMessage, ChatRequest, ReceivedRequest, StreamOutcome};
+pub use script::{CutKind, Reply, Step, StreamError, ToolCall};
+pub use server::{MockChatServer, MockChatServerBuilder, MockGuard, WaitTimeout};
 pub use wire::{UnknownWireFormat, WireFormat};

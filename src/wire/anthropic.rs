@@ -13,10 +13,10 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde_json::{json, Value};
 
 use super::{ApiError, Encoder, ResponseContext};
-use crate::fault::StreamError;
-use crate::reply::{MessageEvent, OutputPart, Script};
 use crate::request::ReceivedRequest;
-use crate::sse::{Event, Frame};
+use crate::script::StreamError;
+use crate::script::{MessageEvent, OutputPart, Script};
+use crate::wire::frame::{Event, Frame};
 
 /// Error types only Anthropic uses. A script naming one gets it as is; any other type
 /// (including `invalid_request_error`, which OpenAI also uses, for statuses Anthropic

@@ -14,10 +14,10 @@ use axum::http::StatusCode;
 use serde_json::{json, Value};
 
 use super::{ApiError, Encoder, PendingCalls, ResponseContext};
-use crate::fault::StreamError;
-use crate::reply::{MessageEvent, OutputPart, Script};
 use crate::request::ReceivedRequest;
-use crate::sse::Frame;
+use crate::script::StreamError;
+use crate::script::{MessageEvent, OutputPart, Script};
+use crate::wire::frame::Frame;
 
 pub(super) struct ChunkEncoder {
     context: ResponseContext,

@@ -7,7 +7,9 @@
 //! another [`WireFormat`].
 
 mod anthropic;
+pub(crate) mod frame;
 mod gemini;
+pub(crate) mod ids;
 mod ollama;
 mod openai_chat;
 mod openai_responses;
@@ -16,10 +18,10 @@ mod plain_text;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::Value;
 
-use crate::fault::StreamError;
-use crate::reply::{MessageEvent, Script};
 use crate::request::ReceivedRequest;
-use crate::sse::Frame;
+use crate::script::StreamError;
+use crate::script::{MessageEvent, Script};
+use crate::wire::frame::Frame;
 
 /// The wire formats chatmock speaks. Each request is answered in the format of the
 /// endpoint it calls (`/v1/chat/completions`, `/v1/messages`, ...); name one with
@@ -220,7 +222,7 @@ impl ResponseContext {
     pub(crate) fn for_request(
         request: &ReceivedRequest,
         format: WireFormat,
-        ids: &crate::ids::IdGenerator,
+        ids: &crate::wire::ids::IdGenerator,
     ) -> Self {
         let chat = request.chat();
         let model = chat

@@ -10,10 +10,10 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};
 
 use super::{push_json_string, ApiError, Encoder, ResponseContext};
-use crate::fault::StreamError;
-use crate::reply::{MessageEvent, OutputPart, Script};
 use crate::request::ReceivedRequest;
-use crate::sse::Frame;
+use crate::script::StreamError;
+use crate::script::{MessageEvent, OutputPart, Script};
+use crate::wire::frame::Frame;
 
 /// Encodes chunks by splicing the per-event part into a prefix and suffix serialised
 /// once per stream: long zero-delay streams spend their time on the socket, not on

@@ -12,9 +12,9 @@
 use serde_json::{json, Value};
 
 use super::{ApiError, Encoder, ResponseContext};
-use crate::reply::{MessageEvent, Script};
 use crate::request::ReceivedRequest;
-use crate::sse::{Event, Frame};
+use crate::script::{MessageEvent, Script};
+use crate::wire::frame::{Event, Frame};
 
 /// Streams one response. Each run of text, run of refusal and tool call is an output
 /// item of its own; the encoder keeps the open item's text, which its closing events

@@ -7,8 +7,8 @@
 //! is exactly `[DONE]` looks like the end marker.
 
 use super::Encoder;
-use crate::reply::MessageEvent;
-use crate::sse::Frame;
+use crate::script::MessageEvent;
+use crate::wire::frame::Frame;
 
 pub(super) struct PlainTextEncoder;
 

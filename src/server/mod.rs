@@ -11,20 +11,22 @@
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+mod mount;
+mod thread;
 
-use crate::connection::Connection;
-use crate::fixture::Fixture;
-use crate::mock::Mock;
-use crate::recording::lock;
-use crate::reply::Reply;
+pub use mount::MockGuard;
+use thread::{serve, Running};
+
+use crate::http::{fail, Fallback, ServerState};
+use crate::matching::verification;
+use crate::matching::Mock;
 use crate::request::ReceivedRequest;
-use crate::state::{fail, Fallback, ServerState};
-use crate::verification;
+use crate::script::Reply;
+use crate::sync::lock;
 use crate::wire::WireFormat;
 
 /// A real HTTP server on a loopback port that answers chat requests with scripted replies
@@ -75,14 +77,6 @@ pub struct MockChatServer {
     wait_timeout: Duration,
     /// `None` while stopped.
     running: Mutex<Option<Running>>,
-}
-
-/// A running server and the way to stop it.
-struct Running {
-    shutdown: oneshot::Sender<()>,
-    /// Disconnected once the server has stopped: its runtime dropped, every stream cut,
-    /// every socket closed.
-    ended: Arc<Ended>,
 }
 
 /// Configures a [`MockChatServer`] before it starts. Get one from
@@ -162,30 +156,19 @@ impl MockChatServerBuilder {
         self
     }
 
-    /// Starts the server with a [`Fixture`]: its mocks mounted (after any from an earlier
-    /// fixture), its fallback reply or replies and its `framed_as`, if it has them. Later
-    /// calls to [`reply`](Self::reply), [`reply_sequence`](Self::reply_sequence) and
-    /// [`framed_as`](Self::framed_as) override the fixture's.
+    /// Mounts `mock` before the server starts, as [`Mock::mount`] would once it runs:
+    /// mocks given here answer from the first request on, and need no `.await`.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use chatmock::{Fixture, MockChatServer};
+    /// use chatmock::{matchers, Mock, MockChatServer, Reply};
     ///
-    /// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/fixtures/weather.json");
     /// let server = MockChatServer::builder()
-    ///     .fixture(Fixture::load(path).unwrap())
-    ///     .start()
-    ///     .await;
+    ///     .mock(Mock::given(matchers::model("gpt-4o")).respond_with(Reply::text("Hi!")))
+    ///     .start_blocking();
     /// # drop(server);
-    /// # }
     /// ```
-    pub fn fixture(mut self, fixture: Fixture) -> Self {
-        self.mocks.extend(fixture.mocks);
-        if !fixture.replies.is_empty() {
-            self.replies = fixture.replies;
-        }
-        self.framed_as = fixture.framed_as.or(self.framed_as);
+    pub fn mock(mut self, mock: Mock) -> Self {
+        self.mocks.push(mock);
         self
     }
 
@@ -242,234 +225,6 @@ impl MockChatServerBuilder {
             wait_timeout: self.wait_timeout,
             running: Mutex::new(Some(running)),
         })
-    }
-}
-
-/// How many connections may wait to be accepted. The standard library's 128 drops SYNs
-/// when thousands of clients connect at once, which costs each of them a second or more.
-const LISTEN_BACKLOG: i32 = 4096;
-
-fn bind(address: SocketAddr) -> io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
-    // As the standard library does on Unix: a restarted server rebinds its port at once,
-    // whatever its previous connections left in TIME_WAIT.
-    #[cfg(unix)]
-    socket.set_reuse_address(true)?;
-    socket.bind(&address.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
-    socket.set_nonblocking(true)?;
-    Ok(socket.into())
-}
-
-/// Binds `address` and serves `state` on a server thread.
-///
-/// Binding happens here, on the caller's thread, so the address is known (and taken)
-/// before start returns; port 0 lets the system pick a free port without a race.
-fn serve(address: SocketAddr, state: Arc<ServerState>) -> io::Result<(SocketAddr, Running)> {
-    let annotate = |error: io::Error| {
-        io::Error::new(
-            error.kind(),
-            format!("chatmock could not listen on {address}: {error}"),
-        )
-    };
-    let listener = bind(address).map_err(annotate)?;
-    let address = listener.local_addr().map_err(annotate)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let listener = {
-        let _inside = runtime.enter();
-        tokio::net::TcpListener::from_std(listener).map_err(annotate)?
-    };
-    let (shutdown, stop) = oneshot::channel::<()>();
-    let ended = Arc::new(Ended::default());
-    let finished = Finished(Arc::clone(&ended));
-    let serving = serving(listener, state, stop);
-    threads::run(Job {
-        runtime,
-        serving,
-        finished,
-        port: address.port(),
-    })?;
-    Ok((address, Running { shutdown, ended }))
-}
-
-/// Whether a server has stopped, for its owner to wait on.
-#[derive(Default)]
-struct Ended {
-    ended: AtomicBool,
-    /// The thread waiting for the end, to wake once it has come.
-    waiting: Mutex<Option<std::thread::Thread>>,
-}
-
-/// Ends the server when dropped, even by a panic on the server thread.
-struct Finished(Arc<Ended>);
-
-impl Drop for Finished {
-    fn drop(&mut self) {
-        self.0.ended.store(true, Ordering::Release);
-        if let Some(waiting) = lock(&self.0.waiting).take() {
-            waiting.unpark();
-        }
-    }
-}
-
-/// How long the owner of a stopping server checks for its end before going to sleep.
-/// Stopping an ordinary server takes tens of microseconds, about what it costs to wake a
-/// sleeping thread on a busy or virtual machine; a server with many streams to cut takes
-/// longer, and its owner sleeps.
-const SPIN: Duration = Duration::from_micros(200);
-
-impl Ended {
-    /// Returns once the server has stopped.
-    fn wait(&self) {
-        *lock(&self.waiting) = Some(std::thread::current());
-        let spinning = std::time::Instant::now();
-        while !self.ended.load(Ordering::Acquire) {
-            if spinning.elapsed() < SPIN {
-                std::hint::spin_loop();
-            } else {
-                // An unpark that came since the last look makes this return at once.
-                std::thread::park();
-            }
-        }
-        // Spares this thread a stray wake-up, unless the server thread is waking it now.
-        lock(&self.waiting).take();
-    }
-}
-
-/// A server stopped with more tasks than this (about one per open connection) lets its
-/// thread end rather than wait for the next server. Measured with glibc (the scale bench,
-/// 10,000 streams): the ~200 MiB such a server took went back to the system once its
-/// thread ended, and stayed resident while the thread waited.
-const BUSY_TASKS: usize = 256;
-
-/// What a server thread runs for one server.
-struct Job {
-    runtime: tokio::runtime::Runtime,
-    serving: Serving,
-    /// Dropped once the runtime is gone, which tells the server's owner that every
-    /// connection and the listener are closed.
-    finished: Finished,
-    port: u16,
-}
-
-type Serving = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-
-/// The future that serves until `stop` fires. The router is built on the server thread,
-/// while the test goes on.
-fn serving(
-    listener: tokio::net::TcpListener,
-    state: Arc<ServerState>,
-    stop: oneshot::Receiver<()>,
-) -> Serving {
-    Box::pin(async move {
-        let app = crate::router::router(state).into_make_service_with_connect_info::<Connection>();
-        tokio::select! {
-            _ = axum::serve(crate::connection::Accepting(listener), app) => {}
-            _ = stop => {}
-        }
-    })
-}
-
-impl Job {
-    /// Serves until stopped, then drops the runtime, which cancels every connection task
-    /// and so closes their sockets. Returns what tells the owner it is over, and whether
-    /// the server had many connections open when it stopped.
-    fn run(self) -> (Finished, bool) {
-        let Job {
-            runtime,
-            serving,
-            finished,
-            ..
-        } = self;
-        runtime.block_on(serving);
-        let busy = runtime.metrics().num_alive_tasks() > BUSY_TASKS;
-        drop(runtime);
-        (finished, busy)
-    }
-}
-
-/// Server threads. Starting an OS thread and ending it (its stack mapped and unmapped, a
-/// join) costs more than the rest of a server's start and drop together, so a thread
-/// whose server has stopped waits for the next one. Each server still has a thread and a
-/// runtime of its own while it runs, and a runtime is never reused: dropping it is what
-/// cuts every stream at once.
-mod threads {
-    use std::io;
-    use std::sync::mpsc;
-    use std::sync::Mutex;
-
-    use super::Job;
-    use crate::recording::lock;
-
-    /// Threads kept waiting for a server; a thread that finds this many already waiting
-    /// ends instead.
-    const MAX_IDLE: usize = 16;
-
-    /// Waiting threads, each by the channel it takes its next server from.
-    static IDLE: Mutex<Vec<mpsc::Sender<Job>>> = Mutex::new(Vec::new());
-
-    /// Runs `job` on a waiting thread, or on a new one.
-    pub(super) fn run(mut job: Job) -> io::Result<()> {
-        loop {
-            let Some(thread) = lock(&IDLE).pop() else {
-                break;
-            };
-            match thread.send(job) {
-                Ok(()) => return Ok(()),
-                // That thread has ended: try the next.
-                Err(mpsc::SendError(returned)) => job = returned,
-            }
-        }
-        let name = thread_name(job.port);
-        std::thread::Builder::new()
-            .name(name)
-            .spawn(move || serve_jobs(job))?;
-        Ok(())
-    }
-
-    fn serve_jobs(mut job: Job) {
-        let mut serving_port = job.port;
-        loop {
-            if job.port != serving_port {
-                serving_port = job.port;
-                rename_this_thread(&thread_name(serving_port));
-            }
-            let (finished, busy) = job.run();
-            // Wait for the next server before telling this one's owner it is over, so
-            // that a server started right after finds this thread waiting.
-            let next = if busy { None } else { wait_for_next() };
-            drop(finished);
-            match next.and_then(|jobs| jobs.recv().ok()) {
-                Some(next) => job = next,
-                None => return,
-            }
-        }
-    }
-
-    fn wait_for_next() -> Option<mpsc::Receiver<Job>> {
-        let mut idle = lock(&IDLE);
-        if idle.len() >= MAX_IDLE {
-            return None;
-        }
-        let (sender, jobs) = mpsc::channel();
-        idle.push(sender);
-        Some(jobs)
-    }
-
-    fn thread_name(port: u16) -> String {
-        format!("chatmock-{port}")
-    }
-
-    /// Names the thread after the server it runs, as a new thread is named, for
-    /// debuggers and profilers. Only where that is cheap to do.
-    fn rename_this_thread(name: &str) {
-        #[cfg(target_os = "linux")]
-        let _ = std::fs::write("/proc/thread-self/comm", name);
-        #[cfg(not(target_os = "linux"))]
-        let _ = name;
     }
 }
 

@@ -21,7 +21,7 @@
 use axum::http::Method;
 use serde_json::Value;
 
-use crate::mock::Match;
+use crate::matching::Match;
 use crate::request::ReceivedRequest;
 
 /// Matches every request. See [`any`].

@@ -5,13 +5,14 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::ids::IdGenerator;
-use crate::mock::Mock;
-use crate::mock_set::MockSet;
-use crate::recording::{lock, Recording};
-use crate::reply::Reply;
+use crate::matching::mock_set::MockSet;
+use crate::matching::verification;
+use crate::matching::Mock;
+use crate::recording::Recording;
 use crate::request::ReceivedRequest;
-use crate::verification;
+use crate::script::Reply;
+use crate::sync::lock;
+use crate::wire::ids::IdGenerator;
 use crate::wire::WireFormat;
 
 pub(crate) struct ServerState {

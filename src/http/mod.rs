@@ -4,6 +4,10 @@
 //! Every path ends in a response: bad input gets an error body in the provider's shape,
 //! and even a panicking matcher becomes a 500 rather than a dropped connection.
 
+mod state;
+
+pub(crate) use state::{fail, Fallback, ServerState};
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -18,12 +22,12 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use axum::Router;
 
-use crate::connection::Connection;
 use crate::playback::{self, ResumeAfter};
-use crate::recording::{lock, ResponseRecorder};
-use crate::reply::{Ending, HttpError, Reply, ReplyKind, Script};
+use crate::recording::ResponseRecorder;
 use crate::request::ReceivedRequest;
-use crate::state::ServerState;
+use crate::script::{Ending, HttpError, Reply, ReplyKind, Script};
+use crate::socket::Connection;
+use crate::sync::lock;
 use crate::wire::{ApiError, Endpoint, ResponseContext, WireFormat};
 
 /// Bodies above this size get a 413: far above any real chat request, low enough that a

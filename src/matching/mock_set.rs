@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use crate::mock::Mock;
-use crate::reply::Reply;
+use crate::matching::Mock;
 use crate::request::ReceivedRequest;
+use crate::script::Reply;
 use crate::wire::WireFormat;
 
 /// A mock with its running count of matched requests.

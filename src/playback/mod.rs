@@ -13,11 +13,11 @@ use bytes::{Bytes, BytesMut};
 use futures::Stream;
 use tokio::time::Instant;
 
-use crate::connection::Connection;
-use crate::fault::CutKind;
 use crate::recording::ResponseRecorder;
-use crate::reply::{Framing, Reply, ReplyKind, ScriptEvent};
-use crate::sse::{self, Frame};
+use crate::script::CutKind;
+use crate::script::{Framing, Reply, ReplyKind, ScriptEvent};
+use crate::socket::Connection;
+use crate::wire::frame::{self as sse, Frame};
 use crate::wire::Encoder;
 
 /// Events already due are written together up to this size: one socket write instead of

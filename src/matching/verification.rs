@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::mock_set::MountedMock;
+use crate::matching::mock_set::MountedMock;
 use crate::request::ReceivedRequest;
 
 /// One line per mock whose expectation is not met.

@@ -1,0 +1,22 @@
+//! The reply script: what the mock model says, when, and how it fails, independent of
+//! any wire format.
+//!
+//! - `reply.rs`: [`Reply`], the public builder a test writes, and its HTTP-error form.
+//! - `step.rs`: [`Step`] and [`ToolCall`], the pieces of an explicit script.
+//! - `timeline.rs`: the built script and the one function that turns it into timed
+//!   events ([`Script::timeline`]), which every wire format and playback consume.
+//! - `error.rs`: the failures a script can name ([`StreamError`], [`CutKind`]).
+//!
+//! Nothing here knows about HTTP connections, wire formats or timers: a script is data,
+//! and its timeline is a pure function of it.
+
+mod error;
+mod reply;
+mod step;
+mod timeline;
+
+pub use error::{CutKind, StreamError};
+pub use reply::Reply;
+pub(crate) use reply::{HttpError, ReplyKind};
+pub use step::{Step, ToolCall};
+pub(crate) use timeline::{Ending, Framing, MessageEvent, OutputPart, Script, ScriptEvent};

@@ -1,0 +1,489 @@
+//! The scripted reply: what the mock model "says", when, and how it fails.
+//!
+//! A [`Reply`] is independent of any wire format. The endpoint a client calls decides how
+//! the same script is framed (OpenAI chunks, the raw demo format, ...), so one script can
+//! be reused against every client a team has.
+
+use std::time::Duration;
+
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+
+use super::step::{expand_tool_calls, split_into_words};
+use super::timeline::{Ending, Framing, Script};
+use super::{CutKind, Step, StreamError, ToolCall};
+
+/// The sentence of the original demo, streamed word by word by [`Reply::demo`].
+pub(crate) const DEMO_TEXT: &str = "Hello, this is a mocked chatbot. How can I help you?";
+
+/// A scripted reply: a stream of tokens with its timing and ending, or an HTTP error.
+///
+/// Build a stream with [`Reply::text`], [`Reply::tokens`] or [`Reply::steps`], an HTTP
+/// error with [`Reply::http_error`] or a preset such as [`Reply::rate_limited`], then
+/// adjust it with the chainable methods. A `Reply` does nothing on its own: give it to
+/// [`MockChatServerBuilder::reply`](crate::MockChatServerBuilder::reply) or
+/// [`MockBuilder::respond_with`](crate::MockBuilder::respond_with).
+///
+/// Streaming requests (`"stream": true`) receive the tokens one event each, at the scripted
+/// times. Non-streaming requests wait out the whole script, then receive one complete JSON
+/// response whose content is the concatenation of the tokens.
+///
+/// Where a method counts tokens (`error_after(3, ..)`, `disconnect_after(3)`), it counts
+/// every content event: a text token, a piece of a refusal, and for each tool call the
+/// event naming it and each fragment of its arguments. Usage reports the same count as
+/// completion tokens, in every format.
+///
+/// Methods that make no sense for a reply (a token delay on an HTTP error, two endings for
+/// one stream, a cut after more tokens than the script has) panic at once with a message
+/// naming the mistake, so a mis-built scenario fails where it is written.
+///
+/// ```
+/// use chatmock::Reply;
+/// use std::time::Duration;
+///
+/// let reply = Reply::tokens(["Hel", "lo", "!"])
+///     .first_token_delay(Duration::from_millis(200))
+///     .token_delay(Duration::from_millis(20))
+///     .finish_reason("length");
+/// # drop(reply);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[must_use = "a Reply does nothing until it is given to a server or a mock"]
+pub struct Reply {
+    pub(crate) kind: ReplyKind,
+    /// Extra response headers, sent after (and so overriding) the dialect's own.
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) headers_delay: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ReplyKind {
+    Stream(Script),
+    HttpError(HttpError),
+}
+
+/// An HTTP error response in place of a stream.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct HttpError {
+    pub(crate) error: StreamError,
+    pub(crate) retry_after: Option<Duration>,
+}
+
+/// A streamed reply's script.
+
+impl Reply {
+    fn stream(script: Script) -> Reply {
+        Reply {
+            kind: ReplyKind::Stream(script),
+            headers: Vec::new(),
+            headers_delay: Duration::ZERO,
+        }
+    }
+
+    /// Streams `text` split into word-sized tokens, each word carrying the whitespace
+    /// before it (`"Hello, world"` becomes `"Hello,"`, `" world"`), so the tokens
+    /// concatenate back to exactly `text`.
+    ///
+    /// ```
+    /// use chatmock::Reply;
+    ///
+    /// let reply = Reply::text("It is sunny.");
+    /// # drop(reply);
+    /// ```
+    pub fn text(text: impl AsRef<str>) -> Reply {
+        Reply::tokens(split_into_words(text.as_ref()))
+    }
+
+    /// Streams exactly these tokens, one event each.
+    ///
+    /// ```
+    /// use chatmock::Reply;
+    ///
+    /// let reply = Reply::tokens(["Hello", ",", " world", "\n", "[DONE]"]);
+    /// # drop(reply);
+    /// ```
+    pub fn tokens<I>(tokens: I) -> Reply
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        Reply::steps(tokens.into_iter().map(Step::token))
+    }
+
+    /// Streams an explicit list of [`Step`]s: tokens, each with an optional delay of its
+    /// own, pauses, and framing faults.
+    pub fn steps(steps: impl IntoIterator<Item = Step>) -> Reply {
+        Reply::stream(Script {
+            steps: expand_tool_calls(steps),
+            first_token_delay: Duration::ZERO,
+            token_delay: Duration::ZERO,
+            finish_reason: None,
+            send_done: true,
+            ending: None,
+            framing: Framing::default(),
+        })
+    }
+
+    /// The reply of the original demo: `Hello, this is a mocked chatbot. How can I help
+    /// you?`, word by word, with no delays (add them with [`token_delay`](Self::token_delay)).
+    /// This is what a server answers when it was given no other reply.
+    pub fn demo() -> Reply {
+        Reply::text(DEMO_TEXT)
+    }
+
+    /// Streams one tool call and no text; the finish reason is `tool_calls`.
+    ///
+    /// ```
+    /// use chatmock::{Reply, ToolCall};
+    /// use serde_json::json;
+    ///
+    /// let reply = Reply::tool_call(ToolCall::function("get_weather", json!({ "city": "Paris" })));
+    /// # drop(reply);
+    /// ```
+    pub fn tool_call(call: ToolCall) -> Reply {
+        Reply::tool_calls([call])
+    }
+
+    /// Streams several tool calls one after the other, as a model calling tools in
+    /// parallel does; the finish reason is `tool_calls`.
+    pub fn tool_calls(calls: impl IntoIterator<Item = ToolCall>) -> Reply {
+        Reply::steps(calls.into_iter().map(Step::tool_call))
+    }
+
+    /// Streams a refusal split into word-sized pieces, as [`text`](Self::text) splits
+    /// text. See [`Step::refusal`] for how each format carries it.
+    ///
+    /// ```
+    /// use chatmock::Reply;
+    ///
+    /// let reply = Reply::refusal("I can't help with that.");
+    /// # drop(reply);
+    /// ```
+    pub fn refusal(text: impl AsRef<str>) -> Reply {
+        Reply::steps(
+            split_into_words(text.as_ref())
+                .into_iter()
+                .map(Step::refusal),
+        )
+    }
+
+    /// Answers with HTTP error `status` (400 to 599) and the body the provider sends for
+    /// it, e.g. `{"error":{"message":"...","type":"invalid_request_error","param":null,
+    /// "code":"invalid_api_key"}}` for 401. Adjust it with
+    /// [`error_message`](Self::error_message), [`retry_after`](Self::retry_after) and
+    /// [`header`](Self::header).
+    ///
+    /// ```
+    /// use chatmock::Reply;
+    /// use std::time::Duration;
+    ///
+    /// let reply = Reply::http_error(429).retry_after(Duration::from_secs(1));
+    /// # drop(reply);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `status` is not a client or server error status (400 to 599).
+    pub fn http_error(status: u16) -> Reply {
+        let valid = StatusCode::from_u16(status)
+            .ok()
+            .filter(|status| status.is_client_error() || status.is_server_error());
+        let Some(status) = valid else {
+            panic!(
+                "Reply::http_error({status}): {status} is not an error status. Use 400 to 599, \
+                 or a streamed reply for success."
+            );
+        };
+        Reply::with_error(StreamError::for_status(status))
+    }
+
+    fn with_error(error: StreamError) -> Reply {
+        Reply {
+            kind: ReplyKind::HttpError(HttpError {
+                error,
+                retry_after: None,
+            }),
+            headers: Vec::new(),
+            headers_delay: Duration::ZERO,
+        }
+    }
+
+    /// HTTP 429 for a rate limit (`rate_limit_exceeded`), with rate-limit headers that say
+    /// no requests remain. Clients retry it; add [`retry_after`](Self::retry_after) to say
+    /// when.
+    pub fn rate_limited() -> Reply {
+        Reply::http_error(429)
+            .header("x-ratelimit-remaining-requests", "0")
+            .header("x-ratelimit-reset-requests", "20s")
+    }
+
+    /// HTTP 429 for an exhausted quota (`insufficient_quota`): clients must not retry it.
+    pub fn quota_exceeded() -> Reply {
+        Reply::with_error(StreamError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            ..StreamError::new(
+                "You exceeded your current quota, please check your plan and billing details.",
+            )
+            .with_type("insufficient_quota")
+            .with_code("insufficient_quota")
+        })
+    }
+
+    /// HTTP 503: the engine is overloaded.
+    pub fn overloaded() -> Reply {
+        Reply::http_error(503)
+    }
+
+    /// HTTP 500: the server had an error.
+    pub fn server_error() -> Reply {
+        Reply::http_error(500)
+    }
+
+    /// HTTP 401 with `invalid_api_key`.
+    pub fn invalid_api_key() -> Reply {
+        Reply::http_error(401)
+    }
+
+    /// HTTP 400 with `context_length_exceeded` on `messages`.
+    pub fn context_length_exceeded() -> Reply {
+        Reply::with_error(StreamError {
+            status: StatusCode::BAD_REQUEST,
+            ..StreamError::new(
+                "This model's maximum context length is 128000 tokens. However, your messages \
+                 resulted in 130412 tokens. Please reduce the length of the messages.",
+            )
+            .with_type("invalid_request_error")
+            .with_param("messages")
+            .with_code("context_length_exceeded")
+        })
+    }
+
+    /// Replaces the message of an HTTP error reply.
+    ///
+    /// # Panics
+    ///
+    /// On a streamed reply: use [`error_after`](Self::error_after) to send an error event.
+    pub fn error_message(mut self, message: impl Into<String>) -> Reply {
+        self.http_error_mut("error_message").error.message = message.into();
+        self
+    }
+
+    /// Sends `retry-after` (whole seconds, rounded up) and `retry-after-ms` with an HTTP
+    /// error reply, telling clients when to retry.
+    ///
+    /// # Panics
+    ///
+    /// On a streamed reply, which has nothing to retry; add a header with
+    /// [`header`](Self::header) if that is really what the test needs.
+    pub fn retry_after(mut self, delay: Duration) -> Reply {
+        self.http_error_mut("retry_after").retry_after = Some(delay);
+        self
+    }
+
+    /// Adds a response header, replacing any the server would send by default under the
+    /// same name.
+    ///
+    /// # Panics
+    ///
+    /// If `name` or `value` is not valid in an HTTP header.
+    pub fn header(mut self, name: &str, value: &str) -> Reply {
+        let parsed_name = HeaderName::from_bytes(name.as_bytes()).unwrap_or_else(|_| {
+            panic!("Reply::header({name:?}, ..): not a valid HTTP header name")
+        });
+        let parsed_value = HeaderValue::from_str(value).unwrap_or_else(|_| {
+            panic!("Reply::header({name:?}, {value:?}): not a valid HTTP header value")
+        });
+        self.headers.push((parsed_name, parsed_value));
+        self
+    }
+
+    /// Waits `delay` before sending the response headers (and so anything at all): for
+    /// testing a client's connect or response timeout. Compare
+    /// [`first_token_delay`](Self::first_token_delay), which waits after the headers.
+    pub fn delay_headers(mut self, delay: Duration) -> Reply {
+        self.headers_delay = delay;
+        self
+    }
+
+    /// Waits `delay` after the response headers before the first token: the "time to
+    /// first token" of a real model. Defaults to zero.
+    pub fn first_token_delay(mut self, delay: Duration) -> Reply {
+        self.script_mut("first_token_delay").first_token_delay = delay;
+        self
+    }
+
+    /// Waits `delay` between consecutive tokens. Defaults to zero.
+    pub fn token_delay(mut self, delay: Duration) -> Reply {
+        self.script_mut("token_delay").token_delay = delay;
+        self
+    }
+
+    /// The reason the final chunk reports for the end of generation, in OpenAI's words:
+    /// `"stop"` (the default), `"length"`, `"content_filter"`, or `"tool_calls"` (the
+    /// default when the reply calls a tool). Other formats translate these
+    /// (`end_turn`, `max_tokens`, ... for Anthropic, `STOP`, `MAX_TOKENS`, ... for Gemini);
+    /// any other string is sent as given, so a test can also check how a client copes
+    /// with a value it does not know.
+    pub fn finish_reason(mut self, reason: impl Into<String>) -> Reply {
+        self.script_mut("finish_reason").finish_reason = Some(reason.into());
+        self
+    }
+
+    /// Ends the stream cleanly after the final chunk but without the `data: [DONE]`
+    /// event, as a misbehaving proxy or provider might.
+    pub fn without_done(mut self) -> Reply {
+        self.script_mut("without_done").send_done = false;
+        self
+    }
+
+    /// After `tokens` tokens, sends `error` as the provider's error event and ends the
+    /// stream as the real API does (for OpenAI Chat Completions: `data: {"error":{...}}`,
+    /// then `data: [DONE]`). A non-streaming request gets the error as an HTTP error.
+    pub fn error_after(self, tokens: usize, error: StreamError) -> Reply {
+        self.end_after("error_after", tokens, Ending::Error(error))
+    }
+
+    /// After `tokens` tokens, ends the HTTP body properly but early: no finish chunk, no
+    /// `data: [DONE]`. The client sees a normal end of stream.
+    pub fn end_cleanly_after(self, tokens: usize) -> Reply {
+        self.end_after(
+            "end_cleanly_after",
+            tokens,
+            Ending::Cut(CutKind::EndedCleanly),
+        )
+    }
+
+    /// After `tokens` tokens, closes the connection without finishing the HTTP body. The
+    /// client sees an incomplete body: a transport error, not a clean end.
+    pub fn disconnect_after(self, tokens: usize) -> Reply {
+        self.end_after(
+            "disconnect_after",
+            tokens,
+            Ending::Cut(CutKind::Disconnected),
+        )
+    }
+
+    /// After `tokens` tokens, resets the connection (TCP RST). The client sees
+    /// "connection reset by peer".
+    pub fn reset_connection_after(self, tokens: usize) -> Reply {
+        self.end_after(
+            "reset_connection_after",
+            tokens,
+            Ending::Cut(CutKind::Reset),
+        )
+    }
+
+    /// After `tokens` tokens, keeps the connection open and sends nothing more (keep-alive
+    /// comments excepted), until the client hangs up or the server stops: for testing a
+    /// client's read timeout.
+    pub fn stall_after(self, tokens: usize) -> Reply {
+        self.end_after("stall_after", tokens, Ending::Stall)
+    }
+
+    /// Gives every event an SSE `id:` (1, 2, 3, ...). A request carrying
+    /// `Last-Event-ID: k` then resumes the stream after event `k`, as an SSE client does
+    /// when it reconnects. Scripted cuts that lie before the resume point are not
+    /// repeated, so `disconnect_after(3)` with ids streams the whole text across two
+    /// attempts.
+    pub fn event_ids(mut self) -> Reply {
+        self.script_mut("event_ids").framing.event_ids = true;
+        self
+    }
+
+    /// Sends the SSE `retry:` field with the first event, telling the client to wait
+    /// `time` before reconnecting.
+    pub fn reconnection_time(mut self, time: Duration) -> Reply {
+        self.script_mut("reconnection_time")
+            .framing
+            .reconnection_time = Some(time);
+        self
+    }
+
+    /// Sends an SSE comment (`: keep-alive`) whenever the stream has been silent for
+    /// `interval`, as proxies do, including during stalls.
+    ///
+    /// # Panics
+    ///
+    /// If `interval` is zero.
+    pub fn keep_alive(mut self, interval: Duration) -> Reply {
+        assert!(
+            !interval.is_zero(),
+            "Reply::keep_alive(0s) would send comments without end: use an interval above zero"
+        );
+        self.script_mut("keep_alive").framing.keep_alive = Some(interval);
+        self
+    }
+
+    /// Ends every SSE line with CRLF instead of LF, as some servers and proxies do.
+    pub fn crlf_line_endings(mut self) -> Reply {
+        self.script_mut("crlf_line_endings").framing.crlf = true;
+        self
+    }
+
+    /// Writes the stream in pieces of at most `max_bytes`, each a separate write, so that
+    /// events (and JSON chunks, and UTF-8 characters) arrive split across reads: a test of
+    /// the client parser's buffering.
+    ///
+    /// # Panics
+    ///
+    /// If `max_bytes` is zero.
+    pub fn fragment_writes(mut self, max_bytes: usize) -> Reply {
+        assert!(
+            max_bytes > 0,
+            "Reply::fragment_writes(0) would never write anything: use 1 or more bytes"
+        );
+        self.script_mut("fragment_writes").framing.fragment_size = Some(max_bytes);
+        self
+    }
+
+    /// How many content events (the unit endings count in) a streamed reply's script
+    /// has, or `None` for an HTTP error: lets a caller check an ending before calling
+    /// the method that would panic on it.
+    pub(crate) fn content_events(&self) -> Option<usize> {
+        match &self.kind {
+            ReplyKind::Stream(script) => Some(script.content().count()),
+            ReplyKind::HttpError(_) => None,
+        }
+    }
+
+    fn end_after(mut self, method: &str, tokens: usize, ending: Ending) -> Reply {
+        let script = self.script_mut(method);
+        if let Some((previous_at, previous)) = &script.ending {
+            panic!(
+                "Reply::{method}({tokens}): this reply already ends with {} after {previous_at} \
+                 tokens; a stream ends only once. Use two replies (e.g. with \
+                 Mock::given(..).respond_with_sequence) to script two attempts.",
+                previous.describe()
+            );
+        }
+        let available = script.content().count();
+        assert!(
+            tokens <= available,
+            "Reply::{method}({tokens}): the script has only {available} tokens, so this would \
+             never happen. Use a number from 0 to {available}."
+        );
+        script.ending = Some((tokens, ending));
+        self
+    }
+
+    fn script_mut(&mut self, method: &str) -> &mut Script {
+        match &mut self.kind {
+            ReplyKind::Stream(script) => script,
+            ReplyKind::HttpError(error) => panic!(
+                "Reply::{method}() applies to streamed replies, but this reply is an HTTP {} \
+                 error, which has no stream. Use delay_headers() to delay an error response.",
+                error.error.status.as_u16()
+            ),
+        }
+    }
+
+    fn http_error_mut(&mut self, method: &str) -> &mut HttpError {
+        match &mut self.kind {
+            ReplyKind::HttpError(error) => error,
+            ReplyKind::Stream(_) => panic!(
+                "Reply::{method}() applies to HTTP error replies (Reply::http_error and its \
+                 presets), but this reply is a stream. Use error_after() for an error event \
+                 in a stream."
+            ),
+        }
+    }
+}

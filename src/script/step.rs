@@ -1,0 +1,314 @@
+//! The steps of an explicit script, and how tool calls and text become content steps.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::timeline::MessageEvent;
+
+/// One step of an explicit script given to [`Reply::steps`]: a token, a pause, or a
+/// deliberate framing fault.
+///
+/// ```
+/// use chatmock::{Reply, Step};
+/// use std::time::Duration;
+///
+/// let reply = Reply::steps([
+///     Step::token("Thinking"),
+///     Step::pause(Duration::from_millis(300)),
+///     Step::comment("still here"),
+///     Step::token("..."),
+///     Step::malformed_chunk(),
+///     Step::token(" done").after(Duration::from_millis(50)),
+/// ]);
+/// # drop(reply);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[must_use = "a Step does nothing until it is part of a Reply"]
+pub struct Step {
+    pub(super) kind: StepKind,
+    /// Replaces the default gap before this step.
+    pub(super) own_delay: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum StepKind {
+    Token(String),
+    Refusal(String),
+    /// Expanded into `ToolCallStart` and `ToolArguments` when the script is built.
+    ToolCall(ToolCall),
+    ToolCallStart {
+        index: usize,
+        id: Option<String>,
+        name: String,
+    },
+    ToolArguments {
+        index: usize,
+        fragment: String,
+    },
+    Pause(Duration),
+    Raw(Vec<u8>),
+    Comment(String),
+    Malformed,
+}
+
+impl Step {
+    pub(super) fn new(kind: StepKind) -> Step {
+        Step {
+            kind,
+            own_delay: None,
+        }
+    }
+
+    /// A token, sent as one streamed event. Any string is valid: empty, whitespace,
+    /// newlines, quotes, unicode, even the literal text `[DONE]`.
+    pub fn token(text: impl Into<String>) -> Step {
+        Step::new(StepKind::Token(text.into()))
+    }
+
+    /// A piece of a refusal: the model declining to answer. OpenAI formats send it in
+    /// the `refusal` field instead of the content; the others send it as text (with
+    /// Anthropic's `refusal` stop reason, and Gemini's `SAFETY`, when the reply ends).
+    pub fn refusal(text: impl Into<String>) -> Step {
+        Step::new(StepKind::Refusal(text.into()))
+    }
+
+    /// A tool call: one event naming the function, then one event per fragment of its
+    /// arguments, each timed like a token. See [`ToolCall`].
+    ///
+    /// ```
+    /// use chatmock::{Reply, Step, ToolCall};
+    /// use serde_json::json;
+    ///
+    /// let reply = Reply::steps([
+    ///     Step::token("Let me check."),
+    ///     Step::tool_call(ToolCall::function("get_weather", json!({ "city": "Paris" }))),
+    /// ]);
+    /// # drop(reply);
+    /// ```
+    pub fn tool_call(call: ToolCall) -> Step {
+        Step::new(StepKind::ToolCall(call))
+    }
+
+    /// A pause: nothing is sent for `duration`, on top of the reply's usual delays.
+    pub fn pause(duration: Duration) -> Step {
+        Step::new(StepKind::Pause(duration))
+    }
+
+    /// Bytes written to the socket verbatim, outside any SSE framing: for half events,
+    /// invalid UTF-8, a stray line, anything a real proxy might produce.
+    pub fn raw(bytes: impl Into<Vec<u8>>) -> Step {
+        Step::new(StepKind::Raw(bytes.into()))
+    }
+
+    /// An SSE comment line (`: text`), which clients must ignore; proxies send them as
+    /// keep-alives.
+    pub fn comment(text: impl Into<String>) -> Step {
+        Step::new(StepKind::Comment(text.into()))
+    }
+
+    /// A well-framed event whose data is not valid JSON: a chunk cut off mid-object, as
+    /// a broken proxy might forward it.
+    pub fn malformed_chunk() -> Step {
+        Step::new(StepKind::Malformed)
+    }
+
+    /// Sends this step `delay` after the previous one (or after the response headers,
+    /// for the first step), instead of the usual gap: the reply's
+    /// [`token_delay`](Reply::token_delay) or [`first_token_delay`](Reply::first_token_delay)
+    /// for tokens (and refusals and tool calls), no gap for other steps.
+    ///
+    /// # Panics
+    ///
+    /// When called on a [`Step::pause`]: a pause already is a delay, so write one pause
+    /// with the total duration instead.
+    pub fn after(mut self, delay: Duration) -> Step {
+        if let StepKind::Pause(pause) = self.kind {
+            panic!(
+                "Step::pause({pause:?}).after({delay:?}) is not a valid step: after() delays a \
+                 token or another event. Write a single Step::pause({:?}) instead.",
+                pause + delay
+            );
+        }
+        self.own_delay = Some(delay);
+        self
+    }
+}
+
+/// A function call the mock model makes, for [`Reply::tool_call`] and
+/// [`Step::tool_call`].
+///
+/// Its arguments stream as fragments, the way real models produce them: `{"city":"Paris"}`
+/// arrives as `{"`, `city`, `":"`, `Paris`, `"}`. Each format frames the call its own way
+/// (OpenAI's `tool_calls` deltas, Responses' `function_call` items, Anthropic's
+/// `tool_use` blocks with `input_json_delta`, whole `functionCall` parts for Gemini and
+/// whole `tool_calls` for Ollama), and the reply's finish reason becomes `tool_calls`
+/// (`tool_use` for Anthropic) unless the script sets another.
+///
+/// ```
+/// use chatmock::{Reply, ToolCall};
+/// use serde_json::json;
+///
+/// let reply = Reply::tool_calls([
+///     ToolCall::function("get_weather", json!({ "city": "Paris" })).with_id("call_paris"),
+///     ToolCall::function("get_weather", json!({ "city": "Rome" })),
+/// ]);
+/// # drop(reply);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[must_use = "a ToolCall does nothing until it is part of a Reply"]
+pub struct ToolCall {
+    name: String,
+    id: Option<String>,
+    fragments: Vec<String>,
+}
+
+impl ToolCall {
+    /// A call of function `name` with `arguments` (usually a JSON object), sent as
+    /// compact JSON split into word-sized fragments.
+    ///
+    /// # Panics
+    ///
+    /// If `name` is empty: every provider requires a function name.
+    pub fn function(name: impl Into<String>, arguments: Value) -> ToolCall {
+        ToolCall::new(
+            "function",
+            name.into(),
+            split_arguments(&arguments.to_string()),
+        )
+    }
+
+    /// A call of function `name` whose arguments are sent as exactly these fragments,
+    /// which need not be valid JSON: for testing a client against a model that emits
+    /// broken or oddly split arguments. Formats that send a call whole (Gemini, Ollama)
+    /// send arguments that are not JSON as a string.
+    ///
+    /// ```
+    /// use chatmock::{Reply, ToolCall};
+    ///
+    /// let reply = Reply::tool_call(ToolCall::with_raw_arguments("search", ["{\"q\": \"ru", "st"]));
+    /// # drop(reply);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `name` is empty: every provider requires a function name.
+    pub fn with_raw_arguments<I>(name: impl Into<String>, fragments: I) -> ToolCall
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        let fragments = fragments.into_iter().map(Into::into).collect();
+        ToolCall::new("with_raw_arguments", name.into(), fragments)
+    }
+
+    fn new(constructor: &str, name: String, fragments: Vec<String>) -> ToolCall {
+        assert!(
+            !name.is_empty(),
+            "ToolCall::{constructor}(\"\", ..): a tool call needs a function name"
+        );
+        ToolCall {
+            name,
+            id: None,
+            fragments,
+        }
+    }
+
+    /// Uses `id` as the call's id, so a test can check that the client sends the tool's
+    /// result back under it. By default each call gets a fresh id in the provider's
+    /// style (`call_…`, `toolu_…`).
+    pub fn with_id(mut self, id: impl Into<String>) -> ToolCall {
+        self.id = Some(id.into());
+        self
+    }
+}
+
+/// Splits JSON text where letters and digits meet punctuation, which is roughly where a
+/// model's tokens break it: `{"city":"Paris"}` becomes `{"`, `city`, `":"`, `Paris`, `"}`.
+fn split_arguments(json: &str) -> Vec<String> {
+    let mut fragments: Vec<String> = Vec::new();
+    let mut previous_is_word = None;
+    for ch in json.chars() {
+        let is_word = ch.is_alphanumeric();
+        match fragments.last_mut() {
+            Some(fragment) if previous_is_word == Some(is_word) => fragment.push(ch),
+            _ => fragments.push(ch.to_string()),
+        }
+        previous_is_word = Some(is_word);
+    }
+    fragments
+}
+
+pub(super) fn expand_tool_calls(steps: impl IntoIterator<Item = Step>) -> Vec<Step> {
+    let mut expanded = Vec::new();
+    let mut calls = 0;
+    for step in steps {
+        let StepKind::ToolCall(call) = step.kind else {
+            expanded.push(step);
+            continue;
+        };
+        let index = calls;
+        calls += 1;
+        expanded.push(Step {
+            kind: StepKind::ToolCallStart {
+                index,
+                id: call.id,
+                name: call.name,
+            },
+            own_delay: step.own_delay,
+        });
+        expanded.extend(
+            call.fragments
+                .into_iter()
+                .map(|fragment| Step::new(StepKind::ToolArguments { index, fragment })),
+        );
+    }
+    expanded
+}
+
+impl StepKind {
+    /// The message event of a content step: the unit in which tokens are timed, counted
+    /// for endings and usage, and reported as progress.
+    pub(super) fn content(&self) -> Option<MessageEvent<'_>> {
+        Some(match self {
+            StepKind::Token(text) => MessageEvent::Token(text),
+            StepKind::Refusal(text) => MessageEvent::Refusal(text),
+            StepKind::ToolCallStart { index, id, name } => MessageEvent::ToolCallStart {
+                index: *index,
+                id: id.as_deref(),
+                name,
+            },
+            StepKind::ToolArguments { index, fragment } => MessageEvent::ToolArguments {
+                index: *index,
+                fragment,
+            },
+            StepKind::ToolCall(_)
+            | StepKind::Pause(_)
+            | StepKind::Raw(_)
+            | StepKind::Comment(_)
+            | StepKind::Malformed => return None,
+        })
+    }
+}
+
+/// What a reply said, gathered into whole parts, for complete (non-streaming) responses.
+
+/// Splits text before every whitespace run that follows non-whitespace, so that each
+/// token is a word with the whitespace that precedes it.
+pub(super) fn split_into_words(text: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut start = 0;
+    let mut previous_was_space = true;
+    for (index, ch) in text.char_indices() {
+        let is_space = ch.is_whitespace();
+        if is_space && !previous_was_space && index > start {
+            tokens.push(text[start..index].to_owned());
+            start = index;
+        }
+        previous_was_space = is_space;
+    }
+    if start < text.len() {
+        tokens.push(text[start..].to_owned());
+    }
+    tokens
+}
