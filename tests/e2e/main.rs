@@ -12,6 +12,7 @@ mod demo;
 mod faults;
 mod fixtures;
 mod gemini;
+mod golden;
 mod hostile_input;
 mod lifecycle;
 mod load;
