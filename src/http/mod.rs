@@ -28,7 +28,8 @@ use crate::request::ReceivedRequest;
 use crate::script::{Ending, HttpError, Reply, ReplyKind, Script};
 use crate::socket::Connection;
 use crate::sync::lock;
-use crate::wire::{ApiError, Endpoint, ResponseContext, WireFormat};
+use crate::wire::{self, ApiError, Endpoint, Format, ResponseContext, WireFormat};
+use serde_json::Value;
 
 /// Bodies above this size get a 413: far above any real chat request, low enough that a
 /// runaway client cannot exhaust the test machine's memory.
@@ -60,14 +61,21 @@ async fn answer(state: &ServerState, request: Request) -> Response {
         Ok(body) => (body, None),
         Err(error) => (Bytes::new(), Some(body_read_error(&error))),
     };
+    let path = parts.uri.path().to_owned();
+    let endpoint = Endpoint::for_request(&path, state.framed_as);
+    let json: Option<Value> = serde_json::from_slice(&body).ok();
+    let chat = json
+        .as_ref()
+        .and_then(|json| wire::read_chat(json, &path, endpoint.map(|endpoint| endpoint.format)));
     let mut received = ReceivedRequest::new(
         parts.method,
-        parts.uri.path().to_owned(),
+        path,
         parts.uri.query().map(str::to_owned),
         parts.headers,
         body,
+        json,
+        chat,
     );
-    let endpoint = Endpoint::for_request(received.path(), state.framed_as);
     let decision = match body_error {
         Some(error) => Err(error),
         None => choose_reply(state, &mut received, endpoint),
@@ -78,26 +86,36 @@ async fn answer(state: &ServerState, request: Request) -> Response {
     }
     .or(endpoint.map(|endpoint| endpoint.format))
     .unwrap_or(WireFormat::OpenAiChatCompletions);
+    let spec = format.spec();
     let context = ResponseContext::for_request(&received, format, &state.ids);
-    let wants_stream = format.wants_stream(&received);
+    let wants_stream = spec.wants_stream(&received);
+    // The encoder reads its stream options from the request, which the recording keeps.
+    let stream = match &decision {
+        Ok(chosen) if wants_stream && matches!(chosen.reply.kind, ReplyKind::Stream(_)) => Some((
+            spec.encoder(&received, context.clone()),
+            spec.stream_content_type(&received),
+        )),
+        _ => None,
+    };
     let last_event_id = received.header("last-event-id").map(str::to_owned);
     let recorder = state.recording.record(received);
     let reply = match decision {
         Ok(chosen) => chosen.reply,
-        Err(error) => return error_response(format, endpoint, &error, &context, &recorder),
+        Err(error) => return error_response(spec, endpoint, &error, &context, &recorder),
     };
     if !reply.headers_delay.is_zero() {
         tokio::time::sleep(reply.headers_delay).await;
     }
     let mut response = match &reply.kind {
         ReplyKind::HttpError(http_error) => {
-            http_error_response(format, http_error, &context, &recorder)
+            http_error_response(spec, http_error, &context, &recorder)
         }
         ReplyKind::Stream(script) if wants_stream => {
+            let (encoder, content_type) = stream.expect("a stream reply has its encoder");
             match resume_point(script, last_event_id.as_deref()) {
                 Ok(resume_after) => {
-                    let encoder = format.encoder(context.clone());
-                    let headers = stream_headers(format, &context);
+                    let mut headers = spec.headers(&context);
+                    headers.insert(CONTENT_TYPE, content_type);
                     recorder.streaming(StatusCode::OK.as_u16());
                     let body = playback::stream_body(
                         Arc::clone(&reply),
@@ -108,11 +126,11 @@ async fn answer(state: &ServerState, request: Request) -> Response {
                     );
                     with_parts(StatusCode::OK, headers, Body::from_stream(body))
                 }
-                Err(error) => error_response(format, endpoint, &error, &context, &recorder),
+                Err(error) => error_response(spec, endpoint, &error, &context, &recorder),
             }
         }
         ReplyKind::Stream(script) => {
-            complete_response(format, script, &context, connection, recorder).await
+            complete_response(spec, script, &context, connection, recorder).await
         }
     };
     for (name, value) in &reply.headers {
@@ -146,7 +164,7 @@ fn choose_reply(
                 ),
             ));
         }
-        endpoint.format.validate(request)?;
+        endpoint.format.spec().validate(request)?;
     }
     let (found, mounted) = {
         let mut mocks = lock(&state.mocks);
@@ -233,15 +251,15 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
 }
 
 fn error_response(
-    format: WireFormat,
+    spec: &dyn Format,
     endpoint: Option<Endpoint>,
     error: &ApiError,
     context: &ResponseContext,
     recorder: &ResponseRecorder,
 ) -> Response {
-    let status = format.http_status(error.status);
-    let body = format.error_body(status, &error.error, context);
-    let mut response = json_response(status, &body, format, context);
+    let status = spec.error_status(error.status);
+    let body = spec.error_body(status, &error.error, context);
+    let mut response = json_response(status, &body, spec, context);
     if let Some(endpoint) = endpoint.filter(|_| error.status == StatusCode::METHOD_NOT_ALLOWED) {
         if let Ok(allow) = HeaderValue::from_str(&format!("{}, OPTIONS", endpoint.method)) {
             response.headers_mut().insert(ALLOW, allow);
@@ -249,12 +267,6 @@ fn error_response(
     }
     recorder.answered(status.as_u16());
     response
-}
-
-fn stream_headers(format: WireFormat, context: &ResponseContext) -> HeaderMap {
-    let mut headers = format.headers(context);
-    headers.insert(CONTENT_TYPE, format.stream_content_type(context));
-    headers
 }
 
 /// Where a reconnecting client's stream resumes. Only replies with event ids resume; an
@@ -276,13 +288,13 @@ fn resume_point(script: &Script, last_event_id: Option<&str>) -> Result<ResumeAf
 }
 
 fn http_error_response(
-    format: WireFormat,
+    spec: &dyn Format,
     http_error: &HttpError,
     context: &ResponseContext,
     recorder: &ResponseRecorder,
 ) -> Response {
     let error = ApiError::from(http_error.error.clone());
-    let mut response = error_response(format, None, &error, context, recorder);
+    let mut response = error_response(spec, None, &error, context, recorder);
     if let Some(delay) = http_error.retry_after {
         let headers = response.headers_mut();
         // Clients read whole seconds (async-openai) or milliseconds (openai-python);
@@ -300,7 +312,7 @@ fn http_error_response(
 /// The answer to a non-streaming request: the whole script's time, then one JSON body,
 /// or the scripted failure in the form a non-streaming client meets it.
 async fn complete_response(
-    format: WireFormat,
+    spec: &dyn Format,
     script: &Script,
     context: &ResponseContext,
     connection: Option<Connection>,
@@ -316,10 +328,10 @@ async fn complete_response(
     match script.ending() {
         Some(Ending::Error(error)) => {
             let error = ApiError::from(error.clone());
-            error_response(format, None, &error, context, &recorder)
+            error_response(spec, None, &error, context, &recorder)
         }
         Some(Ending::Cut(kind)) => {
-            let mut headers = format.headers(context);
+            let mut headers = spec.headers(context);
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             recorder.streaming(StatusCode::OK.as_u16());
             recorder.cut(*kind);
@@ -328,20 +340,20 @@ async fn complete_response(
             with_parts(StatusCode::OK, headers, Body::from_stream(body))
         }
         Some(Ending::Stall) | None => {
-            let body = format.complete_response(script, context);
+            let body = spec.complete_response(script, context);
             recorder.answered(StatusCode::OK.as_u16());
-            json_response(StatusCode::OK, &body, format, context)
+            json_response(StatusCode::OK, &body, spec, context)
         }
     }
 }
 
 fn json_response(
     status: StatusCode,
-    body: &serde_json::Value,
-    format: WireFormat,
+    body: &Value,
+    spec: &dyn Format,
     context: &ResponseContext,
 ) -> Response {
-    let mut headers = format.headers(context);
+    let mut headers = spec.headers(context);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     with_parts(status, headers, Body::from(body.to_string()))
 }

@@ -1,6 +1,5 @@
-//! The chat-level reading of a request: model, messages, stream flag.
-
-use serde_json::Value;
+//! The chat-level reading of a request: model, messages, stream flag. Each wire format
+//! reads its own body shape into it (`Format::read_chat`).
 
 /// The chat-level reading of a request body: model, messages and stream flag.
 ///
@@ -25,52 +24,12 @@ pub struct ChatMessage {
 }
 
 impl ChatRequest {
-    /// Reads Chat Completions' `messages`, or Responses' `instructions` and `input` (a
-    /// string, or an array of messages).
-    pub(crate) fn from_json(json: &Value, path: &str) -> Option<ChatRequest> {
-        let message = |message: &Value| ChatMessage {
-            role: message["role"].as_str().unwrap_or("user").to_owned(),
-            content: content_text(&message["content"]),
-        };
-        let messages = match (json.get("messages"), json.get("input")) {
-            (Some(Value::Array(messages)), _) => {
-                // Anthropic sends the system prompt beside the messages.
-                let system = json.get("system").map(|system| ChatMessage {
-                    role: "system".to_owned(),
-                    content: content_text(system),
-                });
-                system
-                    .into_iter()
-                    .chain(messages.iter().map(message))
-                    .collect()
-            }
-            (None, Some(input)) => {
-                let instructions = json["instructions"].as_str().map(|text| ChatMessage {
-                    role: "system".to_owned(),
-                    content: text.to_owned(),
-                });
-                let input: Vec<ChatMessage> = match input {
-                    Value::String(text) => vec![ChatMessage {
-                        role: "user".to_owned(),
-                        content: text.clone(),
-                    }],
-                    Value::Array(items) => items.iter().map(message).collect(),
-                    _ => return None,
-                };
-                instructions.into_iter().chain(input).collect()
-            }
-            (None, None) => gemini_messages(json)?,
-            _ => return None,
-        };
-        let model = json["model"]
-            .as_str()
-            .or_else(|| gemini_model_and_method(path).map(|(model, _)| model))
-            .unwrap_or_default();
-        Some(ChatRequest {
-            model: model.to_owned(),
+    pub(crate) fn new(model: String, messages: Vec<ChatMessage>, stream: bool) -> ChatRequest {
+        ChatRequest {
+            model,
             messages,
-            stream: json["stream"].as_bool().unwrap_or(false),
-        })
+            stream,
+        }
     }
 
     /// The requested model (empty if the request named none).
@@ -99,6 +58,13 @@ impl ChatRequest {
 }
 
 impl ChatMessage {
+    pub(crate) fn new(role: impl Into<String>, content: String) -> ChatMessage {
+        ChatMessage {
+            role: role.into(),
+            content,
+        }
+    }
+
     /// The role: `system`, `developer`, `user`, `assistant`, `tool`, ...
     pub fn role(&self) -> &str {
         &self.role
@@ -107,50 +73,5 @@ impl ChatMessage {
     /// The text content.
     pub fn content(&self) -> &str {
         &self.content
-    }
-}
-
-/// Gemini's `systemInstruction` and `contents`, whose parts carry the text and whose
-/// `model` role is the assistant.
-fn gemini_messages(json: &Value) -> Option<Vec<ChatMessage>> {
-    let contents = json.get("contents")?.as_array()?;
-    let text = |parts: &Value| content_text(parts);
-    let system = json
-        .get("systemInstruction")
-        .map(|instruction| ChatMessage {
-            role: "system".to_owned(),
-            content: text(&instruction["parts"]),
-        });
-    let messages = contents.iter().map(|content| ChatMessage {
-        role: match content["role"].as_str() {
-            Some("model") => "assistant".to_owned(),
-            Some(role) => role.to_owned(),
-            None => "user".to_owned(),
-        },
-        content: text(&content["parts"]),
-    });
-    Some(system.into_iter().chain(messages).collect())
-}
-
-/// The model and method of a Gemini path, `/{version}/models/{model}:{method}`.
-pub(crate) fn gemini_model_and_method(path: &str) -> Option<(&str, &str)> {
-    let rest = path.strip_prefix('/')?;
-    let (version, rest) = rest.split_once('/')?;
-    if !matches!(version, "v1" | "v1beta" | "v1alpha") {
-        return None;
-    }
-    let target = rest.strip_prefix("models/")?;
-    let (model, method) = target.rsplit_once(':')?;
-    (!model.is_empty() && !model.contains('/')).then_some((model, method))
-}
-
-fn content_text(content: &Value) -> String {
-    match content {
-        Value::String(text) => text.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|part| part.get("text").and_then(Value::as_str))
-            .collect(),
-        _ => String::new(),
     }
 }

@@ -11,7 +11,6 @@ use serde_json::Value;
 mod chat;
 mod outcome;
 
-pub(crate) use chat::gemini_model_and_method;
 pub use chat::{ChatMessage, ChatRequest};
 pub use outcome::StreamOutcome;
 
@@ -74,11 +73,9 @@ impl ReceivedRequest {
         query: Option<String>,
         headers: HeaderMap,
         body: Bytes,
+        json: Option<Value>,
+        chat: Option<ChatRequest>,
     ) -> ReceivedRequest {
-        let json: Option<Value> = serde_json::from_slice(&body).ok();
-        let chat = json
-            .as_ref()
-            .and_then(|json| ChatRequest::from_json(json, &path));
         ReceivedRequest {
             method,
             path,

@@ -12,11 +12,71 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde_json::{json, Value};
 
-use super::{ApiError, Encoder, ResponseContext};
-use crate::request::ReceivedRequest;
-use crate::script::StreamError;
-use crate::script::{MessageEvent, OutputPart, Script};
-use crate::wire::frame::{Event, Frame};
+use super::frame::{Event, Frame};
+use super::ids::IdGenerator;
+use super::json::{arguments_value, json_object, read_messages};
+use super::{ApiError, Encoder, Format, ResponseContext, Usage};
+use crate::request::{ChatRequest, ReceivedRequest};
+use crate::script::{MessageEvent, OutputPart, Script, StreamError};
+
+/// Anthropic Messages.
+pub(super) struct Anthropic;
+
+impl Format for Anthropic {
+    fn name(&self) -> &'static str {
+        "anthropic_messages"
+    }
+
+    fn paths(&self) -> &'static [&'static str] {
+        &["/v1/messages", "/messages"]
+    }
+
+    /// `system` is read as a `system` message before the others.
+    fn read_chat(&self, json: &Value, _path: &str) -> Option<ChatRequest> {
+        read_messages(json)
+    }
+
+    fn validate(&self, request: &ReceivedRequest) -> Result<(), ApiError> {
+        validate(request)
+    }
+
+    fn response_id(&self, ids: &IdGenerator) -> String {
+        ids.alphanumeric("msg_01", 22)
+    }
+
+    fn encoder(&self, _request: &ReceivedRequest, context: ResponseContext) -> Box<dyn Encoder> {
+        Box::new(MessageEncoder::new(context))
+    }
+
+    fn complete_response(&self, script: &Script, context: &ResponseContext) -> Value {
+        complete_response(script, context)
+    }
+
+    fn headers(&self, context: &ResponseContext) -> HeaderMap {
+        headers(context)
+    }
+
+    /// With the request id Anthropic adds.
+    fn error_body(
+        &self,
+        status: StatusCode,
+        error: &StreamError,
+        context: &ResponseContext,
+    ) -> Value {
+        let mut body = error_fields(status, error);
+        body["request_id"] = json!(context.request_id);
+        body
+    }
+
+    /// Anthropic reports an overloaded service as 529, not 503.
+    fn error_status(&self, status: StatusCode) -> StatusCode {
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            StatusCode::from_u16(529).unwrap_or(status)
+        } else {
+            status
+        }
+    }
+}
 
 /// Error types only Anthropic uses. A script naming one gets it as is; any other type
 /// (including `invalid_request_error`, which OpenAI also uses, for statuses Anthropic
@@ -34,9 +94,9 @@ const ANTHROPIC_ONLY_ERROR_TYPES: &[&str] = &[
     "overloaded_error",
 ];
 
-pub(super) struct MessageEncoder {
+struct MessageEncoder {
     context: ResponseContext,
-    output_tokens: u64,
+    usage: Usage,
     /// The content blocks started so far; the last one is open until another starts or
     /// the message ends.
     blocks: usize,
@@ -51,10 +111,10 @@ enum BlockKind {
 }
 
 impl MessageEncoder {
-    pub(super) fn new(context: ResponseContext) -> MessageEncoder {
+    fn new(context: ResponseContext) -> MessageEncoder {
         MessageEncoder {
             context,
-            output_tokens: 0,
+            usage: Usage::default(),
             blocks: 0,
             open: None,
             refused: false,
@@ -115,9 +175,7 @@ fn event(kind: &'static str, mut fields: Value) -> Frame {
 
 impl Encoder for MessageEncoder {
     fn encode(&mut self, message: MessageEvent<'_>, frames: &mut Vec<Frame>) {
-        if message.is_content() {
-            self.output_tokens += 1;
-        }
+        self.usage.count(&message);
         match message {
             MessageEvent::Start => {
                 let message = json!({
@@ -162,7 +220,7 @@ impl Encoder for MessageEncoder {
                             "stop_reason": stop_reason(reason, self.refused),
                             "stop_sequence": null
                         },
-                        "usage": { "output_tokens": self.output_tokens }
+                        "usage": { "output_tokens": self.usage.completion_tokens }
                     }),
                 ));
                 frames.push(event("message_stop", json!({})));
@@ -229,27 +287,7 @@ fn error_type(status: StatusCode, error: &StreamError) -> &str {
     }
 }
 
-/// The body of an HTTP error, with the request id Anthropic adds.
-pub(super) fn error_body(
-    status: StatusCode,
-    error: &StreamError,
-    context: &ResponseContext,
-) -> Value {
-    let mut body = error_fields(status, error);
-    body["request_id"] = json!(context.request_id);
-    body
-}
-
-/// Anthropic reports an overloaded service as 529, not 503.
-pub(super) fn http_status(status: StatusCode) -> StatusCode {
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        StatusCode::from_u16(529).unwrap_or(status)
-    } else {
-        status
-    }
-}
-
-pub(super) fn headers(context: &ResponseContext) -> HeaderMap {
+fn headers(context: &ResponseContext) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(
         axum::http::header::CACHE_CONTROL,
@@ -262,8 +300,8 @@ pub(super) fn headers(context: &ResponseContext) -> HeaderMap {
 }
 
 /// Rejects what the real API rejects before generating anything.
-pub(super) fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
-    let json = super::openai_chat::json_object(request)?;
+fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
+    let json = json_object(request)?;
     let missing = |field: &str| {
         ApiError::invalid_request(StatusCode::BAD_REQUEST, format!("{field}: Field required"))
     };
@@ -284,7 +322,7 @@ fn text_block(text: String) -> Value {
 }
 
 /// The complete message for a non-streaming request.
-pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> Value {
+fn complete_response(script: &Script, context: &ResponseContext) -> Value {
     let output = script.delivered_output();
     let refused = output
         .iter()
@@ -308,7 +346,7 @@ pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> V
                     "type": "tool_use",
                     "id": context.tool_call_id("toolu_01", index, id),
                     "name": name,
-                    "input": super::arguments_value(&arguments)
+                    "input": arguments_value(&arguments)
                 }));
             }
         }

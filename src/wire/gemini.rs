@@ -10,32 +10,148 @@
 
 use std::borrow::Cow;
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use serde_json::{json, Value};
 
-use super::{ApiError, Encoder, PendingCalls, ResponseContext};
-use crate::request::ReceivedRequest;
-use crate::script::StreamError;
-use crate::script::{MessageEvent, OutputPart, Script};
-use crate::wire::frame::Frame;
+use super::frame::Frame;
+use super::ids::IdGenerator;
+use super::json::{arguments_value, content_text, json_object, stream_flag};
+use super::tool_calls::PendingCalls;
+use super::{ApiError, Encoder, Format, ResponseContext, Usage, EVENT_STREAM};
+use crate::request::{ChatMessage, ChatRequest, ReceivedRequest};
+use crate::script::{MessageEvent, OutputPart, Script, StreamError};
 
-pub(super) struct ChunkEncoder {
+/// Google Gemini.
+pub(super) struct Gemini;
+
+impl Format for Gemini {
+    fn name(&self) -> &'static str {
+        "gemini"
+    }
+
+    fn paths(&self) -> &'static [&'static str] {
+        &[
+            "/v1beta/models/{model}:streamGenerateContent",
+            "/v1beta/models/{model}:generateContent",
+        ]
+    }
+
+    fn serves(&self, path: &str) -> bool {
+        model_and_method(path).is_some_and(|(_, method)| {
+            matches!(method, "streamGenerateContent" | "generateContent")
+        })
+    }
+
+    /// `systemInstruction` and `contents`, whose parts carry the text and whose `model`
+    /// role is the assistant; the model comes from the path.
+    fn read_chat(&self, json: &Value, path: &str) -> Option<ChatRequest> {
+        if json.get("messages").is_some() || json.get("input").is_some() {
+            return None;
+        }
+        let contents = json.get("contents")?.as_array()?;
+        let system = json
+            .get("systemInstruction")
+            .map(|instruction| ChatMessage::new("system", content_text(&instruction["parts"])));
+        let messages = contents.iter().map(|content| {
+            let role = match content["role"].as_str() {
+                Some("model") => "assistant",
+                Some(role) => role,
+                None => "user",
+            };
+            ChatMessage::new(role, content_text(&content["parts"]))
+        });
+        let model = json["model"]
+            .as_str()
+            .or_else(|| model_and_method(path).map(|(model, _)| model))
+            .unwrap_or_default();
+        let messages = system.into_iter().chain(messages).collect();
+        Some(ChatRequest::new(
+            model.to_owned(),
+            messages,
+            stream_flag(json),
+        ))
+    }
+
+    fn validate(&self, request: &ReceivedRequest) -> Result<(), ApiError> {
+        let json = json_object(request)?;
+        if json["contents"].is_array() {
+            Ok(())
+        } else {
+            Err(ApiError::invalid_request(
+                StatusCode::BAD_REQUEST,
+                "* GenerateContentRequest.contents: contents is not specified",
+            ))
+        }
+    }
+
+    /// The method in the path decides, not the body.
+    fn wants_stream(&self, request: &ReceivedRequest) -> bool {
+        !request.path().ends_with(":generateContent")
+    }
+
+    fn response_id(&self, ids: &IdGenerator) -> String {
+        ids.alphanumeric("", 22)
+    }
+
+    fn encoder(&self, request: &ReceivedRequest, context: ResponseContext) -> Box<dyn Encoder> {
+        Box::new(ChunkEncoder::new(context, is_sse(request)))
+    }
+
+    fn complete_response(&self, script: &Script, context: &ResponseContext) -> Value {
+        complete_response(script, context)
+    }
+
+    fn error_body(&self, status: StatusCode, error: &StreamError, _: &ResponseContext) -> Value {
+        error_body(status, error)
+    }
+
+    fn stream_content_type(&self, request: &ReceivedRequest) -> HeaderValue {
+        HeaderValue::from_static(if is_sse(request) {
+            EVENT_STREAM
+        } else {
+            "application/json"
+        })
+    }
+}
+
+/// Whether the stream is SSE (`alt=sse`) rather than one JSON array. Paths that are not
+/// Gemini's own get SSE.
+fn is_sse(request: &ReceivedRequest) -> bool {
+    !request.path().ends_with(":streamGenerateContent")
+        || request
+            .query()
+            .is_some_and(|query| query.split('&').any(|pair| pair == "alt=sse"))
+}
+
+/// The model and method of a Gemini path, `/{version}/models/{model}:{method}`.
+fn model_and_method(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix('/')?;
+    let (version, rest) = rest.split_once('/')?;
+    if !matches!(version, "v1" | "v1beta" | "v1alpha") {
+        return None;
+    }
+    let target = rest.strip_prefix("models/")?;
+    let (model, method) = target.rsplit_once(':')?;
+    (!model.is_empty() && !model.contains('/')).then_some((model, method))
+}
+
+struct ChunkEncoder {
     context: ResponseContext,
     /// `?alt=sse`: SSE events; otherwise the pieces of one JSON array.
     sse: bool,
     chunks_written: usize,
-    output_tokens: u64,
+    usage: Usage,
     calls: PendingCalls,
     refused: bool,
 }
 
 impl ChunkEncoder {
-    pub(super) fn new(context: ResponseContext) -> ChunkEncoder {
+    fn new(context: ResponseContext, sse: bool) -> ChunkEncoder {
         ChunkEncoder {
-            sse: context.gemini_sse,
+            sse,
             context,
             chunks_written: 0,
-            output_tokens: 0,
+            usage: Usage::default(),
             calls: PendingCalls::default(),
             refused: false,
         }
@@ -67,7 +183,7 @@ impl ChunkEncoder {
         }
         json!({
             "candidates": [candidate],
-            "usageMetadata": usage(&self.context, self.output_tokens),
+            "usageMetadata": usage(&self.context, self.usage.completion_tokens),
             "modelVersion": self.context.model,
             "responseId": self.context.id
         })
@@ -77,9 +193,7 @@ impl ChunkEncoder {
 
 impl Encoder for ChunkEncoder {
     fn encode(&mut self, event: MessageEvent<'_>, frames: &mut Vec<Frame>) {
-        if event.is_content() {
-            self.output_tokens += 1;
-        }
+        self.usage.count(&event);
         // Gemini sends a function call whole: it goes out once its last fragment is in.
         let Some(calls) = self.calls.before(&event) else {
             return;
@@ -147,7 +261,7 @@ fn finish_reason(reason: &str, refused: bool) -> Cow<'static, str> {
 }
 
 /// `{"error":{"code","message","status"}}`, Google's canonical status names.
-pub(super) fn error_body(status: StatusCode, error: &StreamError) -> Value {
+fn error_body(status: StatusCode, error: &StreamError) -> Value {
     let name = match status.as_u16() {
         400 => "INVALID_ARGUMENT",
         401 => "UNAUTHENTICATED",
@@ -165,21 +279,8 @@ pub(super) fn error_body(status: StatusCode, error: &StreamError) -> Value {
     json!({ "error": { "code": status.as_u16(), "message": error.message, "status": name } })
 }
 
-/// Rejects what the real API rejects before generating anything.
-pub(super) fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
-    let json = super::openai_chat::json_object(request)?;
-    if json["contents"].is_array() {
-        Ok(())
-    } else {
-        Err(ApiError::invalid_request(
-            StatusCode::BAD_REQUEST,
-            "* GenerateContentRequest.contents: contents is not specified",
-        ))
-    }
-}
-
 /// The complete response to `:generateContent`.
-pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> Value {
+fn complete_response(script: &Script, context: &ResponseContext) -> Value {
     let mut refused = false;
     let parts: Vec<Value> = script
         .delivered_output()
@@ -193,7 +294,7 @@ pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> V
             OutputPart::ToolCall {
                 name, arguments, ..
             } => json!({
-                "functionCall": { "name": name, "args": super::arguments_value(&arguments) }
+                "functionCall": { "name": name, "args": arguments_value(&arguments) }
             }),
         })
         .collect();

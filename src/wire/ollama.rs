@@ -11,25 +11,85 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use super::{ApiError, Encoder, PendingCalls, ResponseContext};
-use crate::request::ReceivedRequest;
-use crate::script::StreamError;
-use crate::script::{MessageEvent, OutputPart, Script};
-use crate::wire::frame::Frame;
+use axum::http::HeaderValue;
 
-pub(super) struct LineEncoder {
+use super::frame::Frame;
+use super::ids::IdGenerator;
+use super::json::{arguments_value, json_object, read_messages};
+use super::tool_calls::PendingCalls;
+use super::{ApiError, Encoder, Format, ResponseContext, Usage};
+use crate::request::{ChatRequest, ReceivedRequest};
+use crate::script::{MessageEvent, OutputPart, Script, StreamError};
+
+/// Ollama's chat API.
+pub(super) struct Ollama;
+
+impl Format for Ollama {
+    fn name(&self) -> &'static str {
+        "ollama"
+    }
+
+    fn paths(&self) -> &'static [&'static str] {
+        &["/api/chat"]
+    }
+
+    fn read_chat(&self, json: &Value, _path: &str) -> Option<ChatRequest> {
+        read_messages(json)
+    }
+
+    fn validate(&self, request: &ReceivedRequest) -> Result<(), ApiError> {
+        let json = json_object(request)?;
+        if json["model"].as_str().is_none_or(str::is_empty) {
+            return Err(ApiError::invalid_request(
+                StatusCode::BAD_REQUEST,
+                "model is required",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Ollama streams unless told otherwise.
+    fn wants_stream(&self, request: &ReceivedRequest) -> bool {
+        request
+            .json
+            .as_ref()
+            .is_none_or(|json| json["stream"].as_bool() != Some(false))
+    }
+
+    fn response_id(&self, ids: &IdGenerator) -> String {
+        ids.alphanumeric("", 22)
+    }
+
+    fn encoder(&self, _request: &ReceivedRequest, context: ResponseContext) -> Box<dyn Encoder> {
+        Box::new(LineEncoder::new(context))
+    }
+
+    fn complete_response(&self, script: &Script, context: &ResponseContext) -> Value {
+        complete_response(script, context)
+    }
+
+    fn error_body(&self, _status: StatusCode, error: &StreamError, _: &ResponseContext) -> Value {
+        error_body(error)
+    }
+
+    fn stream_content_type(&self, _request: &ReceivedRequest) -> HeaderValue {
+        HeaderValue::from_static("application/x-ndjson")
+    }
+}
+
+struct LineEncoder {
     context: ResponseContext,
     created_at: String,
-    eval_count: u64,
+    usage: Usage,
     calls: PendingCalls,
 }
 
 impl LineEncoder {
-    pub(super) fn new(context: ResponseContext) -> LineEncoder {
+    fn new(context: ResponseContext) -> LineEncoder {
         LineEncoder {
             context,
             created_at: rfc3339_now(),
-            eval_count: 0,
+            usage: Usage::default(),
             calls: PendingCalls::default(),
         }
     }
@@ -52,9 +112,7 @@ fn ndjson(value: &Value) -> Frame {
 
 impl Encoder for LineEncoder {
     fn encode(&mut self, event: MessageEvent<'_>, frames: &mut Vec<Frame>) {
-        if event.is_content() {
-            self.eval_count += 1;
-        }
+        self.usage.count(&event);
         // Ollama sends tool calls whole: they go out once the last fragment is in.
         let Some(calls) = self.calls.before(&event) else {
             return;
@@ -70,7 +128,12 @@ impl Encoder for LineEncoder {
             }
             MessageEvent::Finish(reason) => {
                 let mut last = self.line("", true);
-                add_final_fields(&mut last, &self.context, reason, self.eval_count);
+                add_final_fields(
+                    &mut last,
+                    &self.context,
+                    reason,
+                    self.usage.completion_tokens,
+                );
                 frames.push(ndjson(&last));
             }
             MessageEvent::Error(error) => frames.push(ndjson(&error_body(error))),
@@ -113,32 +176,12 @@ fn add_final_fields(object: &mut Value, context: &ResponseContext, reason: &str,
     object["eval_duration"] = json!(eval_count * 1_000_000);
 }
 
-pub(super) fn error_body(error: &StreamError) -> Value {
+fn error_body(error: &StreamError) -> Value {
     json!({ "error": error.message })
 }
 
-/// Ollama streams unless told otherwise.
-pub(super) fn wants_stream(request: &ReceivedRequest) -> bool {
-    request
-        .json
-        .as_ref()
-        .is_none_or(|json| json["stream"].as_bool() != Some(false))
-}
-
-/// Rejects what Ollama rejects before generating anything.
-pub(super) fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
-    let json = super::openai_chat::json_object(request)?;
-    if json["model"].as_str().is_none_or(str::is_empty) {
-        return Err(ApiError::invalid_request(
-            StatusCode::BAD_REQUEST,
-            "model is required",
-        ));
-    }
-    Ok(())
-}
-
 /// The single object for `"stream": false`.
-pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> Value {
+fn complete_response(script: &Script, context: &ResponseContext) -> Value {
     let mut text = String::new();
     let mut calls = Vec::new();
     for part in script.delivered_output() {
@@ -146,7 +189,7 @@ pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> V
             OutputPart::Text(piece) | OutputPart::Refusal(piece) => text.push_str(&piece),
             OutputPart::ToolCall {
                 name, arguments, ..
-            } => calls.push((name.to_owned(), super::arguments_value(&arguments))),
+            } => calls.push((name.to_owned(), arguments_value(&arguments))),
         }
     }
     let mut object = json!({

@@ -6,26 +6,69 @@
 //! travel in `delta.refusal`, tool calls in `delta.tool_calls`. This is the shape captured
 //! from the live API (see the wire reference, §2.3-2.4).
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde_json::{json, Value};
 
-use super::{push_json_string, ApiError, Encoder, ResponseContext};
-use crate::request::ReceivedRequest;
-use crate::script::StreamError;
-use crate::script::{MessageEvent, OutputPart, Script};
-use crate::wire::frame::Frame;
+use super::frame::Frame;
+use super::json::{json_kind, json_object, json_string, push_json_string, read_messages};
+use super::{ApiError, Encoder, Format, ResponseContext, Usage};
+use crate::request::{ChatRequest, ReceivedRequest};
+use crate::script::{MessageEvent, OutputPart, Script, StreamError};
+
+/// OpenAI Chat Completions.
+pub(super) struct OpenAiChat;
+
+impl Format for OpenAiChat {
+    fn name(&self) -> &'static str {
+        "openai_chat_completions"
+    }
+
+    fn paths(&self) -> &'static [&'static str] {
+        &["/v1/chat/completions", "/chat/completions"]
+    }
+
+    fn read_chat(&self, json: &Value, _path: &str) -> Option<ChatRequest> {
+        read_messages(json)
+    }
+
+    fn validate(&self, request: &ReceivedRequest) -> Result<(), ApiError> {
+        validate(request)
+    }
+
+    fn encoder(&self, request: &ReceivedRequest, context: ResponseContext) -> Box<dyn Encoder> {
+        Box::new(ChunkEncoder::new(context, includes_usage(request)))
+    }
+
+    fn complete_response(&self, script: &Script, context: &ResponseContext) -> Value {
+        complete_response(script, context)
+    }
+
+    fn headers(&self, context: &ResponseContext) -> HeaderMap {
+        headers(context)
+    }
+
+    fn error_body(&self, _status: StatusCode, error: &StreamError, _: &ResponseContext) -> Value {
+        error_body(error)
+    }
+}
+
+/// Whether the request asked for usage in the stream (`stream_options.include_usage`).
+fn includes_usage(request: &ReceivedRequest) -> bool {
+    request.body_json()["stream_options"]["include_usage"] == true
+}
 
 /// Encodes chunks by splicing the per-event part into a prefix and suffix serialised
 /// once per stream: long zero-delay streams spend their time on the socket, not on
 /// re-serialising the same envelope for every token.
-pub(super) struct ChunkEncoder {
+struct ChunkEncoder {
     /// Everything of a chunk up to the value of `delta`.
     prefix: String,
     /// What every chunk ends with after its choice: `"usage":null` when the request asked
     /// for usage, as the API then sends it on every chunk.
     suffix: &'static str,
     context: ResponseContext,
-    completion_tokens: u64,
+    include_usage: bool,
+    usage: Usage,
     /// An interrupted stream never gets its usage chunk.
     failed: bool,
     /// The message has started but its role chunk is not out yet: its shape depends on
@@ -34,7 +77,7 @@ pub(super) struct ChunkEncoder {
 }
 
 impl ChunkEncoder {
-    pub(super) fn new(context: ResponseContext) -> ChunkEncoder {
+    fn new(context: ResponseContext, include_usage: bool) -> ChunkEncoder {
         let prefix = format!(
             "{{\"id\":{},\"object\":\"chat.completion.chunk\",\"created\":{},\"model\":{},\
              \"service_tier\":\"default\",\"system_fingerprint\":{},\"choices\":[{{\"index\":0,\
@@ -44,7 +87,7 @@ impl ChunkEncoder {
             json_string(&context.model),
             json_string(&context.system_fingerprint),
         );
-        let suffix = if context.include_usage {
+        let suffix = if include_usage {
             ",\"usage\":null}"
         } else {
             "}"
@@ -53,7 +96,8 @@ impl ChunkEncoder {
             prefix,
             suffix,
             context,
-            completion_tokens: 0,
+            include_usage,
+            usage: Usage::default(),
             failed: false,
             role_pending: false,
         }
@@ -95,7 +139,7 @@ impl ChunkEncoder {
             "system_fingerprint": context.system_fingerprint,
             "choices": []
         });
-        chunk["usage"] = usage(context.prompt_tokens, self.completion_tokens);
+        chunk["usage"] = usage(context.prompt_tokens, self.usage.completion_tokens);
         Frame::data(chunk.to_string())
     }
 }
@@ -107,10 +151,10 @@ const REFUSAL_ROLE: &str = "{\"role\":\"assistant\",\"content\":null,\"refusal\"
 
 impl Encoder for ChunkEncoder {
     fn encode(&mut self, event: MessageEvent<'_>, frames: &mut Vec<Frame>) {
+        self.usage.count(&event);
         match event {
-            _ if event.is_content() => self.completion_tokens += 1,
             MessageEvent::Error(_) => self.failed = true,
-            MessageEvent::Done if self.context.include_usage && !self.failed => {
+            MessageEvent::Done if self.include_usage && !self.failed => {
                 frames.push(self.usage_chunk());
             }
             _ => {}
@@ -165,58 +209,25 @@ impl Encoder for ChunkEncoder {
     }
 }
 
-fn json_string(text: &str) -> String {
-    let mut quoted = String::with_capacity(text.len() + 2);
-    push_json_string(&mut quoted, text);
-    quoted
-}
-
-/// The request body as a JSON object, or the error the API gives for anything else.
-pub(super) fn json_object(request: &ReceivedRequest) -> Result<&Value, ApiError> {
-    let Some(json) = &request.json else {
-        let detail = match serde_json::from_slice::<Value>(&request.body) {
-            Err(error) => format!(" ({error})"),
-            Ok(_) => String::new(),
-        };
-        return Err(ApiError::invalid_request(
-            axum::http::StatusCode::BAD_REQUEST,
-            format!(
-                "We could not parse the JSON body of your request{detail}. The API expects a \
-                 JSON object such as {{\"model\": \"gpt-4o-mini\", \"messages\": [...]}}."
-            ),
-        ));
-    };
-    if !json.is_object() {
-        return Err(ApiError::invalid_request(
-            axum::http::StatusCode::BAD_REQUEST,
-            format!(
-                "The request body must be a JSON object, but it is {}.",
-                json_kind(json)
-            ),
-        ));
-    }
-    Ok(json)
-}
-
 /// Rejects what the real API rejects before generating anything.
-pub(super) fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
+fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
     let json = json_object(request)?;
     if !json["model"].is_string() {
         return Err(ApiError::invalid_request(
-            axum::http::StatusCode::BAD_REQUEST,
+            StatusCode::BAD_REQUEST,
             "You must provide a model parameter.",
         ));
     }
     match &json["messages"] {
         Value::Array(_) => Ok(()),
         Value::Null => Err(ApiError::invalid_request(
-            axum::http::StatusCode::BAD_REQUEST,
+            StatusCode::BAD_REQUEST,
             "Missing required parameter: 'messages'.",
         )
         .with_param("messages")
         .with_code("missing_required_parameter")),
         other => Err(ApiError::invalid_request(
-            axum::http::StatusCode::BAD_REQUEST,
+            StatusCode::BAD_REQUEST,
             format!(
                 "Invalid type for 'messages': expected an array, but got {}.",
                 json_kind(other)
@@ -224,17 +235,6 @@ pub(super) fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
         )
         .with_param("messages")
         .with_code("invalid_type")),
-    }
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

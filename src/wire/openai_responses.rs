@@ -9,22 +9,80 @@
 //! call is a `function_call` item whose arguments stream as
 //! `response.function_call_arguments.delta`.
 
+use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 
-use super::{ApiError, Encoder, ResponseContext};
-use crate::request::ReceivedRequest;
-use crate::script::{MessageEvent, Script};
-use crate::wire::frame::{Event, Frame};
+use super::frame::{Event, Frame};
+use super::ids::IdGenerator;
+use super::json::{json_object, model, read_message, stream_flag};
+use super::{openai_chat, ApiError, Encoder, Format, ResponseContext, Usage};
+use crate::request::{ChatMessage, ChatRequest, ReceivedRequest};
+use crate::script::{MessageEvent, Script, StreamError};
+
+/// OpenAI Responses.
+pub(super) struct OpenAiResponses;
+
+impl Format for OpenAiResponses {
+    fn name(&self) -> &'static str {
+        "openai_responses"
+    }
+
+    fn paths(&self) -> &'static [&'static str] {
+        &["/v1/responses", "/responses"]
+    }
+
+    /// `instructions` become a `system` message, followed by `input`: a string is one
+    /// `user` message, an array a list of messages.
+    fn read_chat(&self, json: &Value, _path: &str) -> Option<ChatRequest> {
+        if json.get("messages").is_some() {
+            return None;
+        }
+        let instructions = json["instructions"]
+            .as_str()
+            .map(|text| ChatMessage::new("system", text.to_owned()));
+        let input: Vec<ChatMessage> = match json.get("input")? {
+            Value::String(text) => vec![ChatMessage::new("user", text.clone())],
+            Value::Array(items) => items.iter().map(read_message).collect(),
+            _ => return None,
+        };
+        let messages = instructions.into_iter().chain(input).collect();
+        Some(ChatRequest::new(model(json), messages, stream_flag(json)))
+    }
+
+    fn validate(&self, request: &ReceivedRequest) -> Result<(), ApiError> {
+        validate(request)
+    }
+
+    fn response_id(&self, ids: &IdGenerator) -> String {
+        ids.hex("resp_", 48)
+    }
+
+    fn encoder(&self, _request: &ReceivedRequest, context: ResponseContext) -> Box<dyn Encoder> {
+        Box::new(ResponseEncoder::new(context))
+    }
+
+    fn complete_response(&self, script: &Script, context: &ResponseContext) -> Value {
+        complete_response(script, context)
+    }
+
+    fn headers(&self, context: &ResponseContext) -> HeaderMap {
+        openai_chat::headers(context)
+    }
+
+    fn error_body(&self, _status: StatusCode, error: &StreamError, _: &ResponseContext) -> Value {
+        openai_chat::error_body(error)
+    }
+}
 
 /// Streams one response. Each run of text, run of refusal and tool call is an output
 /// item of its own; the encoder keeps the open item's text, which its closing events
 /// repeat in full, and the finished items, which `response.completed` lists.
-pub(super) struct ResponseEncoder {
+struct ResponseEncoder {
     context: ResponseContext,
     sequence_number: u64,
     open: Option<OpenItem>,
     done_items: Vec<Value>,
-    output_tokens: u64,
+    usage: Usage,
 }
 
 /// The output item being streamed.
@@ -43,13 +101,13 @@ enum ItemKind {
 }
 
 impl ResponseEncoder {
-    pub(super) fn new(context: ResponseContext) -> ResponseEncoder {
+    fn new(context: ResponseContext) -> ResponseEncoder {
         ResponseEncoder {
             context,
             sequence_number: 0,
             open: None,
             done_items: Vec::new(),
-            output_tokens: 0,
+            usage: Usage::default(),
         }
     }
 
@@ -209,9 +267,7 @@ fn part_json(kind: &ItemKind, text: &str) -> Option<Value> {
 
 impl Encoder for ResponseEncoder {
     fn encode(&mut self, event: MessageEvent<'_>, frames: &mut Vec<Frame>) {
-        if event.is_content() {
-            self.output_tokens += 1;
-        }
+        self.usage.count(&event);
         match event {
             MessageEvent::Start => {
                 let response = self.in_progress();
@@ -246,7 +302,7 @@ impl Encoder for ResponseEncoder {
                 self.close(frames);
                 let output = std::mem::take(&mut self.done_items);
                 let (kind, response) =
-                    closing_response(&self.context, reason, output, self.output_tokens);
+                    closing_response(&self.context, reason, output, self.usage.completion_tokens);
                 frames.push(self.event(kind, json!({ "response": response })));
             }
             // The stream simply ends after its last event.
@@ -336,24 +392,24 @@ fn usage(context: &ResponseContext, output_tokens: u64) -> Value {
 }
 
 /// Rejects what the real API rejects before generating anything.
-pub(super) fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
-    let json = super::openai_chat::json_object(request)?;
+fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
+    let json = json_object(request)?;
     if !json["model"].is_string() {
         return Err(ApiError::invalid_request(
-            axum::http::StatusCode::BAD_REQUEST,
+            StatusCode::BAD_REQUEST,
             "You must provide a model parameter.",
         ));
     }
     match &json["input"] {
         Value::String(_) | Value::Array(_) => Ok(()),
         Value::Null => Err(ApiError::invalid_request(
-            axum::http::StatusCode::BAD_REQUEST,
+            StatusCode::BAD_REQUEST,
             "Missing required parameter: 'input'.",
         )
         .with_param("input")
         .with_code("missing_required_parameter")),
         _ => Err(ApiError::invalid_request(
-            axum::http::StatusCode::BAD_REQUEST,
+            StatusCode::BAD_REQUEST,
             "Invalid type for 'input': expected a string or an array of input items.",
         )
         .with_param("input")
@@ -363,7 +419,7 @@ pub(super) fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
 
 /// The complete response to a non-streaming request: the items the stream would have
 /// listed in `response.completed`.
-pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> Value {
+fn complete_response(script: &Script, context: &ResponseContext) -> Value {
     let mut encoder = ResponseEncoder::new(context.clone());
     let mut frames = Vec::new();
     for event in script.delivered_content() {

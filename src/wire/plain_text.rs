@@ -6,11 +6,54 @@
 //! Completions when they matter): a CRLF inside a token arrives as LF, and a token that
 //! is exactly `[DONE]` looks like the end marker.
 
-use super::Encoder;
-use crate::script::MessageEvent;
-use crate::wire::frame::Frame;
+use axum::http::{Method, StatusCode};
+use serde_json::Value;
 
-pub(super) struct PlainTextEncoder;
+use super::frame::Frame;
+use super::json::read_messages;
+use super::{openai_chat, Encoder, Format, ResponseContext};
+use crate::request::{ChatRequest, ReceivedRequest};
+use crate::script::{MessageEvent, Script, StreamError};
+
+/// The original demo's format.
+pub(super) struct PlainText;
+
+impl Format for PlainText {
+    fn name(&self) -> &'static str {
+        "plain_text"
+    }
+
+    fn paths(&self) -> &'static [&'static str] {
+        &["/stream"]
+    }
+
+    fn method(&self) -> &'static Method {
+        &Method::GET
+    }
+
+    fn read_chat(&self, json: &Value, _path: &str) -> Option<ChatRequest> {
+        read_messages(json)
+    }
+
+    /// The demo streams whatever the request says.
+    fn wants_stream(&self, _request: &ReceivedRequest) -> bool {
+        true
+    }
+
+    fn encoder(&self, _request: &ReceivedRequest, _context: ResponseContext) -> Box<dyn Encoder> {
+        Box::new(PlainTextEncoder)
+    }
+
+    fn complete_response(&self, script: &Script, context: &ResponseContext) -> Value {
+        openai_chat::complete_response(script, context)
+    }
+
+    fn error_body(&self, _status: StatusCode, error: &StreamError, _: &ResponseContext) -> Value {
+        openai_chat::error_body(error)
+    }
+}
+
+struct PlainTextEncoder;
 
 impl Encoder for PlainTextEncoder {
     fn encode(&mut self, event: MessageEvent<'_>, frames: &mut Vec<Frame>) {
@@ -20,9 +63,7 @@ impl Encoder for PlainTextEncoder {
             }
             MessageEvent::Done => frames.push(Frame::data("[DONE]")),
             MessageEvent::Error(error) => {
-                frames.push(Frame::data(
-                    super::openai_chat::error_body(error).to_string(),
-                ));
+                frames.push(Frame::data(openai_chat::error_body(error).to_string()));
             }
             MessageEvent::Malformed => frames.push(Frame::data("{\"unterminated")),
             // Plain text has no way to say "call this tool".

@@ -1,0 +1,175 @@
+//! JSON helpers several formats share: string escaping for the hot path, tool-call
+//! arguments, the body checks every JSON API makes, and reading message text.
+
+use axum::http::StatusCode;
+use serde_json::Value;
+
+use super::ApiError;
+use crate::request::{ChatMessage, ChatRequest, ReceivedRequest};
+
+/// Appends `text` as a JSON string literal, escaped exactly as `serde_json` escapes it,
+/// without the intermediate allocations of going through a `Value`.
+pub(crate) fn push_json_string(out: &mut String, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    let mut clean_from = 0;
+    for (index, byte) in text.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&text[clean_from..index]);
+        clean_from = index + 1;
+        if escape.is_empty() {
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0xf)]));
+        } else {
+            out.push_str(escape);
+        }
+    }
+    out.push_str(&text[clean_from..]);
+    out.push('"');
+}
+
+/// A tool call's arguments as JSON, for the formats that send them as an object rather
+/// than as text; arguments a script made deliberately invalid travel as a string.
+pub(crate) fn arguments_value(arguments: &str) -> Value {
+    serde_json::from_str(arguments).unwrap_or_else(|_| Value::String(arguments.to_owned()))
+}
+
+/// `text` as a JSON string literal.
+pub(crate) fn json_string(text: &str) -> String {
+    let mut quoted = String::with_capacity(text.len() + 2);
+    push_json_string(&mut quoted, text);
+    quoted
+}
+
+/// The request body as a JSON object, or the error the API gives for anything else.
+pub(crate) fn json_object(request: &ReceivedRequest) -> Result<&Value, ApiError> {
+    let Some(json) = &request.json else {
+        let detail = match serde_json::from_slice::<Value>(&request.body) {
+            Err(error) => format!(" ({error})"),
+            Ok(_) => String::new(),
+        };
+        return Err(ApiError::invalid_request(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "We could not parse the JSON body of your request{detail}. The API expects a \
+                 JSON object such as {{\"model\": \"gpt-4o-mini\", \"messages\": [...]}}."
+            ),
+        ));
+    };
+    if !json.is_object() {
+        return Err(ApiError::invalid_request(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "The request body must be a JSON object, but it is {}.",
+                json_kind(json)
+            ),
+        ));
+    }
+    Ok(json)
+}
+
+/// "a string", "an array", ...: a JSON value's kind, for error messages.
+pub(crate) fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The text of a message's content: a plain string, or the `text` of every part of an
+/// array of content parts, joined.
+pub(crate) fn content_text(content: &Value) -> String {
+    match content {
+        Value::String(text) => text.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|part| part.get("text").and_then(Value::as_str))
+            .collect(),
+        _ => String::new(),
+    }
+}
+
+/// The conversation of a body with a `messages` array (Chat Completions, Anthropic,
+/// Ollama): the messages, after a top-level `system` prompt (Anthropic's) where there is
+/// one.
+pub(crate) fn read_messages(json: &Value) -> Option<ChatRequest> {
+    let Value::Array(messages) = json.get("messages")? else {
+        return None;
+    };
+    let system = json
+        .get("system")
+        .map(|system| ChatMessage::new("system", content_text(system)));
+    let messages = system
+        .into_iter()
+        .chain(messages.iter().map(read_message))
+        .collect();
+    Some(ChatRequest::new(model(json), messages, stream_flag(json)))
+}
+
+/// A message object with `role` (default `user`) and `content`.
+pub(crate) fn read_message(message: &Value) -> ChatMessage {
+    ChatMessage::new(
+        message["role"].as_str().unwrap_or("user"),
+        content_text(&message["content"]),
+    )
+}
+
+/// The body's `model`, empty if it names none.
+pub(crate) fn model(json: &Value) -> String {
+    json["model"].as_str().unwrap_or_default().to_owned()
+}
+
+/// The body's `stream` flag, false if absent.
+pub(crate) fn stream_flag(json: &Value) -> bool {
+    json["stream"].as_bool().unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_escaped_exactly_as_serde_json_escapes_them() {
+        let samples = [
+            "",
+            "plain",
+            "quote \" and backslash \\",
+            "new\nline\r\ttab",
+            "\u{0}\u{1}\u{8}\u{c}\u{1f}\u{7f}",
+            "unicode é 漢字 🎉",
+            "[DONE]",
+        ];
+        for text in samples {
+            assert_eq!(json_string(text), Value::from(text).to_string(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn arguments_that_are_not_json_travel_as_a_string() {
+        assert_eq!(arguments_value("{\"a\":1}"), serde_json::json!({ "a": 1 }));
+        assert_eq!(arguments_value("{\"a\":"), Value::from("{\"a\":"));
+    }
+
+    #[test]
+    fn content_text_joins_the_text_of_every_part() {
+        let parts = serde_json::json!([{ "type": "text", "text": "a" }, { "type": "image" }, { "text": "b" }]);
+        assert_eq!(content_text(&parts), "ab");
+        assert_eq!(content_text(&Value::from("hi")), "hi");
+        assert_eq!(content_text(&Value::Null), "");
+    }
+}
