@@ -8,6 +8,7 @@ mod state;
 
 pub(crate) use state::{fail, Fallback, ServerState};
 
+use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -21,11 +22,12 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use axum::Router;
+use futures::{Stream, StreamExt};
 
 use crate::playback::{self, ResumeAfter};
 use crate::recording::ResponseRecorder;
 use crate::request::ReceivedRequest;
-use crate::script::{Ending, HttpError, Reply, ReplyKind, Script};
+use crate::script::{CutKind, Ending, HttpError, Reply, ReplyKind, Script};
 use crate::socket::Connection;
 use crate::sync::lock;
 use crate::wire::{self, ApiError, Endpoint, Format, ResponseContext, WireFormat};
@@ -55,7 +57,7 @@ async fn answer(state: &ServerState, request: Request) -> Response {
     let connection = request
         .extensions()
         .get::<ConnectInfo<Connection>>()
-        .map(|info| info.0);
+        .map(|info| info.0.clone());
     let (parts, body) = request.into_parts();
     let (body, body_error) = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => (body, None),
@@ -117,14 +119,13 @@ async fn answer(state: &ServerState, request: Request) -> Response {
                     let mut headers = spec.headers(&context);
                     headers.insert(CONTENT_TYPE, content_type);
                     recorder.streaming(StatusCode::OK.as_u16());
-                    let body = playback::stream_body(
-                        Arc::clone(&reply),
-                        encoder,
-                        resume_after,
-                        connection,
-                        recorder,
-                    );
-                    with_parts(StatusCode::OK, headers, Body::from_stream(body))
+                    let body =
+                        playback::stream_body(Arc::clone(&reply), encoder, resume_after, recorder);
+                    with_parts(
+                        StatusCode::OK,
+                        headers,
+                        body_ending_in_cuts(body, connection),
+                    )
                 }
                 Err(error) => error_response(spec, endpoint, &error, &context, &recorder),
             }
@@ -324,7 +325,11 @@ async fn complete_response(
         std::future::pending::<()>().await;
     }
     // A non-streaming client waits for the whole generation, as it would for a real model.
-    tokio::time::sleep(script.duration()).await;
+    // A zero wait is skipped: sleeping for nothing still waits for the next timer tick.
+    let generation = script.duration();
+    if !generation.is_zero() {
+        tokio::time::sleep(generation).await;
+    }
     match script.ending() {
         Some(Ending::Error(error)) => {
             let error = ApiError::from(error.clone());
@@ -335,9 +340,9 @@ async fn complete_response(
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             recorder.streaming(StatusCode::OK.as_u16());
             recorder.cut(*kind);
-            let failure = playback::cut(*kind, connection);
-            let body = futures::stream::iter(failure.map(Err::<Bytes, _>));
-            with_parts(StatusCode::OK, headers, Body::from_stream(body))
+            let cut = (*kind != CutKind::EndedCleanly).then_some(Err(*kind));
+            let body = body_ending_in_cuts(futures::stream::iter(cut), connection);
+            with_parts(StatusCode::OK, headers, body)
         }
         Some(Ending::Stall) | None => {
             let body = spec.complete_response(script, context);
@@ -345,6 +350,28 @@ async fn complete_response(
             json_response(StatusCode::OK, &body, spec, context)
         }
     }
+}
+
+/// A response body that ends the connection the scripted way when `body` ends in a cut:
+/// the one place cuts reach the socket, for streamed and complete responses alike. An
+/// error makes the HTTP server abandon the body and close the connection mid-message; a
+/// reset first asks the socket to close with RST.
+fn body_ending_in_cuts(
+    body: impl Stream<Item = Result<Bytes, CutKind>> + Send + 'static,
+    connection: Option<Connection>,
+) -> Body {
+    Body::from_stream(body.map(move |item| {
+        item.map_err(|kind| {
+            if kind == CutKind::Reset {
+                if let Some(connection) = &connection {
+                    connection.reset_on_close();
+                }
+                io::Error::other("chatmock: scripted connection reset")
+            } else {
+                io::Error::other("chatmock: scripted disconnect")
+            }
+        })
+    }))
 }
 
 fn json_response(
