@@ -209,6 +209,7 @@
 //! stops it at once, cutting streams in flight, and frees the port.
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 // The pipeline, in the order a request travels it (see ARCHITECTURE.md):
 // request in -> match -> reply script -> wire format -> frames -> socket,

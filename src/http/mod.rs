@@ -1,5 +1,5 @@
 //! The HTTP side of a server: a request comes in, is recorded, matched to a reply, and
-//! answered in the dialect of its endpoint, as a stream or as one JSON body.
+//! answered in the wire format of its endpoint, as a stream or as one JSON body.
 //!
 //! Every path ends in a response: bad input gets an error body in the provider's shape,
 //! and even a panicking matcher becomes a 500 rather than a dropped connection.

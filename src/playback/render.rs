@@ -25,7 +25,7 @@ pub(super) enum Rendered {
     End,
 }
 
-/// Turns script events into bytes: the dialect's frames, numbered with SSE ids, with the
+/// Turns script events into bytes: the format's frames, numbered with SSE ids, with the
 /// `retry:` field on the first event, and skipped up to the resume point.
 pub(super) struct Renderer {
     encoder: Box<dyn Encoder>,
@@ -69,7 +69,7 @@ impl Renderer {
             ScriptEvent::Cut(kind) => return Rendered::Cut(kind),
             ScriptEvent::Stall => return Rendered::Stall,
             ScriptEvent::Comment(text) => self.frames.push(Frame::Comment(text.to_owned())),
-            ScriptEvent::Raw(bytes) => self.frames.push(Frame::Raw(bytes.to_vec())),
+            ScriptEvent::Raw(bytes) => self.frames.push(Frame::Verbatim(bytes.to_vec())),
             ScriptEvent::Message(message) => self.encoder.encode(message, &mut self.frames),
         }
         let mut written = 0;

@@ -182,6 +182,8 @@ impl MockChatServerBuilder {
 
     /// Starts the server.
     ///
+    /// `async` only to read as wiremock's API does: it returns at once, awaiting nothing.
+    ///
     /// # Panics
     ///
     /// If the address cannot be bound (for instance a fixed [`port`](Self::port) that is
@@ -191,6 +193,8 @@ impl MockChatServerBuilder {
     }
 
     /// Starts the server, returning an error that names the address if it cannot listen.
+    ///
+    /// `async` only to read as wiremock's API does: it returns at once, awaiting nothing.
     pub async fn try_start(self) -> io::Result<MockChatServer> {
         self.launch()
     }
@@ -243,6 +247,8 @@ impl MockChatServer {
     /// Starts a server with the default settings: a free loopback port, and
     /// [`Reply::demo`] for chat requests while no mock is mounted.
     ///
+    /// `async` only to read as wiremock's API does: it returns at once, awaiting nothing.
+    ///
     /// # Panics
     ///
     /// If no loopback port can be bound.
@@ -281,6 +287,8 @@ impl MockChatServer {
 
     /// Every request received so far, in arrival order, with what became of each
     /// response at this moment.
+    ///
+    /// `async` only to read as wiremock's API does: it returns at once, awaiting nothing.
     pub async fn received_requests(&self) -> Vec<ReceivedRequest> {
         self.state.recording.snapshot()
     }
@@ -376,6 +384,8 @@ impl MockChatServer {
     /// Checks the expectations of every mounted mock now, instead of waiting for the
     /// server to drop.
     ///
+    /// `async` only to read as wiremock's API does: it returns at once, awaiting nothing.
+    ///
     /// # Panics
     ///
     /// With a report of every unmet expectation and every request received, if any
@@ -389,6 +399,8 @@ impl MockChatServer {
     /// Unmounts every mock, forgets every received request and rewinds a
     /// [`reply_sequence`](MockChatServerBuilder::reply_sequence), as if the server had
     /// just started (its address stays the same).
+    ///
+    /// `async` only to read as wiremock's API does: it returns at once, awaiting nothing.
     pub async fn reset(&self) {
         self.state.reset();
         self.state.recording.clear();
@@ -398,6 +410,9 @@ impl MockChatServer {
     /// are refused, and the port is released. Mounted mocks and received requests are
     /// kept, for [`restart`](Self::restart) and for assertions. Stopping a stopped server
     /// does nothing.
+    ///
+    /// `async` only to read as wiremock's API does: it awaits nothing, and blocks the
+    /// calling thread only while the server thread stops, which takes microseconds.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -429,6 +444,9 @@ impl MockChatServer {
     /// and starts again if the server is running), with the same mocks and request log:
     /// a client sees an outage end.
     ///
+    /// `async` only to read as wiremock's API does: it awaits nothing, and blocks the
+    /// calling thread only while the server thread stops, which takes microseconds.
+    ///
     /// # Panics
     ///
     /// If the address cannot be bound again; see [`try_restart`](Self::try_restart).
@@ -440,6 +458,9 @@ impl MockChatServer {
 
     /// Like [`restart`](Self::restart), returning an error that names the address if
     /// another process took the port meanwhile.
+    ///
+    /// `async` only to read as wiremock's API does: it awaits nothing, and blocks the
+    /// calling thread only while the server thread stops, which takes microseconds.
     pub async fn try_restart(&self) -> io::Result<()> {
         self.stop_now();
         let (_, running) = serve(self.address, Arc::clone(&self.state))?;

@@ -11,6 +11,8 @@ use crate::request::ReceivedRequest;
 impl Mock {
     /// Mounts the mock on `server`. It answers matching requests until the server is
     /// dropped or [reset](MockChatServer::reset).
+    ///
+    /// `async` only to read as wiremock's API does: it returns at once, awaiting nothing.
     pub async fn mount(self, server: &MockChatServer) {
         server.mount(self);
     }
@@ -18,6 +20,8 @@ impl Mock {
     /// Mounts the mock for as long as the returned guard lives. Dropping the guard
     /// unmounts the mock and checks its expectation, so one server can serve several
     /// phases of a test, each with its own expectations.
+    ///
+    /// `async` only to read as wiremock's API does: it returns at once, awaiting nothing.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -54,6 +58,8 @@ pub struct MockGuard {
 
 impl MockGuard {
     /// The requests this mock has matched so far.
+    ///
+    /// `async` only to read as wiremock's API does: it returns at once, awaiting nothing.
     pub async fn received_requests(&self) -> Vec<ReceivedRequest> {
         self.server.requests_matched_by(self.id)
     }

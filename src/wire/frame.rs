@@ -1,5 +1,6 @@
-//! Server-Sent Events framing: turns [`Frame`]s into the bytes of a `text/event-stream`
-//! body, following the WHATWG HTML Standard §9.2.
+//! Frames, what a wire format's encoder produces, and their layout on the wire: SSE
+//! events and comments as the WHATWG HTML Standard §9.2 lays them out, or bytes written
+//! verbatim (NDJSON lines, the pieces of a JSON array, a script's raw steps).
 //!
 //! This module knows nothing about chat APIs: wire formats decide *what* each frame says,
 //! this module decides only *how* it is laid out on the wire.
@@ -14,8 +15,9 @@ pub(crate) enum Frame {
     Event(Event),
     /// A `: text` line that clients ignore, then a blank line.
     Comment(String),
-    /// Written as is, outside any framing: the way to script broken framing.
-    Raw(Vec<u8>),
+    /// Bytes written verbatim, outside any SSE layout: an NDJSON line, a piece of a JSON
+    /// array, or a script's raw step.
+    Verbatim(Vec<u8>),
 }
 
 /// One SSE event block, ended by a blank line.
@@ -57,7 +59,7 @@ pub(crate) fn encode(frame: &Frame, crlf: bool, out: &mut impl BufMut) {
         out.put_slice(end_of_line);
     };
     match frame {
-        Frame::Raw(bytes) => out.put_slice(bytes),
+        Frame::Verbatim(bytes) => out.put_slice(bytes),
         Frame::Comment(text) => {
             for text_line in split_lines(text) {
                 line(&[b": ", text_line.as_bytes()]);

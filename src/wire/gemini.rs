@@ -169,7 +169,7 @@ impl ChunkEncoder {
             } else {
                 ",\r\n"
             };
-            Frame::Raw(format!("{separator}{chunk}").into_bytes())
+            Frame::Verbatim(format!("{separator}{chunk}").into_bytes())
         }
     }
 
@@ -217,7 +217,7 @@ impl Encoder for ChunkEncoder {
                 let chunk = self.chunk(json!([{ "text": "" }]), Some(&reason));
                 frames.push(self.frame(chunk));
             }
-            MessageEvent::Done if !self.sse => frames.push(Frame::Raw(b"]".to_vec())),
+            MessageEvent::Done if !self.sse => frames.push(Frame::Verbatim(b"]".to_vec())),
             MessageEvent::Error(error) => {
                 let body = error_body(error.status, error).to_string();
                 frames.push(self.frame(body));

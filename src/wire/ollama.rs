@@ -107,7 +107,7 @@ impl LineEncoder {
 fn ndjson(value: &Value) -> Frame {
     let mut line = value.to_string().into_bytes();
     line.push(b'\n');
-    Frame::Raw(line)
+    Frame::Verbatim(line)
 }
 
 impl Encoder for LineEncoder {
@@ -137,7 +137,7 @@ impl Encoder for LineEncoder {
                 frames.push(ndjson(&last));
             }
             MessageEvent::Error(error) => frames.push(ndjson(&error_body(error))),
-            MessageEvent::Malformed => frames.push(Frame::Raw(
+            MessageEvent::Malformed => frames.push(Frame::Verbatim(
                 b"{\"model\":\"trunc\",\"message\":{\"role\":\"assistant\",\"content\":\"trunc\n"
                     .to_vec(),
             )),
