@@ -255,7 +255,7 @@ fn measure(n: usize, client: &mut ClientProcess, runtime: &tokio::runtime::Runti
     assert_eq!(requests.len(), n);
     assert!(requests
         .iter()
-        .all(|request| request.stream_outcome() == &StreamOutcome::Stalled { events_sent: 1 }));
+        .all(|request| request.stream_outcome() == &StreamOutcome::Stalled { content_events: 1 }));
     drop(requests);
 
     let started = Instant::now();

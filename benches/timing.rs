@@ -480,7 +480,7 @@ async fn chatmock_round(runtime: &tokio::runtime::Handle, load: Load, samples: &
         assert_eq!(
             request.stream_outcome(),
             &StreamOutcome::Completed {
-                events_sent: TOKENS
+                content_events: TOKENS
             }
         );
         let first = request.first_event_at().unwrap();

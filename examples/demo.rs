@@ -195,12 +195,17 @@ fn describe_outcome(request: &ReceivedRequest) -> String {
     };
     let outcome = match request.stream_outcome() {
         StreamOutcome::NotStreamed => "answered".to_owned(),
-        StreamOutcome::Completed { events_sent } => format!("completed, {events_sent} events"),
-        StreamOutcome::Cut { kind, events_sent } => {
-            format!("cut ({kind:?}) after {events_sent} events")
+        StreamOutcome::Completed { content_events } => {
+            format!("completed, {content_events} events")
         }
-        StreamOutcome::ClientHungUp { events_sent } => {
-            format!("client hung up after {events_sent} events")
+        StreamOutcome::Cut {
+            kind,
+            content_events,
+        } => {
+            format!("cut ({kind:?}) after {content_events} events")
+        }
+        StreamOutcome::ClientHungUp { content_events } => {
+            format!("client hung up after {content_events} events")
         }
         other => format!("{other:?}"),
     };

@@ -131,7 +131,7 @@
 //! let requests = server.wait_for_streams_to_end().await.unwrap();
 //! assert_eq!(
 //!     requests[0].stream_outcome(),
-//!     &StreamOutcome::Cut { kind: CutKind::Disconnected, events_sent: 2 }
+//!     &StreamOutcome::Cut { kind: CutKind::Disconnected, content_events: 2 }
 //! );
 //! # }
 //! ```

@@ -31,7 +31,7 @@ impl Recording {
         ResponseRecorder {
             entry,
             recording: Arc::clone(self),
-            events_sent: 0,
+            content_events: 0,
         }
     }
 
@@ -79,7 +79,7 @@ impl Recording {
 pub(crate) struct ResponseRecorder {
     entry: Arc<Mutex<ReceivedRequest>>,
     recording: Arc<Recording>,
-    events_sent: usize,
+    content_events: usize,
 }
 
 impl ResponseRecorder {
@@ -96,39 +96,42 @@ impl ResponseRecorder {
     pub(crate) fn streaming(&self, status: u16) {
         self.update(|request| {
             request.response.status = Some(status);
-            request.response.outcome = StreamOutcome::Streaming { events_sent: 0 };
+            request.response.outcome = StreamOutcome::Streaming { content_events: 0 };
         });
     }
 
     /// Bytes holding `content_events` more content events were handed to the socket.
     pub(crate) fn sent(&mut self, content_events: usize) {
-        self.events_sent += content_events;
-        let events_sent = self.events_sent;
+        self.content_events += content_events;
+        let content_events = self.content_events;
         self.update(|request| {
             request
                 .response
                 .first_event_at
                 .get_or_insert_with(Instant::now);
-            request.response.outcome = StreamOutcome::Streaming { events_sent };
+            request.response.outcome = StreamOutcome::Streaming { content_events };
         });
     }
 
     /// The script cut the connection.
     pub(crate) fn cut(&self, kind: CutKind) {
-        let events_sent = self.events_sent;
-        self.end(StreamOutcome::Cut { kind, events_sent });
+        let content_events = self.content_events;
+        self.end(StreamOutcome::Cut {
+            kind,
+            content_events,
+        });
     }
 
     /// The script stalled; the stream stays open.
     pub(crate) fn stalled(&self) {
-        let events_sent = self.events_sent;
-        self.update(|request| request.response.outcome = StreamOutcome::Stalled { events_sent });
+        let content_events = self.content_events;
+        self.update(|request| request.response.outcome = StreamOutcome::Stalled { content_events });
     }
 
     /// The whole script was written.
     pub(crate) fn finish(self) {
-        let events_sent = self.events_sent;
-        self.end(StreamOutcome::Completed { events_sent });
+        let content_events = self.content_events;
+        self.end(StreamOutcome::Completed { content_events });
     }
 
     fn end(&self, outcome: StreamOutcome) {
@@ -149,11 +152,11 @@ impl Drop for ResponseRecorder {
         if lock(&self.entry).response.outcome.has_ended() {
             return;
         }
-        let events_sent = self.events_sent;
+        let content_events = self.content_events;
         if self.recording.stopping.load(Ordering::SeqCst) {
-            self.end(StreamOutcome::ServerStopped { events_sent });
+            self.end(StreamOutcome::ServerStopped { content_events });
         } else {
-            self.end(StreamOutcome::ClientHungUp { events_sent });
+            self.end(StreamOutcome::ClientHungUp { content_events });
         }
     }
 }

@@ -4,8 +4,16 @@ use crate::script::CutKind;
 
 /// What became of the response to a request.
 ///
-/// "Events" count content events: the tokens of the script. A test can tell from this
-/// whether the client read the whole stream, and if not, where it stopped.
+/// Progress is counted in **content events**, the unit every part of chatmock counts in:
+/// a text token, a piece of a refusal, and for each tool call the event that names it
+/// and each fragment of its arguments. `Reply::error_after(n, ..)` and the cuts count in
+/// it, and usage reports it as completion tokens. A content event is not an SSE event: a
+/// format's other events (OpenAI's role chunk, `[DONE]`, Anthropic's `message_start`),
+/// comments and keep-alives are not counted, so with [`Reply::event_ids`](crate::Reply::event_ids)
+/// an SSE id (what `Last-Event-ID` carries) can be higher than `content_events`.
+///
+/// A test can tell from this whether the client read the whole stream, and if not,
+/// where it stopped.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -21,7 +29,7 @@ use crate::script::CutKind;
 /// reqwest::Client::new().post(url).body(body).send().await.unwrap().text().await.unwrap();
 ///
 /// let requests = server.wait_for_streams_to_end().await.unwrap();
-/// assert_eq!(requests[0].stream_outcome(), &StreamOutcome::Completed { events_sent: 3 });
+/// assert_eq!(requests[0].stream_outcome(), &StreamOutcome::Completed { content_events: 3 });
 /// # }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,28 +42,28 @@ pub enum StreamOutcome {
     /// The stream is still being written.
     Streaming {
         /// Content events handed to the socket so far.
-        events_sent: usize,
+        content_events: usize,
     },
     /// The whole script was written, closing events included, and the body ended. A
     /// script that ends with an error event ([`Reply::error_after`](crate::Reply::error_after))
     /// completes too: the error is part of the script.
     Completed {
         /// Content events handed to the socket.
-        events_sent: usize,
+        content_events: usize,
     },
     /// The script cut the connection this way.
     Cut {
         /// How the connection was cut.
         kind: CutKind,
         /// Content events handed to the socket before the cut.
-        events_sent: usize,
+        content_events: usize,
     },
     /// The script stalled the stream: the connection is open and nothing more will be
     /// sent until the client hangs up (then the outcome becomes
     /// [`ClientHungUp`](Self::ClientHungUp)) or the server stops.
     Stalled {
         /// Content events handed to the socket before the stall.
-        events_sent: usize,
+        content_events: usize,
     },
     /// The client closed the connection before the script ended.
     ///
@@ -63,12 +71,12 @@ pub enum StreamOutcome {
     /// leaves during a long delay is recorded when that delay ends.
     ClientHungUp {
         /// Content events handed to the socket before the hang-up was noticed.
-        events_sent: usize,
+        content_events: usize,
     },
     /// The server was stopped while the stream was still being written.
     ServerStopped {
         /// Content events handed to the socket before the server stopped.
-        events_sent: usize,
+        content_events: usize,
     },
 }
 
@@ -84,15 +92,15 @@ impl StreamOutcome {
     }
 
     /// The number of content events handed to the socket (zero if there was no stream).
-    pub fn events_sent(&self) -> usize {
+    pub fn content_events(&self) -> usize {
         match self {
             StreamOutcome::Pending | StreamOutcome::NotStreamed => 0,
-            StreamOutcome::Streaming { events_sent }
-            | StreamOutcome::Completed { events_sent }
-            | StreamOutcome::Cut { events_sent, .. }
-            | StreamOutcome::Stalled { events_sent }
-            | StreamOutcome::ClientHungUp { events_sent }
-            | StreamOutcome::ServerStopped { events_sent } => *events_sent,
+            StreamOutcome::Streaming { content_events }
+            | StreamOutcome::Completed { content_events }
+            | StreamOutcome::Cut { content_events, .. }
+            | StreamOutcome::Stalled { content_events }
+            | StreamOutcome::ClientHungUp { content_events }
+            | StreamOutcome::ServerStopped { content_events } => *content_events,
         }
     }
 }

@@ -347,7 +347,7 @@ impl MockChatServer {
     /// // Act when the server has sent the third token, not after a guessed sleep.
     /// server
     ///     .wait_until(|requests| {
-    ///         requests.first().is_some_and(|r| r.stream_outcome().events_sent() >= 3)
+    ///         requests.first().is_some_and(|r| r.stream_outcome().content_events() >= 3)
     ///     })
     ///     .await
     ///     .unwrap();

@@ -269,7 +269,7 @@ async fn a_cut_is_a_cut_in_the_anthropic_format_too() {
         requests[0].stream_outcome(),
         &StreamOutcome::Cut {
             kind: CutKind::Reset,
-            events_sent: 2
+            content_events: 2
         }
     );
 }

@@ -93,7 +93,7 @@ async fn async_openai_streams_every_token_and_ends_cleanly_on_done() {
     assert_eq!(
         requests[0].stream_outcome(),
         &StreamOutcome::Completed {
-            events_sent: tokens.len()
+            content_events: tokens.len()
         }
     );
     assert_eq!(requests[0].body_json()["stream"], true);
@@ -176,9 +176,9 @@ async fn async_openai_dropping_its_stream_is_recorded_as_a_hang_up() {
 
     let requests = server.wait_for_streams_to_end().await.unwrap();
     match requests[0].stream_outcome() {
-        StreamOutcome::ClientHungUp { events_sent } => assert!(
-            (3..10).contains(events_sent),
-            "the client read 3 tokens; the server noticed within a few more, not {events_sent}"
+        StreamOutcome::ClientHungUp { content_events } => assert!(
+            (3..10).contains(content_events),
+            "the client read 3 tokens; the server noticed within a few more, not {content_events}"
         ),
         other => panic!("expected a hang-up, got {other:?}"),
     }

@@ -224,6 +224,6 @@ async fn a_browser_event_source_reads_the_demo_stream_from_another_origin() {
     assert_eq!(request.header("accept"), Some("text/event-stream"));
     assert_eq!(
         request.stream_outcome(),
-        &StreamOutcome::Completed { events_sent: 11 }
+        &StreamOutcome::Completed { content_events: 11 }
     );
 }

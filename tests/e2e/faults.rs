@@ -220,7 +220,7 @@ async fn a_mid_stream_error_is_the_error_object_then_done() {
         .all(|chunk| chunk["choices"][0]["finish_reason"].is_null()));
     assert_eq!(
         only_outcome(&server).await,
-        StreamOutcome::Completed { events_sent: 2 }
+        StreamOutcome::Completed { content_events: 2 }
     );
 }
 
@@ -282,7 +282,7 @@ async fn a_clean_end_closes_the_body_properly_without_done() {
         only_outcome(&server).await,
         StreamOutcome::Cut {
             kind: CutKind::EndedCleanly,
-            events_sent: 2
+            content_events: 2
         }
     );
 }
@@ -304,7 +304,7 @@ async fn a_disconnect_leaves_the_client_with_an_incomplete_body() {
         only_outcome(&server).await,
         StreamOutcome::Cut {
             kind: CutKind::Disconnected,
-            events_sent: 2
+            content_events: 2
         }
     );
 }
@@ -325,7 +325,7 @@ async fn a_reset_is_seen_as_connection_reset_by_peer() {
         only_outcome(&server).await,
         StreamOutcome::Cut {
             kind: CutKind::Reset,
-            events_sent: 2
+            content_events: 2
         }
     );
 }
@@ -391,7 +391,7 @@ async fn a_non_streaming_request_meets_a_cut_as_a_failed_response() {
         only_outcome(&server).await,
         StreamOutcome::Cut {
             kind: CutKind::Disconnected,
-            events_sent: 0
+            content_events: 0
         }
     );
 }
@@ -429,8 +429,8 @@ async fn a_read_timeout_client_meets_a_stall_and_the_hang_up_is_recorded() {
     assert!(
         matches!(
             during[0].stream_outcome(),
-            StreamOutcome::Stalled { events_sent: 2 }
-                | StreamOutcome::ClientHungUp { events_sent: 2 }
+            StreamOutcome::Stalled { content_events: 2 }
+                | StreamOutcome::ClientHungUp { content_events: 2 }
         ),
         "{:?}",
         during[0].stream_outcome()
@@ -438,7 +438,7 @@ async fn a_read_timeout_client_meets_a_stall_and_the_hang_up_is_recorded() {
     drop(body);
     assert_eq!(
         only_outcome(&server).await,
-        StreamOutcome::ClientHungUp { events_sent: 2 }
+        StreamOutcome::ClientHungUp { content_events: 2 }
     );
 }
 
@@ -458,7 +458,7 @@ async fn a_stall_is_recorded_as_stalled_while_the_client_waits() {
         })
         .await
         .expect("the stall is recorded");
-    let stalled = requests[0].stream_outcome().events_sent();
+    let stalled = requests[0].stream_outcome().content_events();
 
     assert_eq!(stalled, 1);
     assert!(!requests[0].stream_outcome().has_ended());
@@ -482,7 +482,7 @@ async fn delaying_the_headers_trips_a_response_timeout() {
     assert_eq!(requests[0].response_status(), None, "no headers were sent");
     assert_eq!(
         requests[0].stream_outcome(),
-        &StreamOutcome::ClientHungUp { events_sent: 0 }
+        &StreamOutcome::ClientHungUp { content_events: 0 }
     );
 }
 

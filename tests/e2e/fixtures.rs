@@ -152,7 +152,7 @@ async fn the_faults_example_scripts_a_disconnect_with_resume_an_error_a_stall_an
         requests[0].stream_outcome(),
         &StreamOutcome::Cut {
             kind: CutKind::Disconnected,
-            events_sent: 3
+            content_events: 3
         }
     );
     let resumed = reqwest::Client::new()
@@ -193,7 +193,7 @@ async fn the_faults_example_scripts_a_disconnect_with_resume_an_error_a_stall_an
         })
         .await
         .unwrap();
-    assert_eq!(stalled.last().unwrap().stream_outcome().events_sent(), 2);
+    assert_eq!(stalled.last().unwrap().stream_outcome().content_events(), 2);
     drop(response);
 
     // fault-flaky: 503 first, then the answer.

@@ -569,7 +569,7 @@ async fn a_client_that_never_reads_a_huge_stream_blocks_no_one_and_is_cut_on_dro
         .wait_until(|requests| {
             requests
                 .first()
-                .is_some_and(|request| request.stream_outcome().events_sent() > 0)
+                .is_some_and(|request| request.stream_outcome().content_events() > 0)
         })
         .await
         .unwrap();
@@ -596,7 +596,7 @@ async fn a_client_that_never_reads_a_huge_stream_blocks_no_one_and_is_cut_on_dro
     assert_still_serving(&server).await;
     let stuck = server.received_requests().await[0].stream_outcome().clone();
     assert!(
-        matches!(stuck, StreamOutcome::Streaming { events_sent } if events_sent < TOKENS),
+        matches!(stuck, StreamOutcome::Streaming { content_events } if content_events < TOKENS),
         "the never-read stream is stuck part way: {stuck:?}"
     );
 

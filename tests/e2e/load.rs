@@ -99,16 +99,16 @@ async fn thousands_of_concurrent_streams_arrive_whole_while_others_hang_up() {
             None => assert_eq!(
                 outcome,
                 &StreamOutcome::Completed {
-                    events_sent: TOKENS
+                    content_events: TOKENS
                 }
             ),
             // A client that hangs up may find the whole stream already written to its
             // socket; otherwise the server saw at least what the client read.
             Some(read) => match outcome {
                 StreamOutcome::Completed {
-                    events_sent: TOKENS,
+                    content_events: TOKENS,
                 } => {}
-                StreamOutcome::ClientHungUp { events_sent } if *events_sent >= read => {
+                StreamOutcome::ClientHungUp { content_events } if *content_events >= read => {
                     hung_up += 1;
                 }
                 other => panic!("client {index} read {read} tokens, server recorded {other:?}"),

@@ -162,7 +162,7 @@ async fn a_stall_sends_no_keep_alive_into_ndjson_and_a_cut_is_a_cut() {
         requests[0].stream_outcome(),
         &StreamOutcome::Cut {
             kind: CutKind::Disconnected,
-            events_sent: 2
+            content_events: 2
         }
     );
 }

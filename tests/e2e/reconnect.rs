@@ -74,7 +74,7 @@ async fn resumes_after_a_cut(cut: fn(Reply) -> Reply, kind: CutKind) {
         requests[0].stream_outcome(),
         &StreamOutcome::Cut {
             kind,
-            events_sent: 3
+            content_events: 3
         }
     );
     assert_eq!(
@@ -84,7 +84,7 @@ async fn resumes_after_a_cut(cut: fn(Reply) -> Reply, kind: CutKind) {
     );
     assert_eq!(
         requests[1].stream_outcome(),
-        &StreamOutcome::Completed { events_sent: 6 }
+        &StreamOutcome::Completed { content_events: 6 }
     );
     let waited = requests[1].received_at() - requests[0].ended_at().unwrap();
     assert_between(
@@ -160,7 +160,7 @@ async fn last_event_id_resumes_after_that_event() {
     let requests = server.wait_for_streams_to_end().await.unwrap();
     assert_eq!(
         requests[0].stream_outcome(),
-        &StreamOutcome::Completed { events_sent: 2 }
+        &StreamOutcome::Completed { content_events: 2 }
     );
 }
 
@@ -269,7 +269,7 @@ async fn a_stream_in_flight_when_the_server_stops_is_recorded_as_stopped() {
     let requests = server.received_requests().await;
     assert_eq!(
         requests[0].stream_outcome(),
-        &StreamOutcome::ServerStopped { events_sent: 1 }
+        &StreamOutcome::ServerStopped { content_events: 1 }
     );
 }
 
@@ -289,7 +289,7 @@ async fn reqwest_eventsource_rides_out_an_outage_and_resumes() {
         .wait_until(|requests| {
             requests
                 .first()
-                .is_some_and(|request| request.stream_outcome().events_sent() >= 3)
+                .is_some_and(|request| request.stream_outcome().content_events() >= 3)
         })
         .await
         .expect("the stream makes progress");
@@ -306,7 +306,7 @@ async fn reqwest_eventsource_rides_out_an_outage_and_resumes() {
     assert_eq!(requests.len(), 2, "refused attempts never reach the server");
     assert!(matches!(
         requests[0].stream_outcome(),
-        StreamOutcome::ServerStopped { events_sent } if *events_sent >= 3
+        StreamOutcome::ServerStopped { content_events } if *content_events >= 3
     ));
     let resumed_after: u64 = requests[1]
         .header("last-event-id")

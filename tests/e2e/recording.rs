@@ -95,7 +95,7 @@ async fn a_finished_stream_is_recorded_as_completed_with_its_times() {
     let streamed = &requests[0];
     assert_eq!(
         streamed.stream_outcome(),
-        &StreamOutcome::Completed { events_sent: 3 }
+        &StreamOutcome::Completed { content_events: 3 }
     );
     assert_eq!(streamed.response_status(), Some(200));
     let first_event = streamed.first_event_at().unwrap();
@@ -127,9 +127,9 @@ async fn a_client_that_stops_reading_is_recorded_as_hung_up_after_k_events() {
 
     let requests = server.wait_for_streams_to_end().await.unwrap();
     match requests[0].stream_outcome() {
-        StreamOutcome::ClientHungUp { events_sent } => assert!(
-            (3..10).contains(events_sent),
-            "read 3 tokens, then hung up; the server noticed at {events_sent}"
+        StreamOutcome::ClientHungUp { content_events } => assert!(
+            (3..10).contains(content_events),
+            "read 3 tokens, then hung up; the server noticed at {content_events}"
         ),
         other => panic!("expected a hang-up, got {other:?}"),
     }
@@ -154,7 +154,7 @@ async fn a_client_that_leaves_before_a_complete_response_is_recorded_as_hung_up(
     let requests = server.wait_for_streams_to_end().await.unwrap();
     assert_eq!(
         requests[0].stream_outcome(),
-        &StreamOutcome::ClientHungUp { events_sent: 0 }
+        &StreamOutcome::ClientHungUp { content_events: 0 }
     );
     assert_eq!(requests[0].response_status(), None);
 }
@@ -236,6 +236,6 @@ async fn a_wait_for_a_stream_that_never_ends_times_out_with_the_reason() {
     );
     assert_eq!(
         error.received_requests()[0].stream_outcome(),
-        &StreamOutcome::Streaming { events_sent: 1 }
+        &StreamOutcome::Streaming { content_events: 1 }
     );
 }

@@ -278,7 +278,7 @@ async fn faults_and_resume_work_on_the_responses_format_too() {
         requests[0].stream_outcome(),
         &StreamOutcome::Cut {
             kind: CutKind::Disconnected,
-            events_sent: 2
+            content_events: 2
         }
     );
 }

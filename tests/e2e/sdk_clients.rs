@@ -236,14 +236,14 @@ fn run_to_end(mut command: Command, description: &str) -> Result<ClientRun, Stri
     Ok(ClientRun { result, elapsed })
 }
 
-/// The outcome of a stream that sent `events_sent` tokens and then an error event. The
+/// The outcome of a stream that sent `content_events` tokens and then an error event. The
 /// SDKs stop reading at the error, so the server may or may not get to write the rest
 /// (`[DONE]`, or `response.failed`) before the client is gone.
-fn assert_ended_after_an_error(request: &ReceivedRequest, events_sent: usize) {
+fn assert_ended_after_an_error(request: &ReceivedRequest, content_events: usize) {
     let outcome = request.stream_outcome();
     assert!(
-        *outcome == StreamOutcome::Completed { events_sent }
-            || *outcome == StreamOutcome::ClientHungUp { events_sent },
+        *outcome == StreamOutcome::Completed { content_events }
+            || *outcome == StreamOutcome::ClientHungUp { content_events },
         "{outcome:?}"
     );
 }
@@ -314,7 +314,7 @@ async fn openai_python_streams_a_chat_completion_and_joins_the_deltas() {
         .is_some_and(|agent| agent.starts_with("OpenAI/Python")));
     assert_eq!(
         requests[0].stream_outcome(),
-        &StreamOutcome::Completed { events_sent: 5 }
+        &StreamOutcome::Completed { content_events: 5 }
     );
 }
 
@@ -351,7 +351,7 @@ async fn openai_python_assembles_two_streamed_tool_calls() {
         assert_eq!(
             request.stream_outcome(),
             &StreamOutcome::Completed {
-                events_sent: WEATHER_CONTENT_EVENTS
+                content_events: WEATHER_CONTENT_EVENTS
             }
         );
     }
@@ -409,7 +409,7 @@ async fn openai_python_streams_a_responses_api_response_with_text_and_a_function
         // The same count as Anthropic's: two tokens, the call and its five fragments.
         assert_eq!(
             request.stream_outcome(),
-            &StreamOutcome::Completed { events_sent: 8 }
+            &StreamOutcome::Completed { content_events: 8 }
         );
         assert_eq!(request.path(), "/v1/responses");
         assert_eq!(request.body_json()["input"], "What's the weather in Paris?");
@@ -438,7 +438,7 @@ async fn openai_python_reads_a_streamed_refusal_into_the_message_refusal() {
     let requests = ended_requests(&server, 1).await;
     assert_eq!(
         requests[0].stream_outcome(),
-        &StreamOutcome::Completed { events_sent: 5 }
+        &StreamOutcome::Completed { content_events: 5 }
     );
 }
 
@@ -494,7 +494,7 @@ async fn openai_python_retries(rate_limit: Reply, delay: Duration) {
     assert_eq!(requests[1].header("x-stainless-retry-count"), Some("1"));
     assert_eq!(
         requests[1].stream_outcome(),
-        &StreamOutcome::Completed { events_sent: 3 }
+        &StreamOutcome::Completed { content_events: 3 }
     );
     assert!(run.elapsed >= delay);
 }
@@ -551,7 +551,7 @@ async fn openai_python_raises_api_connection_error_when_the_connection_is_cut() 
         requests[0].stream_outcome(),
         &StreamOutcome::Cut {
             kind: CutKind::Disconnected,
-            events_sent: 2
+            content_events: 2
         }
     );
 }
@@ -620,7 +620,7 @@ async fn anthropic_python_streams_text_and_tool_use_into_a_final_message() {
     assert_eq!(
         requests[0].stream_outcome(),
         &StreamOutcome::Completed {
-            events_sent: ANTHROPIC_CONTENT_EVENTS
+            content_events: ANTHROPIC_CONTENT_EVENTS
         }
     );
 }
@@ -699,7 +699,7 @@ async fn openai_node_streams_a_chat_completion_and_joins_the_deltas() {
         .is_some_and(|agent| agent.starts_with("OpenAI/JS")));
     assert_eq!(
         requests[0].stream_outcome(),
-        &StreamOutcome::Completed { events_sent: 5 }
+        &StreamOutcome::Completed { content_events: 5 }
     );
 }
 
@@ -727,7 +727,7 @@ async fn openai_node_assembles_two_streamed_tool_calls() {
     assert_eq!(
         requests[0].stream_outcome(),
         &StreamOutcome::Completed {
-            events_sent: WEATHER_CONTENT_EVENTS
+            content_events: WEATHER_CONTENT_EVENTS
         }
     );
 }
@@ -770,7 +770,7 @@ async fn anthropic_node_streams_text_and_tool_use_into_a_final_message() {
     assert_eq!(
         requests[0].stream_outcome(),
         &StreamOutcome::Completed {
-            events_sent: ANTHROPIC_CONTENT_EVENTS
+            content_events: ANTHROPIC_CONTENT_EVENTS
         }
     );
 }

@@ -316,7 +316,10 @@ async fn a_cut_inside_a_tool_call_leaves_the_arguments_unfinished_and_is_recorde
         .expect("the stream ends");
     assert!(matches!(
         requests[0].stream_outcome(),
-        StreamOutcome::Cut { events_sent: 3, .. }
+        StreamOutcome::Cut {
+            content_events: 3,
+            ..
+        }
     ));
 }
 
