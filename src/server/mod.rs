@@ -5,8 +5,8 @@
 //! test's runtime may be single-threaded, busy, or about to shut down; a server that lived
 //! on it could stall whenever the test blocks, and a blocking `#[test]` would have no
 //! runtime at all. On its own thread the server keeps serving whatever the test does, and
-//! dropping it ends that runtime, which cancels every stream at once. The thread itself
-//! outlives its server and waits for the next one (see [`threads`]).
+//! dropping it ends that runtime, which cancels every stream at once, and waits for the
+//! thread to end.
 
 use std::fmt;
 use std::io;
@@ -435,8 +435,7 @@ impl MockChatServer {
             return;
         };
         self.state.recording.set_stopping(true);
-        let _ = running.shutdown.send(());
-        running.ended.wait();
+        running.stop();
         self.state.recording.set_stopping(false);
     }
 
