@@ -68,8 +68,6 @@ pub(crate) struct HttpError {
     pub(crate) retry_after: Option<Duration>,
 }
 
-/// A streamed reply's script.
-
 impl Reply {
     fn stream(script: Script) -> Reply {
         Reply {

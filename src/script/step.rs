@@ -239,6 +239,8 @@ fn split_arguments(json: &str) -> Vec<String> {
     fragments
 }
 
+/// Replaces each tool call with the steps that stream it: one naming the function (which
+/// keeps the call's own delay), then one per fragment of its arguments.
 pub(super) fn expand_tool_calls(steps: impl IntoIterator<Item = Step>) -> Vec<Step> {
     let mut expanded = Vec::new();
     let mut calls = 0;
@@ -290,8 +292,6 @@ impl StepKind {
         })
     }
 }
-
-/// What a reply said, gathered into whole parts, for complete (non-streaming) responses.
 
 /// Splits text before every whitespace run that follows non-whitespace, so that each
 /// token is a word with the whitespace that precedes it.

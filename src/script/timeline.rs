@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::step::{Step, StepKind};
 use super::{CutKind, StreamError};
 
+/// A streamed reply's script.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Script {
     pub(super) steps: Vec<Step>,
@@ -49,9 +50,7 @@ impl Ending {
     }
 }
 
-/// Replaces each tool call with the steps that stream it: one naming the function (which
-/// keeps the call's own delay), then one per fragment of its arguments.
-
+/// What a reply said, gathered into whole parts, for complete (non-streaming) responses.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum OutputPart<'a> {
     Text(String),
