@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 
+use super::rules::{self, enforce};
 use super::step::{expand_tool_calls, split_into_words};
 use super::timeline::{Ending, Framing, Script};
 use super::{CutKind, Step, StreamError, ToolCall};
@@ -34,7 +35,9 @@ pub(crate) const DEMO_TEXT: &str = "Hello, this is a mocked chatbot. How can I h
 ///
 /// Methods that make no sense for a reply (a token delay on an HTTP error, two endings for
 /// one stream, a cut after more tokens than the script has) panic at once with a message
-/// naming the mistake, so a mis-built scenario fails where it is written.
+/// naming the mistake and the fix, so a mis-built scenario fails where it is written. A
+/// [fixture](crate::fixture) reports the same mistakes, with the same messages, at their
+/// place in the JSON.
 ///
 /// ```
 /// use chatmock::Reply;
@@ -67,8 +70,6 @@ pub(crate) struct HttpError {
     pub(crate) error: StreamError,
     pub(crate) retry_after: Option<Duration>,
 }
-
-/// A streamed reply's script.
 
 impl Reply {
     fn stream(script: Script) -> Reply {
@@ -184,15 +185,10 @@ impl Reply {
     ///
     /// If `status` is not a client or server error status (400 to 599).
     pub fn http_error(status: u16) -> Reply {
-        let valid = StatusCode::from_u16(status)
-            .ok()
-            .filter(|status| status.is_client_error() || status.is_server_error());
-        let Some(status) = valid else {
-            panic!(
-                "Reply::http_error({status}): {status} is not an error status. Use 400 to 599, \
-                 or a streamed reply for success."
-            );
-        };
+        let status = enforce(
+            "Reply::http_error",
+            rules::check_error_status(status.into()),
+        );
         Reply::with_error(StreamError::for_status(status))
     }
 
@@ -286,13 +282,9 @@ impl Reply {
     ///
     /// If `name` or `value` is not valid in an HTTP header.
     pub fn header(mut self, name: &str, value: &str) -> Reply {
-        let parsed_name = HeaderName::from_bytes(name.as_bytes()).unwrap_or_else(|_| {
-            panic!("Reply::header({name:?}, ..): not a valid HTTP header name")
-        });
-        let parsed_value = HeaderValue::from_str(value).unwrap_or_else(|_| {
-            panic!("Reply::header({name:?}, {value:?}): not a valid HTTP header value")
-        });
-        self.headers.push((parsed_name, parsed_value));
+        let name = enforce("Reply::header", rules::check_header_name(name));
+        let value = enforce("Reply::header", rules::check_header_value(value));
+        self.headers.push((name, value));
         self
     }
 
@@ -330,6 +322,16 @@ impl Reply {
 
     /// Ends the stream cleanly after the final chunk but without the `data: [DONE]`
     /// event, as a misbehaving proxy or provider might.
+    ///
+    /// It shapes the normal end of the stream only, so it goes with any ending: a stream
+    /// cut or stalled by [`end_cleanly_after`](Self::end_cleanly_after),
+    /// [`disconnect_after`](Self::disconnect_after),
+    /// [`reset_connection_after`](Self::reset_connection_after) or
+    /// [`stall_after`](Self::stall_after) sends no `[DONE]` anyway, but one that a client
+    /// resumes past the cut (with [`event_ids`](Self::event_ids)) reaches the normal end,
+    /// and there `without_done` applies. An error event from
+    /// [`error_after`](Self::error_after) ends the stream as the real API does (for
+    /// OpenAI Chat Completions, with `data: [DONE]`), with or without `without_done`.
     pub fn without_done(mut self) -> Reply {
         self.script_mut("without_done").send_done = false;
         self
@@ -405,10 +407,7 @@ impl Reply {
     ///
     /// If `interval` is zero.
     pub fn keep_alive(mut self, interval: Duration) -> Reply {
-        assert!(
-            !interval.is_zero(),
-            "Reply::keep_alive(0s) would send comments without end: use an interval above zero"
-        );
+        enforce("Reply::keep_alive", rules::check_keep_alive(interval));
         self.script_mut("keep_alive").framing.keep_alive = Some(interval);
         self
     }
@@ -427,63 +426,43 @@ impl Reply {
     ///
     /// If `max_bytes` is zero.
     pub fn fragment_writes(mut self, max_bytes: usize) -> Reply {
-        assert!(
-            max_bytes > 0,
-            "Reply::fragment_writes(0) would never write anything: use 1 or more bytes"
+        enforce(
+            "Reply::fragment_writes",
+            rules::check_fragment_writes(max_bytes),
         );
         self.script_mut("fragment_writes").framing.fragment_size = Some(max_bytes);
         self
     }
 
-    /// How many content events (the unit endings count in) a streamed reply's script
-    /// has, or `None` for an HTTP error: lets a caller check an ending before calling
-    /// the method that would panic on it.
-    pub(crate) fn content_events(&self) -> Option<usize> {
-        match &self.kind {
-            ReplyKind::Stream(script) => Some(script.content().count()),
-            ReplyKind::HttpError(_) => None,
-        }
-    }
-
+    /// Ends the stream with `ending` after `tokens` content events, by the rules of
+    /// [`rules::check_ending`].
     fn end_after(mut self, method: &str, tokens: usize, ending: Ending) -> Reply {
-        let script = self.script_mut(method);
-        if let Some((previous_at, previous)) = &script.ending {
-            panic!(
-                "Reply::{method}({tokens}): this reply already ends with {} after {previous_at} \
-                 tokens; a stream ends only once. Use two replies (e.g. with \
-                 Mock::given(..).respond_with_sequence) to script two attempts.",
-                previous.describe()
-            );
-        }
-        let available = script.content().count();
-        assert!(
-            tokens <= available,
-            "Reply::{method}({tokens}): the script has only {available} tokens, so this would \
-             never happen. Use a number from 0 to {available}."
+        enforce(
+            format_args!("Reply::{method}"),
+            rules::check_ending(&self, tokens),
         );
-        script.ending = Some((tokens, ending));
+        self.script_mut(method).ending = Some((tokens, ending));
         self
     }
 
+    /// The script of a streamed reply, for method `method`, which only streams have.
     fn script_mut(&mut self, method: &str) -> &mut Script {
+        enforce(format_args!("Reply::{method}"), rules::check_stream(self));
         match &mut self.kind {
             ReplyKind::Stream(script) => script,
-            ReplyKind::HttpError(error) => panic!(
-                "Reply::{method}() applies to streamed replies, but this reply is an HTTP {} \
-                 error, which has no stream. Use delay_headers() to delay an error response.",
-                error.error.status.as_u16()
-            ),
+            ReplyKind::HttpError(_) => unreachable!("rules::check_stream passed"),
         }
     }
 
+    /// The error of an HTTP error reply, for method `method`, which only HTTP errors have.
     fn http_error_mut(&mut self, method: &str) -> &mut HttpError {
+        enforce(
+            format_args!("Reply::{method}"),
+            rules::check_http_error(self),
+        );
         match &mut self.kind {
             ReplyKind::HttpError(error) => error,
-            ReplyKind::Stream(_) => panic!(
-                "Reply::{method}() applies to HTTP error replies (Reply::http_error and its \
-                 presets), but this reply is a stream. Use error_after() for an error event \
-                 in a stream."
-            ),
+            ReplyKind::Stream(_) => unreachable!("rules::check_http_error passed"),
         }
     }
 }

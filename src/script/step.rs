@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::rules::{self, enforce};
 use super::timeline::MessageEvent;
 
 /// One step of an explicit script given to [`Reply::steps`]: a token, a pause, or a
@@ -123,13 +124,7 @@ impl Step {
     /// When called on a [`Step::pause`]: a pause already is a delay, so write one pause
     /// with the total duration instead.
     pub fn after(mut self, delay: Duration) -> Step {
-        if let StepKind::Pause(pause) = self.kind {
-            panic!(
-                "Step::pause({pause:?}).after({delay:?}) is not a valid step: after() delays a \
-                 token or another event. Write a single Step::pause({:?}) instead.",
-                pause + delay
-            );
-        }
+        enforce("Step::after", rules::check_after(&self, delay));
         self.own_delay = Some(delay);
         self
     }
@@ -203,9 +198,9 @@ impl ToolCall {
     }
 
     fn new(constructor: &str, name: String, fragments: Vec<String>) -> ToolCall {
-        assert!(
-            !name.is_empty(),
-            "ToolCall::{constructor}(\"\", ..): a tool call needs a function name"
+        enforce(
+            format_args!("ToolCall::{constructor}"),
+            rules::check_tool_name(&name),
         );
         ToolCall {
             name,
@@ -239,6 +234,9 @@ fn split_arguments(json: &str) -> Vec<String> {
     fragments
 }
 
+/// Replaces each tool call with the steps that stream it: one naming the function (which
+/// keeps the call's own delay), then one per fragment of its arguments. Calls are numbered
+/// from 0 in the order they appear.
 pub(super) fn expand_tool_calls(steps: impl IntoIterator<Item = Step>) -> Vec<Step> {
     let mut expanded = Vec::new();
     let mut calls = 0;
@@ -290,8 +288,6 @@ impl StepKind {
         })
     }
 }
-
-/// What a reply said, gathered into whole parts, for complete (non-streaming) responses.
 
 /// Splits text before every whitespace run that follows non-whitespace, so that each
 /// token is a word with the whitespace that precedes it.
