@@ -49,6 +49,7 @@ pub struct MethodMatcher(Method);
 /// # Panics
 ///
 /// If `method` is not a valid HTTP method name.
+#[track_caller]
 pub fn method(method: &str) -> MethodMatcher {
     MethodMatcher(enforce("matchers::method", rules::check_method(method)))
 }
@@ -68,6 +69,7 @@ pub struct PathMatcher(String);
 /// # Panics
 ///
 /// If `path` does not start with `/`: such a path can never be received.
+#[track_caller]
 pub fn path(path: impl Into<String>) -> PathMatcher {
     let path = path.into();
     enforce("matchers::path", rules::check_path(&path));
@@ -93,6 +95,7 @@ pub struct HeaderMatcher {
 /// # Panics
 ///
 /// If `name` or `value` is not valid in an HTTP header: no request could carry it.
+#[track_caller]
 pub fn header(name: impl Into<String>, value: impl Into<String>) -> HeaderMatcher {
     let (name, value) = (name.into(), value.into());
     enforce("matchers::header", rules::check_header_name(&name));
@@ -119,6 +122,7 @@ pub struct HeaderExistsMatcher(String);
 /// # Panics
 ///
 /// If `name` is not a valid HTTP header name: no request could carry it.
+#[track_caller]
 pub fn header_exists(name: impl Into<String>) -> HeaderExistsMatcher {
     let name = name.into();
     enforce("matchers::header_exists", rules::check_header_name(&name));

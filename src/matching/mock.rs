@@ -154,6 +154,7 @@ impl MockBuilder {
     /// # Panics
     ///
     /// If `replies` is empty.
+    #[track_caller]
     pub fn respond_with_sequence(self, replies: impl IntoIterator<Item = Reply>) -> Mock {
         let replies: Vec<Arc<Reply>> = replies.into_iter().map(Arc::new).collect();
         enforce(
@@ -255,6 +256,7 @@ impl Mock {
     /// # Panics
     ///
     /// If the range is empty (`3..1`), so that no number of requests could meet it.
+    #[track_caller]
     pub fn expect(mut self, times: impl Into<Times>) -> Mock {
         let times = times.into();
         enforce(
@@ -272,6 +274,7 @@ impl Mock {
     /// # Panics
     ///
     /// If `n` is zero: such a mock could never match.
+    #[track_caller]
     pub fn up_to_n_times(mut self, n: u64) -> Mock {
         enforce("Mock::up_to_n_times", rules::check_up_to_n_times(n));
         self.max_matches = Some(n);
@@ -290,6 +293,7 @@ impl Mock {
     /// # Panics
     ///
     /// If `priority` is zero: priorities start at 1 (the highest).
+    #[track_caller]
     pub fn with_priority(mut self, priority: u8) -> Mock {
         self.priority = enforce(
             "Mock::with_priority",

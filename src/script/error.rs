@@ -104,6 +104,7 @@ impl StreamError {
     /// # Panics
     ///
     /// If `status` is not a client or server error status (400 to 599).
+    #[track_caller]
     pub fn with_status(mut self, status: u16) -> StreamError {
         self.status = enforce(
             "StreamError::with_status",

@@ -211,7 +211,8 @@ fn quoted(text: &str) -> String {
 }
 
 /// The value of a check that passed; on a broken rule, a panic with the rule's message
-/// after `api`, the builder the test called (`Reply::keep_alive`).
+/// after `api`, the builder the test called (`Reply::keep_alive`), at the test's line.
+#[track_caller]
 pub(crate) fn enforce<T>(api: impl fmt::Display, checked: Result<T, RuleError>) -> T {
     match checked {
         Ok(value) => value,

@@ -123,6 +123,7 @@ impl Step {
     ///
     /// When called on a [`Step::pause`]: a pause already is a delay, so write one pause
     /// with the total duration instead.
+    #[track_caller]
     pub fn after(mut self, delay: Duration) -> Step {
         enforce("Step::after", rules::check_after(&self, delay));
         self.own_delay = Some(delay);
@@ -165,6 +166,7 @@ impl ToolCall {
     /// # Panics
     ///
     /// If `name` is empty: every provider requires a function name.
+    #[track_caller]
     pub fn function(name: impl Into<String>, arguments: Value) -> ToolCall {
         ToolCall::new(
             "function",
@@ -188,6 +190,7 @@ impl ToolCall {
     /// # Panics
     ///
     /// If `name` is empty: every provider requires a function name.
+    #[track_caller]
     pub fn with_raw_arguments<I>(name: impl Into<String>, fragments: I) -> ToolCall
     where
         I: IntoIterator,
@@ -197,6 +200,7 @@ impl ToolCall {
         ToolCall::new("with_raw_arguments", name.into(), fragments)
     }
 
+    #[track_caller]
     fn new(constructor: &str, name: String, fragments: Vec<String>) -> ToolCall {
         enforce(
             format_args!("ToolCall::{constructor}"),
