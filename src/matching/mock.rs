@@ -243,7 +243,7 @@ impl Mock {
 
     /// Expects the mock to match this many requests: an exact count or a range.
     /// The expectation is checked when the server is dropped (or on
-    /// [`MockChatServer::verify`]); a mock without one is never checked.
+    /// [`MockChatServer::verify`](crate::MockChatServer::verify)); a mock without one is never checked.
     ///
     /// ```
     /// use chatmock::{matchers, Mock, Reply};

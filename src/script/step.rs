@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::rules::{self, enforce};
 use super::timeline::MessageEvent;
 
-/// One step of an explicit script given to [`Reply::steps`]: a token, a pause, or a
+/// One step of an explicit script given to [`Reply::steps`](crate::Reply::steps): a token, a pause, or a
 /// deliberate framing fault.
 ///
 /// ```
@@ -116,8 +116,9 @@ impl Step {
 
     /// Sends this step `delay` after the previous one (or after the response headers,
     /// for the first step), instead of the usual gap: the reply's
-    /// [`token_delay`](Reply::token_delay) or [`first_token_delay`](Reply::first_token_delay)
-    /// for tokens (and refusals and tool calls), no gap for other steps.
+    /// [`token_delay`](crate::Reply::token_delay) or
+    /// [`first_token_delay`](crate::Reply::first_token_delay) for tokens (and refusals and
+    /// tool calls), no gap for other steps.
     ///
     /// # Panics
     ///
@@ -131,7 +132,7 @@ impl Step {
     }
 }
 
-/// A function call the mock model makes, for [`Reply::tool_call`] and
+/// A function call the mock model makes, for [`Reply::tool_call`](crate::Reply::tool_call) and
 /// [`Step::tool_call`].
 ///
 /// Its arguments stream as fragments, the way real models produce them: `{"city":"Paris"}`
@@ -312,3 +313,4 @@ pub(super) fn split_into_words(text: &str) -> Vec<String> {
     }
     tokens
 }
+
