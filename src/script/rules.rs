@@ -380,3 +380,357 @@ pub(crate) fn check_path(path: &str) -> Result<(), RuleError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::script::{StreamError, ToolCall};
+
+    fn secs(secs: u64) -> Duration {
+        Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn each_rule_accepts_what_it_allows_and_names_what_it_rejects() {
+        let stream = || Reply::text("one two");
+        let error = Reply::rate_limited;
+        let cases: Vec<(&str, Result<(), RuleError>, Option<RuleError>)> = vec![
+            ("status 400", check_error_status(400).map(drop), None),
+            ("status 599", check_error_status(599).map(drop), None),
+            (
+                "status 399",
+                check_error_status(399).map(drop),
+                Some(RuleError::StatusNotError { status: 399 }),
+            ),
+            (
+                "status 600",
+                check_error_status(600).map(drop),
+                Some(RuleError::StatusNotError { status: 600 }),
+            ),
+            (
+                "a status beyond u16",
+                check_error_status(65_936).map(drop),
+                Some(RuleError::StatusNotError { status: 65_936 }),
+            ),
+            ("stream option on a stream", check_stream(&stream()), None),
+            (
+                "stream option on an HTTP error",
+                check_stream(&error()),
+                Some(RuleError::StreamOptionOnHttpError { status: 429 }),
+            ),
+            (
+                "error option on an HTTP error",
+                check_http_error(&error()),
+                None,
+            ),
+            (
+                "error option on a stream",
+                check_http_error(&stream()),
+                Some(RuleError::ErrorOptionOnStream),
+            ),
+            (
+                "an ending after every token",
+                check_ending(&stream(), 2),
+                None,
+            ),
+            (
+                "an ending before any token",
+                check_ending(&stream(), 0),
+                None,
+            ),
+            (
+                "an ending beyond the script",
+                check_ending(&stream(), 3),
+                Some(RuleError::EndingBeyondScript {
+                    tokens: 3,
+                    available: 2,
+                }),
+            ),
+            (
+                "a second ending",
+                check_ending(&stream().stall_after(1), 0),
+                Some(RuleError::EndingTwice {
+                    previous: "stall_after",
+                    previous_at: 1,
+                }),
+            ),
+            (
+                "an ending on an HTTP error",
+                check_ending(&error(), 0),
+                Some(RuleError::StreamOptionOnHttpError { status: 429 }),
+            ),
+            (
+                "without_done is no ending",
+                check_no_ending_yet(&stream().without_done()),
+                None,
+            ),
+            (
+                "a keep-alive of 1ns",
+                check_keep_alive(Duration::from_nanos(1)),
+                None,
+            ),
+            (
+                "a keep-alive of zero",
+                check_keep_alive(Duration::ZERO),
+                Some(RuleError::KeepAliveZero),
+            ),
+            ("writes of 1 byte", check_fragment_writes(1), None),
+            (
+                "writes of 0 bytes",
+                check_fragment_writes(0),
+                Some(RuleError::FragmentWritesZero),
+            ),
+            (
+                "a header name in capitals",
+                check_header_name("X-Request-ID").map(drop),
+                None,
+            ),
+            (
+                "an empty header name",
+                check_header_name("").map(drop),
+                Some(RuleError::InvalidHeaderName {
+                    name: String::new(),
+                }),
+            ),
+            (
+                "a header name with a colon",
+                check_header_name("x:y").map(drop),
+                Some(RuleError::InvalidHeaderName {
+                    name: "x:y".to_owned(),
+                }),
+            ),
+            (
+                "a header value with a tab and unicode",
+                check_header_value("a\tb é").map(drop),
+                None,
+            ),
+            (
+                "a header value with a line break",
+                check_header_value("a\r\nb").map(drop),
+                Some(RuleError::InvalidHeaderValue {
+                    value: "a\r\nb".to_owned(),
+                }),
+            ),
+            (
+                "a delay on a token",
+                check_after(&Step::token("a"), secs(1)),
+                None,
+            ),
+            (
+                "a delay on a pause",
+                check_after(&Step::pause(secs(2)), secs(1)),
+                Some(RuleError::PauseWithAfter {
+                    pause: secs(2),
+                    delay: secs(1),
+                }),
+            ),
+            ("a tool name", check_tool_name("f"), None),
+            (
+                "an empty tool name",
+                check_tool_name(""),
+                Some(RuleError::EmptyToolName),
+            ),
+            ("one reply", check_sequence(1), None),
+            (
+                "no replies",
+                check_sequence(0),
+                Some(RuleError::EmptySequence),
+            ),
+            ("exactly 0", check_expectation(0, Some(1)), None),
+            ("unbounded", check_expectation(u64::MAX, None), None),
+            (
+                "an empty range",
+                check_expectation(3, Some(3)),
+                Some(RuleError::EmptyExpectationRange { min: 3, end: 3 }),
+            ),
+            (
+                "below 0",
+                check_expectation(0, Some(0)),
+                Some(RuleError::EmptyExpectationRange { min: 0, end: 0 }),
+            ),
+            ("up to once", check_up_to_n_times(1), None),
+            (
+                "up to zero times",
+                check_up_to_n_times(0),
+                Some(RuleError::UpToZeroTimes),
+            ),
+            ("priority 1", check_priority(1).map(drop), None),
+            ("priority 255", check_priority(255).map(drop), None),
+            (
+                "priority 0",
+                check_priority(0).map(drop),
+                Some(RuleError::PriorityOutOfRange { priority: 0 }),
+            ),
+            (
+                "priority 256",
+                check_priority(256).map(drop),
+                Some(RuleError::PriorityOutOfRange { priority: 256 }),
+            ),
+            ("a lowercase method", check_method("post").map(drop), None),
+            ("a custom method", check_method("PURGE").map(drop), None),
+            (
+                "a method with a space",
+                check_method("GE T").map(drop),
+                Some(RuleError::InvalidMethod {
+                    method: "GE T".to_owned(),
+                }),
+            ),
+            (
+                "no method",
+                check_method("").map(drop),
+                Some(RuleError::InvalidMethod {
+                    method: String::new(),
+                }),
+            ),
+            ("the root path", check_path("/"), None),
+            (
+                "a path without its slash",
+                check_path("v1/models"),
+                Some(RuleError::PathWithoutSlash {
+                    path: "v1/models".to_owned(),
+                }),
+            ),
+        ];
+        for (name, checked, expected) in cases {
+            assert_eq!(checked.err(), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn checks_hand_back_what_they_parsed() {
+        assert_eq!(check_error_status(503).unwrap().as_u16(), 503);
+        assert_eq!(check_priority(7), Ok(7));
+        assert_eq!(check_method("patch").unwrap(), Method::PATCH);
+        assert_eq!(check_header_name("X-A").unwrap().as_str(), "x-a");
+    }
+
+    #[test]
+    fn messages_name_the_mistake_and_the_fix_in_words_that_fit_both_callers() {
+        let cases: Vec<(RuleError, &str)> = vec![
+            (
+                RuleError::StatusNotError { status: 204 },
+                "204 is not an HTTP error status: use one from 400 to 599 (for a success, \
+                 script a streamed reply instead)",
+            ),
+            (
+                RuleError::StatusNotError { status: 302 },
+                "302 is not an HTTP error status: use one from 400 to 599",
+            ),
+            (
+                RuleError::EndingTwice {
+                    previous: "error_after",
+                    previous_at: 1,
+                },
+                "this stream already ends with an error event (error_after) after 1 token, and \
+                 a stream ends only once: to script two attempts, use a sequence of two replies",
+            ),
+            (
+                RuleError::EndingTwice {
+                    previous: "reset_connection_after",
+                    previous_at: 0,
+                },
+                "this stream already ends with a connection reset (reset_connection_after) \
+                 after 0 tokens, and a stream ends only once: to script two attempts, use a \
+                 sequence of two replies",
+            ),
+            (
+                RuleError::EndingBeyondScript {
+                    tokens: 2,
+                    available: 1,
+                },
+                "the script has only 1 token (counting each text token, refusal piece, tool \
+                 call and fragment of its arguments), so an ending after 2 tokens would never \
+                 happen: use a number from 0 to 1",
+            ),
+            (
+                RuleError::EndingBeyondScript {
+                    tokens: 1,
+                    available: 0,
+                },
+                "the script has no tokens (counting each text token, refusal piece, tool call \
+                 and fragment of its arguments), so an ending after 1 token would never \
+                 happen: use 0",
+            ),
+            (
+                RuleError::PauseWithAfter {
+                    pause: Duration::from_millis(1500),
+                    delay: Duration::from_millis(250),
+                },
+                "a pause is itself a delay, so it takes no delay of its own: write one pause of \
+                 1.75s (1.5s + 250ms) instead",
+            ),
+            (
+                RuleError::EmptyExpectationRange { min: 3, end: 1 },
+                "no number of requests is at least 3 and at most 0, so this expectation can \
+                 never be met: write the lower bound first, e.g. 1..=3",
+            ),
+            (
+                RuleError::EmptyExpectationRange { min: 0, end: 0 },
+                "no number of requests is below 0, so this expectation can never be met: write \
+                 the lower bound first, e.g. 1..=3",
+            ),
+            (
+                RuleError::PathWithoutSlash {
+                    path: "v1/chat/completions".to_owned(),
+                },
+                "\"v1/chat/completions\" can never match, as request paths start with '/': \
+                 write \"/v1/chat/completions\"",
+            ),
+        ];
+        for (error, message) in cases {
+            assert_eq!(error.to_string(), message, "{error:?}");
+        }
+
+        // A pause and a delay that overflow a Duration still make a message.
+        let huge = RuleError::PauseWithAfter {
+            pause: Duration::MAX,
+            delay: secs(1),
+        };
+        assert!(huge.to_string().contains("write one pause of"), "{huge}");
+        // Long values are cut short.
+        let long = RuleError::InvalidHeaderValue {
+            value: format!("{}\n", "x".repeat(100)),
+        };
+        assert!(
+            long.to_string()
+                .starts_with(&format!("\"{}...\" is not a valid", "x".repeat(40))),
+            "{long}"
+        );
+    }
+
+    #[test]
+    fn enforce_hands_back_the_value_or_panics_with_the_builders_name_first() {
+        assert_eq!(enforce("Mock::with_priority", check_priority(3)), 3);
+        let panic = std::panic::catch_unwind(|| {
+            enforce("Reply::keep_alive", check_keep_alive(Duration::ZERO))
+        })
+        .unwrap_err();
+        assert_eq!(
+            panic.downcast_ref::<String>().map(String::as_str),
+            Some(
+                "Reply::keep_alive: a keep-alive interval of zero would send comments without \
+                 end: use an interval above zero"
+            )
+        );
+    }
+
+    #[test]
+    fn builders_enforce_their_rules() {
+        let panics = |build: fn()| std::panic::catch_unwind(build).is_err();
+        assert!(panics(|| drop(Reply::text("a").fragment_writes(0))));
+        assert!(panics(|| drop(Reply::text("a").stall_after(2))));
+        assert!(panics(|| drop(ToolCall::function(
+            "",
+            serde_json::json!({})
+        ))));
+        assert!(panics(|| drop(StreamError::new("m").with_status(399))));
+        assert!(!panics(|| drop(
+            Reply::text("a").without_done().disconnect_after(1)
+        )));
+        assert!(!panics(|| drop(
+            Reply::text("a").disconnect_after(1).without_done()
+        )));
+    }
+}
