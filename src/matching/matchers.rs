@@ -23,6 +23,7 @@ use serde_json::Value;
 
 use crate::matching::Match;
 use crate::request::ReceivedRequest;
+use crate::script::rules::{self, enforce};
 
 /// Matches every request. See [`any`].
 #[derive(Debug, Clone)]
@@ -48,10 +49,9 @@ pub struct MethodMatcher(Method);
 /// # Panics
 ///
 /// If `method` is not a valid HTTP method name.
+#[track_caller]
 pub fn method(method: &str) -> MethodMatcher {
-    let parsed = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
-        .unwrap_or_else(|_| panic!("matchers::method({method:?}): not an HTTP method name"));
-    MethodMatcher(parsed)
+    MethodMatcher(enforce("matchers::method", rules::check_method(method)))
 }
 
 impl Match for MethodMatcher {
@@ -69,12 +69,10 @@ pub struct PathMatcher(String);
 /// # Panics
 ///
 /// If `path` does not start with `/`: such a path can never be received.
+#[track_caller]
 pub fn path(path: impl Into<String>) -> PathMatcher {
     let path = path.into();
-    assert!(
-        path.starts_with('/'),
-        "matchers::path({path:?}) can never match: paths start with '/', e.g. \"/v1/chat/completions\""
-    );
+    enforce("matchers::path", rules::check_path(&path));
     PathMatcher(path)
 }
 
@@ -93,11 +91,16 @@ pub struct HeaderMatcher {
 
 /// Matches requests that carry header `name` (case-insensitive) with exactly `value`.
 /// When the header appears several times, any of its values may match.
+///
+/// # Panics
+///
+/// If `name` or `value` is not valid in an HTTP header: no request could carry it.
+#[track_caller]
 pub fn header(name: impl Into<String>, value: impl Into<String>) -> HeaderMatcher {
-    HeaderMatcher {
-        name: name.into(),
-        value: value.into(),
-    }
+    let (name, value) = (name.into(), value.into());
+    enforce("matchers::header", rules::check_header_name(&name));
+    enforce("matchers::header", rules::check_header_value(&value));
+    HeaderMatcher { name, value }
 }
 
 impl Match for HeaderMatcher {
@@ -115,8 +118,15 @@ impl Match for HeaderMatcher {
 pub struct HeaderExistsMatcher(String);
 
 /// Matches requests that carry header `name` (case-insensitive), whatever its value.
+///
+/// # Panics
+///
+/// If `name` is not a valid HTTP header name: no request could carry it.
+#[track_caller]
 pub fn header_exists(name: impl Into<String>) -> HeaderExistsMatcher {
-    HeaderExistsMatcher(name.into())
+    let name = name.into();
+    enforce("matchers::header_exists", rules::check_header_name(&name));
+    HeaderExistsMatcher(name)
 }
 
 impl Match for HeaderExistsMatcher {

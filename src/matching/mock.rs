@@ -6,6 +6,7 @@ use std::ops::{Range, RangeFrom, RangeFull, RangeInclusive, RangeTo, RangeToIncl
 use std::sync::Arc;
 
 use crate::request::ReceivedRequest;
+use crate::script::rules::{self, enforce};
 use crate::script::Reply;
 use crate::wire::WireFormat;
 
@@ -39,7 +40,8 @@ where
 
 /// How many requests a mock expects to match, set with [`Mock::expect`].
 ///
-/// Built from an exact count (`3`) or any range (`1..`, `..=2`, `2..5`, `..`).
+/// Built from an exact count (`3`) or any range (`1..`, `..=2`, `2..5`, `..`). An empty
+/// range (`3..1`) is a mistake that [`Mock::expect`] rejects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Times {
     min: u64,
@@ -50,12 +52,7 @@ pub struct Times {
 impl Times {
     /// `end` is exclusive; an inclusive bound of `u64::MAX` overflows to "unbounded",
     /// which no test can tell apart.
-    fn new(min: u64, end: Option<u64>, written: impl fmt::Debug) -> Times {
-        assert!(
-            end.is_none_or(|end| min < end),
-            "expect({written:?}) can never be met: the range is empty. Write the lower bound \
-             first, e.g. expect(1..=3)."
-        );
+    fn new(min: u64, end: Option<u64>) -> Times {
         Times { min, end }
     }
 
@@ -67,6 +64,7 @@ impl Times {
 impl fmt::Display for Times {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.min, self.end) {
+            (min, Some(end)) if end <= min => write!(f, "at least {min} and fewer than {end}"),
             (min, Some(end)) if end == min + 1 => write!(f, "exactly {min}"),
             (0, Some(end)) => write!(f, "at most {}", end - 1),
             (min, None) => write!(f, "at least {min}"),
@@ -77,37 +75,37 @@ impl fmt::Display for Times {
 
 impl From<u64> for Times {
     fn from(exactly: u64) -> Times {
-        Times::new(exactly, exactly.checked_add(1), exactly)
+        Times::new(exactly, exactly.checked_add(1))
     }
 }
 
 impl From<Range<u64>> for Times {
     fn from(range: Range<u64>) -> Times {
-        Times::new(range.start, Some(range.end), range)
+        Times::new(range.start, Some(range.end))
     }
 }
 
 impl From<RangeInclusive<u64>> for Times {
     fn from(range: RangeInclusive<u64>) -> Times {
-        Times::new(*range.start(), range.end().checked_add(1), range)
+        Times::new(*range.start(), range.end().checked_add(1))
     }
 }
 
 impl From<RangeFrom<u64>> for Times {
     fn from(range: RangeFrom<u64>) -> Times {
-        Times::new(range.start, None, range)
+        Times::new(range.start, None)
     }
 }
 
 impl From<RangeTo<u64>> for Times {
     fn from(range: RangeTo<u64>) -> Times {
-        Times::new(0, Some(range.end), range)
+        Times::new(0, Some(range.end))
     }
 }
 
 impl From<RangeToInclusive<u64>> for Times {
     fn from(range: RangeToInclusive<u64>) -> Times {
-        Times::new(0, range.end.checked_add(1), range)
+        Times::new(0, range.end.checked_add(1))
     }
 }
 
@@ -156,12 +154,12 @@ impl MockBuilder {
     /// # Panics
     ///
     /// If `replies` is empty.
+    #[track_caller]
     pub fn respond_with_sequence(self, replies: impl IntoIterator<Item = Reply>) -> Mock {
         let replies: Vec<Arc<Reply>> = replies.into_iter().map(Arc::new).collect();
-        assert!(
-            !replies.is_empty(),
-            "respond_with_sequence([]) leaves the mock nothing to answer with: give at least \
-             one reply"
+        enforce(
+            "MockBuilder::respond_with_sequence",
+            rules::check_sequence(replies.len()),
         );
         Mock {
             matchers: self.matchers,
@@ -254,8 +252,18 @@ impl Mock {
     /// let at_least_once = Mock::given(matchers::any()).respond_with(Reply::demo()).expect(1..);
     /// # drop((exactly_twice, at_least_once));
     /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the range is empty (`3..1`), so that no number of requests could meet it.
+    #[track_caller]
     pub fn expect(mut self, times: impl Into<Times>) -> Mock {
-        self.expectation = times.into();
+        let times = times.into();
+        enforce(
+            "Mock::expect",
+            rules::check_expectation(times.min, times.end),
+        );
+        self.expectation = times;
         self.expectation_set = true;
         self
     }
@@ -266,12 +274,9 @@ impl Mock {
     /// # Panics
     ///
     /// If `n` is zero: such a mock could never match.
+    #[track_caller]
     pub fn up_to_n_times(mut self, n: u64) -> Mock {
-        assert!(
-            n > 0,
-            "up_to_n_times(0) makes a mock that can never match. Do not mount it, or use \
-             expect(0) to assert that no request matches."
-        );
+        enforce("Mock::up_to_n_times", rules::check_up_to_n_times(n));
         self.max_matches = Some(n);
         self
     }
@@ -288,12 +293,12 @@ impl Mock {
     /// # Panics
     ///
     /// If `priority` is zero: priorities start at 1 (the highest).
+    #[track_caller]
     pub fn with_priority(mut self, priority: u8) -> Mock {
-        assert!(
-            priority > 0,
-            "with_priority(0) is not a priority: use 1 for the highest, 255 for the lowest."
+        self.priority = enforce(
+            "Mock::with_priority",
+            rules::check_priority(priority.into()),
         );
-        self.priority = priority;
         self
     }
 

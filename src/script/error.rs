@@ -4,6 +4,8 @@
 
 use axum::http::StatusCode;
 
+use super::rules::{self, enforce};
+
 /// An error as the provider describes it: a message, a type, and optionally a code and
 /// the parameter at fault. Sent mid-stream by
 /// [`Reply::error_after`](crate::Reply::error_after), rendered in the shape of the API the
@@ -102,17 +104,12 @@ impl StreamError {
     /// # Panics
     ///
     /// If `status` is not a client or server error status (400 to 599).
+    #[track_caller]
     pub fn with_status(mut self, status: u16) -> StreamError {
-        let valid = StatusCode::from_u16(status)
-            .ok()
-            .filter(|status| status.is_client_error() || status.is_server_error());
-        let Some(status) = valid else {
-            panic!(
-                "StreamError::with_status({status}): {status} is not an error status. Use 400 \
-                 to 599."
-            );
-        };
-        self.status = status;
+        self.status = enforce(
+            "StreamError::with_status",
+            rules::check_error_status(status.into()),
+        );
         self
     }
 

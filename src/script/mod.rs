@@ -6,12 +6,16 @@
 //! - `timeline.rs`: the built script and the one function that turns it into timed
 //!   events ([`Script::timeline`]), which every wire format and playback consume.
 //! - `error.rs`: the failures a script can name ([`StreamError`], [`CutKind`]).
+//! - `rules.rs`: every rule a builder enforces (no keep-alive of zero, one ending per
+//!   stream, ...), each checked once, for the builders, which panic, and for fixtures,
+//!   which report the same message at a JSON path.
 //!
 //! Nothing here knows about HTTP connections, wire formats or timers: a script is data,
 //! and its timeline is a pure function of it.
 
 mod error;
 mod reply;
+pub(crate) mod rules;
 mod step;
 mod timeline;
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 
+use super::rules::{self, enforce};
 use super::step::{expand_tool_calls, split_into_words};
 use super::timeline::{Ending, Framing, Script};
 use super::{CutKind, Step, StreamError, ToolCall};
@@ -34,7 +35,9 @@ pub(crate) const DEMO_TEXT: &str = "Hello, this is a mocked chatbot. How can I h
 ///
 /// Methods that make no sense for a reply (a token delay on an HTTP error, two endings for
 /// one stream, a cut after more tokens than the script has) panic at once with a message
-/// naming the mistake, so a mis-built scenario fails where it is written.
+/// naming the mistake and the fix, reported at the line of the test that calls them, so a
+/// mis-built scenario fails where it is written. A [fixture](crate::fixture) reports the
+/// same mistakes, with the same messages, at their place in the JSON.
 ///
 /// ```
 /// use chatmock::Reply;
@@ -181,16 +184,12 @@ impl Reply {
     /// # Panics
     ///
     /// If `status` is not a client or server error status (400 to 599).
+    #[track_caller]
     pub fn http_error(status: u16) -> Reply {
-        let valid = StatusCode::from_u16(status)
-            .ok()
-            .filter(|status| status.is_client_error() || status.is_server_error());
-        let Some(status) = valid else {
-            panic!(
-                "Reply::http_error({status}): {status} is not an error status. Use 400 to 599, \
-                 or a streamed reply for success."
-            );
-        };
+        let status = enforce(
+            "Reply::http_error",
+            rules::check_error_status(status.into()),
+        );
         Reply::with_error(StreamError::for_status(status))
     }
 
@@ -260,6 +259,7 @@ impl Reply {
     /// # Panics
     ///
     /// On a streamed reply: use [`error_after`](Self::error_after) to send an error event.
+    #[track_caller]
     pub fn error_message(mut self, message: impl Into<String>) -> Reply {
         self.http_error_mut("error_message").error.message = message.into();
         self
@@ -272,6 +272,7 @@ impl Reply {
     ///
     /// On a streamed reply, which has nothing to retry; add a header with
     /// [`header`](Self::header) if that is really what the test needs.
+    #[track_caller]
     pub fn retry_after(mut self, delay: Duration) -> Reply {
         self.http_error_mut("retry_after").retry_after = Some(delay);
         self
@@ -283,14 +284,11 @@ impl Reply {
     /// # Panics
     ///
     /// If `name` or `value` is not valid in an HTTP header.
+    #[track_caller]
     pub fn header(mut self, name: &str, value: &str) -> Reply {
-        let parsed_name = HeaderName::from_bytes(name.as_bytes()).unwrap_or_else(|_| {
-            panic!("Reply::header({name:?}, ..): not a valid HTTP header name")
-        });
-        let parsed_value = HeaderValue::from_str(value).unwrap_or_else(|_| {
-            panic!("Reply::header({name:?}, {value:?}): not a valid HTTP header value")
-        });
-        self.headers.push((parsed_name, parsed_value));
+        let name = enforce("Reply::header", rules::check_header_name(name));
+        let value = enforce("Reply::header", rules::check_header_value(value));
+        self.headers.push((name, value));
         self
     }
 
@@ -304,12 +302,14 @@ impl Reply {
 
     /// Waits `delay` after the response headers before the first token: the "time to
     /// first token" of a real model. Defaults to zero.
+    #[track_caller]
     pub fn first_token_delay(mut self, delay: Duration) -> Reply {
         self.script_mut("first_token_delay").first_token_delay = delay;
         self
     }
 
     /// Waits `delay` between consecutive tokens. Defaults to zero.
+    #[track_caller]
     pub fn token_delay(mut self, delay: Duration) -> Reply {
         self.script_mut("token_delay").token_delay = delay;
         self
@@ -321,6 +321,7 @@ impl Reply {
     /// (`end_turn`, `max_tokens`, ... for Anthropic, `STOP`, `MAX_TOKENS`, ... for Gemini);
     /// any other string is sent as given, so a test can also check how a client copes
     /// with a value it does not know.
+    #[track_caller]
     pub fn finish_reason(mut self, reason: impl Into<String>) -> Reply {
         self.script_mut("finish_reason").finish_reason = Some(reason.into());
         self
@@ -328,6 +329,17 @@ impl Reply {
 
     /// Ends the stream cleanly after the final chunk but without the `data: [DONE]`
     /// event, as a misbehaving proxy or provider might.
+    ///
+    /// It shapes the normal end of the stream only, so it goes with any ending: a stream
+    /// cut or stalled by [`end_cleanly_after`](Self::end_cleanly_after),
+    /// [`disconnect_after`](Self::disconnect_after),
+    /// [`reset_connection_after`](Self::reset_connection_after) or
+    /// [`stall_after`](Self::stall_after) sends no `[DONE]` anyway, but one that a client
+    /// resumes past the cut (with [`event_ids`](Self::event_ids)) reaches the normal end,
+    /// and there `without_done` applies. An error event from
+    /// [`error_after`](Self::error_after) ends the stream as the real API does (for
+    /// OpenAI Chat Completions, with `data: [DONE]`), with or without `without_done`.
+    #[track_caller]
     pub fn without_done(mut self) -> Reply {
         self.script_mut("without_done").send_done = false;
         self
@@ -336,12 +348,14 @@ impl Reply {
     /// After `tokens` tokens, sends `error` as the provider's error event and ends the
     /// stream as the real API does (for OpenAI Chat Completions: `data: {"error":{...}}`,
     /// then `data: [DONE]`). A non-streaming request gets the error as an HTTP error.
+    #[track_caller]
     pub fn error_after(self, tokens: usize, error: StreamError) -> Reply {
         self.end_after("error_after", tokens, Ending::Error(error))
     }
 
     /// After `tokens` tokens, ends the HTTP body properly but early: no finish chunk, no
     /// `data: [DONE]`. The client sees a normal end of stream.
+    #[track_caller]
     pub fn end_cleanly_after(self, tokens: usize) -> Reply {
         self.end_after(
             "end_cleanly_after",
@@ -352,6 +366,7 @@ impl Reply {
 
     /// After `tokens` tokens, closes the connection without finishing the HTTP body. The
     /// client sees an incomplete body: a transport error, not a clean end.
+    #[track_caller]
     pub fn disconnect_after(self, tokens: usize) -> Reply {
         self.end_after(
             "disconnect_after",
@@ -362,6 +377,7 @@ impl Reply {
 
     /// After `tokens` tokens, resets the connection (TCP RST). The client sees
     /// "connection reset by peer".
+    #[track_caller]
     pub fn reset_connection_after(self, tokens: usize) -> Reply {
         self.end_after(
             "reset_connection_after",
@@ -373,6 +389,7 @@ impl Reply {
     /// After `tokens` tokens, keeps the connection open and sends nothing more (keep-alive
     /// comments excepted), until the client hangs up or the server stops: for testing a
     /// client's read timeout.
+    #[track_caller]
     pub fn stall_after(self, tokens: usize) -> Reply {
         self.end_after("stall_after", tokens, Ending::Stall)
     }
@@ -382,6 +399,7 @@ impl Reply {
     /// when it reconnects. Scripted cuts that lie before the resume point are not
     /// repeated, so `disconnect_after(3)` with ids streams the whole text across two
     /// attempts.
+    #[track_caller]
     pub fn event_ids(mut self) -> Reply {
         self.script_mut("event_ids").framing.event_ids = true;
         self
@@ -389,6 +407,7 @@ impl Reply {
 
     /// Sends the SSE `retry:` field with the first event, telling the client to wait
     /// `time` before reconnecting.
+    #[track_caller]
     pub fn reconnection_time(mut self, time: Duration) -> Reply {
         self.script_mut("reconnection_time")
             .framing
@@ -402,16 +421,15 @@ impl Reply {
     /// # Panics
     ///
     /// If `interval` is zero.
+    #[track_caller]
     pub fn keep_alive(mut self, interval: Duration) -> Reply {
-        assert!(
-            !interval.is_zero(),
-            "Reply::keep_alive(0s) would send comments without end: use an interval above zero"
-        );
+        enforce("Reply::keep_alive", rules::check_keep_alive(interval));
         self.script_mut("keep_alive").framing.keep_alive = Some(interval);
         self
     }
 
     /// Ends every SSE line with CRLF instead of LF, as some servers and proxies do.
+    #[track_caller]
     pub fn crlf_line_endings(mut self) -> Reply {
         self.script_mut("crlf_line_endings").framing.crlf = true;
         self
@@ -424,64 +442,48 @@ impl Reply {
     /// # Panics
     ///
     /// If `max_bytes` is zero.
+    #[track_caller]
     pub fn fragment_writes(mut self, max_bytes: usize) -> Reply {
-        assert!(
-            max_bytes > 0,
-            "Reply::fragment_writes(0) would never write anything: use 1 or more bytes"
+        enforce(
+            "Reply::fragment_writes",
+            rules::check_fragment_writes(max_bytes),
         );
         self.script_mut("fragment_writes").framing.fragment_size = Some(max_bytes);
         self
     }
 
-    /// How many content events (the unit endings count in) a streamed reply's script
-    /// has, or `None` for an HTTP error: lets a caller check an ending before calling
-    /// the method that would panic on it.
-    pub(crate) fn content_events(&self) -> Option<usize> {
-        match &self.kind {
-            ReplyKind::Stream(script) => Some(script.content().count()),
-            ReplyKind::HttpError(_) => None,
-        }
-    }
-
+    /// Ends the stream with `ending` after `tokens` content events, by the rules of
+    /// [`rules::check_ending`].
+    #[track_caller]
     fn end_after(mut self, method: &str, tokens: usize, ending: Ending) -> Reply {
-        let script = self.script_mut(method);
-        if let Some((previous_at, previous)) = &script.ending {
-            panic!(
-                "Reply::{method}({tokens}): this reply already ends with {} after {previous_at} \
-                 tokens; a stream ends only once. Use two replies (e.g. with \
-                 Mock::given(..).respond_with_sequence) to script two attempts.",
-                previous.describe()
-            );
-        }
-        let available = script.content().count();
-        assert!(
-            tokens <= available,
-            "Reply::{method}({tokens}): the script has only {available} tokens, so this would \
-             never happen. Use a number from 0 to {available}."
+        enforce(
+            format_args!("Reply::{method}"),
+            rules::check_ending(&self, tokens),
         );
-        script.ending = Some((tokens, ending));
+        self.script_mut(method).ending = Some((tokens, ending));
         self
     }
 
+    /// The script of a streamed reply, for method `method`, which only streams have.
+    #[track_caller]
     fn script_mut(&mut self, method: &str) -> &mut Script {
+        enforce(format_args!("Reply::{method}"), rules::check_stream(self));
         match &mut self.kind {
             ReplyKind::Stream(script) => script,
-            ReplyKind::HttpError(error) => panic!(
-                "Reply::{method}() applies to streamed replies, but this reply is an HTTP {} \
-                 error, which has no stream. Use delay_headers() to delay an error response.",
-                error.error.status.as_u16()
-            ),
+            ReplyKind::HttpError(_) => unreachable!("rules::check_stream passed"),
         }
     }
 
+    /// The error of an HTTP error reply, for method `method`, which only HTTP errors have.
+    #[track_caller]
     fn http_error_mut(&mut self, method: &str) -> &mut HttpError {
+        enforce(
+            format_args!("Reply::{method}"),
+            rules::check_http_error(self),
+        );
         match &mut self.kind {
             ReplyKind::HttpError(error) => error,
-            ReplyKind::Stream(_) => panic!(
-                "Reply::{method}() applies to HTTP error replies (Reply::http_error and its \
-                 presets), but this reply is a stream. Use error_after() for an error event \
-                 in a stream."
-            ),
+            ReplyKind::Stream(_) => unreachable!("rules::check_http_error passed"),
         }
     }
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::rules::{self, enforce};
 use super::timeline::MessageEvent;
 
 /// One step of an explicit script given to [`Reply::steps`](crate::Reply::steps): a token, a pause, or a
@@ -115,21 +116,17 @@ impl Step {
 
     /// Sends this step `delay` after the previous one (or after the response headers,
     /// for the first step), instead of the usual gap: the reply's
-    /// [`token_delay`](crate::Reply::token_delay) or [`first_token_delay`](crate::Reply::first_token_delay)
-    /// for tokens (and refusals and tool calls), no gap for other steps.
+    /// [`token_delay`](crate::Reply::token_delay) or
+    /// [`first_token_delay`](crate::Reply::first_token_delay) for tokens (and refusals and
+    /// tool calls), no gap for other steps.
     ///
     /// # Panics
     ///
     /// When called on a [`Step::pause`]: a pause already is a delay, so write one pause
     /// with the total duration instead.
+    #[track_caller]
     pub fn after(mut self, delay: Duration) -> Step {
-        if let StepKind::Pause(pause) = self.kind {
-            panic!(
-                "Step::pause({pause:?}).after({delay:?}) is not a valid step: after() delays a \
-                 token or another event. Write a single Step::pause({:?}) instead.",
-                pause + delay
-            );
-        }
+        enforce("Step::after", rules::check_after(&self, delay));
         self.own_delay = Some(delay);
         self
     }
@@ -170,6 +167,7 @@ impl ToolCall {
     /// # Panics
     ///
     /// If `name` is empty: every provider requires a function name.
+    #[track_caller]
     pub fn function(name: impl Into<String>, arguments: Value) -> ToolCall {
         ToolCall::new(
             "function",
@@ -193,6 +191,7 @@ impl ToolCall {
     /// # Panics
     ///
     /// If `name` is empty: every provider requires a function name.
+    #[track_caller]
     pub fn with_raw_arguments<I>(name: impl Into<String>, fragments: I) -> ToolCall
     where
         I: IntoIterator,
@@ -202,10 +201,11 @@ impl ToolCall {
         ToolCall::new("with_raw_arguments", name.into(), fragments)
     }
 
+    #[track_caller]
     fn new(constructor: &str, name: String, fragments: Vec<String>) -> ToolCall {
-        assert!(
-            !name.is_empty(),
-            "ToolCall::{constructor}(\"\", ..): a tool call needs a function name"
+        enforce(
+            format_args!("ToolCall::{constructor}"),
+            rules::check_tool_name(&name),
         );
         ToolCall {
             name,
@@ -240,7 +240,8 @@ fn split_arguments(json: &str) -> Vec<String> {
 }
 
 /// Replaces each tool call with the steps that stream it: one naming the function (which
-/// keeps the call's own delay), then one per fragment of its arguments.
+/// keeps the call's own delay), then one per fragment of its arguments. Calls are numbered
+/// from 0 in the order they appear.
 pub(super) fn expand_tool_calls(steps: impl IntoIterator<Item = Step>) -> Vec<Step> {
     let mut expanded = Vec::new();
     let mut calls = 0;
@@ -311,4 +312,128 @@ pub(super) fn split_into_words(text: &str) -> Vec<String> {
         tokens.push(text[start..].to_owned());
     }
     tokens
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::{expand_tool_calls, split_arguments, split_into_words, Step, StepKind, ToolCall};
+
+    #[test]
+    fn words_keep_the_whitespace_before_them_and_concatenate_back() {
+        let cases: &[(&str, &[&str])] = &[
+            ("", &[]),
+            ("Hello", &["Hello"]),
+            ("Hello, world", &["Hello,", " world"]),
+            ("It is sunny.", &["It", " is", " sunny."]),
+            ("a  b", &["a", "  b"]),
+            ("  leading", &["  leading"]),
+            ("trailing ", &["trailing", " "]),
+            ("   ", &["   "]),
+            ("one\ntwo\tthree", &["one", "\ntwo", "\tthree"]),
+            ("line\r\n\r\nnext", &["line", "\r\n\r\nnext"]),
+            ("héllo wörld 你好", &["héllo", " wörld", " 你好"]),
+            ("[DONE] \"quoted\"", &["[DONE]", " \"quoted\""]),
+        ];
+        for (text, words) in cases {
+            let split = split_into_words(text);
+            assert_eq!(split, *words, "{text:?}");
+            assert_eq!(split.concat(), *text, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn arguments_split_where_words_meet_punctuation() {
+        let cases: &[(&str, &[&str])] = &[
+            ("", &[]),
+            ("{}", &["{}"]),
+            (
+                r#"{"city":"Paris"}"#,
+                &["{\"", "city", "\":\"", "Paris", "\"}"],
+            ),
+            (
+                r#"{"n":12,"ok":true}"#,
+                &["{\"", "n", "\":", "12", ",\"", "ok", "\":", "true", "}"],
+            ),
+            (
+                r#"{"q":"São Paulo"}"#,
+                &["{\"", "q", "\":\"", "São", " ", "Paulo", "\"}"],
+            ),
+            (r#"[1.5]"#, &["[", "1", ".", "5", "]"]),
+        ];
+        for (json, fragments) in cases {
+            let split = split_arguments(json);
+            assert_eq!(split, *fragments, "{json}");
+            assert_eq!(split.concat(), *json, "{json}");
+        }
+    }
+
+    #[test]
+    fn a_tool_call_is_sent_as_compact_json_or_exactly_its_raw_fragments() {
+        let call = ToolCall::function("get_weather", json!({ "city": "Paris", "days": 2 }));
+        assert_eq!(call.fragments.concat(), r#"{"city":"Paris","days":2}"#);
+        let raw = ToolCall::with_raw_arguments("search", ["{\"q\": \"ru", "st"]);
+        assert_eq!(raw.fragments, ["{\"q\": \"ru", "st"]);
+        assert_eq!(raw.id, None);
+        assert_eq!(raw.with_id("call_1").id.as_deref(), Some("call_1"));
+    }
+
+    #[test]
+    fn tool_calls_expand_into_a_start_and_their_fragments_numbered_in_order() {
+        let delay = Duration::from_millis(50);
+        let expanded = expand_tool_calls([
+            Step::token("Checking."),
+            Step::tool_call(ToolCall::with_raw_arguments("f", ["a", "b"]).with_id("id_f"))
+                .after(delay),
+            Step::pause(delay),
+            Step::tool_call(ToolCall::with_raw_arguments("g", Vec::<String>::new())),
+        ]);
+        let start = |index, id: Option<&str>, name: &str| StepKind::ToolCallStart {
+            index,
+            id: id.map(str::to_owned),
+            name: name.to_owned(),
+        };
+        let fragment = |index, fragment: &str| StepKind::ToolArguments {
+            index,
+            fragment: fragment.to_owned(),
+        };
+        let kinds: Vec<&StepKind> = expanded.iter().map(|step| &step.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                &StepKind::Token("Checking.".to_owned()),
+                &start(0, Some("id_f"), "f"),
+                &fragment(0, "a"),
+                &fragment(0, "b"),
+                &StepKind::Pause(delay),
+                &start(1, None, "g"),
+            ]
+        );
+        // The call's own delay goes to the event naming it; fragments take the usual gap.
+        let delays: Vec<Option<Duration>> = expanded.iter().map(|step| step.own_delay).collect();
+        assert_eq!(delays, [None, Some(delay), None, None, None, None]);
+    }
+
+    #[test]
+    fn only_tokens_refusals_and_tool_call_events_are_content() {
+        let content: Vec<bool> = expand_tool_calls([
+            Step::token("a"),
+            Step::refusal("b"),
+            Step::tool_call(ToolCall::with_raw_arguments("f", ["x"])),
+            Step::pause(Duration::from_millis(1)),
+            Step::raw("raw"),
+            Step::comment("comment"),
+            Step::malformed_chunk(),
+        ])
+        .iter()
+        .map(|step| step.kind.content().is_some())
+        .collect();
+        assert_eq!(
+            content,
+            [true, true, true, true, false, false, false, false]
+        );
+    }
 }

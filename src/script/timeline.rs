@@ -311,3 +311,361 @@ impl MessageEvent<'_> {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{Beat, MessageEvent, OutputPart, Script, ScriptEvent};
+    use crate::script::{CutKind, Reply, ReplyKind, Step, StreamError, ToolCall};
+
+    fn ms(millis: u64) -> Duration {
+        Duration::from_millis(millis)
+    }
+
+    fn script(reply: Reply) -> Script {
+        match reply.kind {
+            ReplyKind::Stream(script) => script,
+            ReplyKind::HttpError(_) => panic!("not a stream"),
+        }
+    }
+
+    /// Each beat as `"<ms> <event>"`, for tables that read like the stream.
+    fn show(beats: &[Beat<'_>]) -> Vec<String> {
+        beats
+            .iter()
+            .map(|beat| {
+                let event = match beat.event {
+                    ScriptEvent::Message(message) => match message {
+                        MessageEvent::Start => "start".to_owned(),
+                        MessageEvent::Token(text) => format!("token {text}"),
+                        MessageEvent::Refusal(text) => format!("refusal {text}"),
+                        MessageEvent::ToolCallStart { index, id, name } => {
+                            format!("call {index} {name} {}", id.unwrap_or("-"))
+                        }
+                        MessageEvent::ToolArguments { index, fragment } => {
+                            format!("args {index} {fragment}")
+                        }
+                        MessageEvent::Finish(reason) => format!("finish {reason}"),
+                        MessageEvent::Done => "done".to_owned(),
+                        MessageEvent::Error(error) => format!("error {}", error.message),
+                        MessageEvent::Malformed => "malformed".to_owned(),
+                    },
+                    ScriptEvent::Comment(text) => format!("comment {text}"),
+                    ScriptEvent::Raw(bytes) => format!("raw {}", String::from_utf8_lossy(bytes)),
+                    ScriptEvent::Cut(kind) => format!("cut {kind:?}"),
+                    ScriptEvent::Stall => "stall".to_owned(),
+                };
+                format!("{} {event}", beat.at.as_millis())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_timeline_places_every_event_at_its_time() {
+        let error = || StreamError::new("broke");
+        let cases: Vec<(&str, Reply, &[&str])> = vec![
+            (
+                "a plain reply streams at once and ends normally",
+                Reply::tokens(["a", "b"]),
+                &[
+                    "0 start",
+                    "0 token a",
+                    "0 token b",
+                    "0 finish stop",
+                    "0 done",
+                ],
+            ),
+            (
+                "no tokens still start and finish the message",
+                Reply::tokens(Vec::<String>::new()),
+                &["0 start", "0 finish stop", "0 done"],
+            ),
+            (
+                "the first delay comes before the first token, the other between tokens",
+                Reply::tokens(["a", "b", "c"])
+                    .first_token_delay(ms(100))
+                    .token_delay(ms(10)),
+                &[
+                    "100 start",
+                    "100 token a",
+                    "110 token b",
+                    "120 token c",
+                    "120 finish stop",
+                    "120 done",
+                ],
+            ),
+            (
+                "a step's own delay replaces the usual gap, first or not",
+                Reply::steps([
+                    Step::token("a").after(ms(5)),
+                    Step::token("b").after(ms(50)),
+                    Step::token("c"),
+                ])
+                .first_token_delay(ms(100))
+                .token_delay(ms(10)),
+                &[
+                    "5 start",
+                    "5 token a",
+                    "55 token b",
+                    "65 token c",
+                    "65 finish stop",
+                    "65 done",
+                ],
+            ),
+            (
+                "a pause adds to the usual gap and is no event",
+                Reply::steps([Step::token("a"), Step::pause(ms(30)), Step::token("b")])
+                    .token_delay(ms(10)),
+                &[
+                    "0 start",
+                    "0 token a",
+                    "40 token b",
+                    "40 finish stop",
+                    "40 done",
+                ],
+            ),
+            (
+                "a pause at the end delays the end",
+                Reply::steps([Step::token("a"), Step::pause(ms(30))]),
+                &["0 start", "0 token a", "30 finish stop", "30 done"],
+            ),
+            (
+                "other steps take no gap, and the message starts with the first content",
+                Reply::steps([
+                    Step::comment("hi"),
+                    Step::token("a"),
+                    Step::raw("x"),
+                    Step::malformed_chunk(),
+                    Step::token("b"),
+                ])
+                .first_token_delay(ms(100))
+                .token_delay(ms(10)),
+                &[
+                    "0 comment hi",
+                    "100 start",
+                    "100 token a",
+                    "100 raw x",
+                    "100 malformed",
+                    "110 token b",
+                    "110 finish stop",
+                    "110 done",
+                ],
+            ),
+            (
+                "a cut comes at the time of the token it replaces, the rest follows it",
+                Reply::text("a b c").token_delay(ms(10)).disconnect_after(2),
+                &[
+                    "0 start",
+                    "0 token a",
+                    "10 token  b",
+                    "20 cut Disconnected",
+                    "20 token  c",
+                    "20 finish stop",
+                    "20 done",
+                ],
+            ),
+            (
+                "a cut after no tokens comes before the message starts",
+                Reply::tokens(["a"])
+                    .first_token_delay(ms(7))
+                    .reset_connection_after(0),
+                &[
+                    "7 cut Reset",
+                    "7 start",
+                    "7 token a",
+                    "7 finish stop",
+                    "7 done",
+                ],
+            ),
+            (
+                "an ending after the last token comes after it",
+                Reply::tokens(["a"]).token_delay(ms(5)).stall_after(1),
+                &["0 start", "0 token a", "0 stall", "0 finish stop", "0 done"],
+            ),
+            (
+                "an error event ends the timeline, with its own [DONE]",
+                Reply::text("a b c")
+                    .token_delay(ms(10))
+                    .error_after(1, error()),
+                &["0 start", "0 token a", "10 error broke", "10 done"],
+            ),
+            (
+                "an error before any token leaves the message unstarted",
+                Reply::tokens(Vec::<String>::new()).error_after(0, error()),
+                &["0 error broke", "0 done"],
+            ),
+            (
+                "without_done omits only the normal end's [DONE]",
+                Reply::tokens(["a"]).without_done(),
+                &["0 start", "0 token a", "0 finish stop"],
+            ),
+            (
+                "without_done shapes the end a stream resumed past a cut reaches",
+                Reply::tokens(["a", "b"])
+                    .without_done()
+                    .end_cleanly_after(1),
+                &[
+                    "0 start",
+                    "0 token a",
+                    "0 cut EndedCleanly",
+                    "0 token b",
+                    "0 finish stop",
+                ],
+            ),
+            (
+                "an error event keeps its [DONE] with without_done",
+                Reply::tokens(["a"]).without_done().error_after(1, error()),
+                &["0 start", "0 token a", "0 error broke", "0 done"],
+            ),
+            (
+                "a tool call is one event naming it and one per fragment, timed like tokens",
+                Reply::tool_call(ToolCall::with_raw_arguments("f", ["{", "}"]).with_id("call_1"))
+                    .token_delay(ms(10)),
+                &[
+                    "0 start",
+                    "0 call 0 f call_1",
+                    "10 args 0 {",
+                    "20 args 0 }",
+                    "20 finish tool_calls",
+                    "20 done",
+                ],
+            ),
+            (
+                "refusals are content too",
+                Reply::refusal("No thanks").token_delay(ms(10)),
+                &[
+                    "0 start",
+                    "0 refusal No",
+                    "10 refusal  thanks",
+                    "10 finish stop",
+                    "10 done",
+                ],
+            ),
+        ];
+        for (name, reply, expected) in cases {
+            let script = script(reply);
+            assert_eq!(show(&script.timeline()), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_duration_is_the_time_of_the_last_event() {
+        let cases: Vec<(Reply, Duration)> = vec![
+            (Reply::tokens(Vec::<String>::new()), Duration::ZERO),
+            (Reply::text("a b c").token_delay(ms(10)), ms(20)),
+            (
+                Reply::text("a b c")
+                    .first_token_delay(ms(100))
+                    .token_delay(ms(10)),
+                ms(120),
+            ),
+            (
+                Reply::steps([Step::token("a"), Step::pause(ms(250))]),
+                ms(250),
+            ),
+            // An error ends the script where it happens, not where the script would.
+            (
+                Reply::text("a b c")
+                    .token_delay(ms(10))
+                    .error_after(1, StreamError::server_error()),
+                ms(10),
+            ),
+            // A cut does not: a stream resumed past it plays the rest.
+            (
+                Reply::text("a b c").token_delay(ms(10)).disconnect_after(1),
+                ms(20),
+            ),
+        ];
+        for (reply, expected) in cases {
+            let script = script(reply);
+            assert_eq!(script.duration(), expected, "{script:?}");
+        }
+    }
+
+    #[test]
+    fn delivered_output_gathers_runs_and_whole_tool_calls() {
+        let steps = || {
+            [
+                Step::token("Hel"),
+                Step::token("lo"),
+                Step::refusal("No"),
+                Step::refusal("pe"),
+                Step::tool_call(ToolCall::function("f", serde_json::json!({ "a": 1 }))),
+                Step::tool_call(ToolCall::with_raw_arguments("g", ["x", "y"]).with_id("id_g")),
+                Step::token("!"),
+            ]
+        };
+        let whole = script(Reply::steps(steps()));
+        assert_eq!(
+            whole.delivered_output(),
+            [
+                OutputPart::Text("Hello".to_owned()),
+                OutputPart::Refusal("Nope".to_owned()),
+                OutputPart::ToolCall {
+                    index: 0,
+                    id: None,
+                    name: "f",
+                    arguments: r#"{"a":1}"#.to_owned(),
+                },
+                OutputPart::ToolCall {
+                    index: 1,
+                    id: Some("id_g"),
+                    name: "g",
+                    arguments: "xy".to_owned(),
+                },
+                OutputPart::Text("!".to_owned()),
+            ]
+        );
+        // 2 tokens, 2 refusal pieces, f and 5 fragments, g and 2 fragments, 1 token.
+        assert_eq!(whole.completion_tokens(), 14);
+
+        // An ending keeps only what was sent before it: here g and its first fragment.
+        let cut = script(Reply::steps(steps()).disconnect_after(12));
+        assert_eq!(cut.completion_tokens(), 12);
+        assert_eq!(
+            cut.delivered_output().last(),
+            Some(&OutputPart::ToolCall {
+                index: 1,
+                id: Some("id_g"),
+                name: "g",
+                arguments: "x".to_owned(),
+            })
+        );
+        let nothing = script(Reply::steps(steps()).stall_after(0));
+        assert_eq!(nothing.delivered_output(), []);
+        assert_eq!(nothing.completion_tokens(), 0);
+    }
+
+    #[test]
+    fn the_finish_reason_is_the_scripts_else_tool_calls_else_stop() {
+        let call = || ToolCall::function("f", serde_json::json!({}));
+        let cases: Vec<(Reply, &str)> = vec![
+            (Reply::text("Hi"), "stop"),
+            (Reply::tokens(Vec::<String>::new()), "stop"),
+            (Reply::refusal("No"), "stop"),
+            (Reply::tool_call(call()), "tool_calls"),
+            (
+                Reply::steps([Step::token("Let me check."), Step::tool_call(call())]),
+                "tool_calls",
+            ),
+            (Reply::text("Hi").finish_reason("length"), "length"),
+            (Reply::tool_call(call()).finish_reason("stop"), "stop"),
+            (Reply::text("Hi").finish_reason("whatever"), "whatever"),
+        ];
+        for (reply, expected) in cases {
+            let script = script(reply);
+            assert_eq!(script.finish_reason(), expected, "{script:?}");
+        }
+    }
+
+    #[test]
+    fn the_ending_is_reported_with_its_kind() {
+        let cut = script(Reply::text("a b").disconnect_after(1));
+        assert_eq!(
+            cut.ending(),
+            Some(&super::Ending::Cut(CutKind::Disconnected))
+        );
+        assert_eq!(script(Reply::text("a b")).ending(), None);
+    }
+}

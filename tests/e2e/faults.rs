@@ -649,7 +649,9 @@ async fn mount_on_a_server(reply: impl FnOnce() -> Reply) {
 
 #[tokio::test]
 #[should_panic(
-    expected = "Reply::disconnect_after(5): the script has only 2 tokens, so this would never happen. Use a number from 0 to 2."
+    expected = "Reply::disconnect_after: the script has only 2 tokens (counting each text token, \
+                refusal piece, tool call and fragment of its arguments), so an ending after 5 \
+                tokens would never happen: use a number from 0 to 2"
 )]
 async fn a_cut_after_more_tokens_than_the_script_has_is_rejected() {
     mount_on_a_server(|| Reply::text("one two").disconnect_after(5)).await;
@@ -657,7 +659,9 @@ async fn a_cut_after_more_tokens_than_the_script_has_is_rejected() {
 
 #[tokio::test]
 #[should_panic(
-    expected = "Reply::stall_after(2): this reply already ends with error_after after 1 tokens"
+    expected = "Reply::stall_after: this stream already ends with an error event (error_after) \
+                after 1 token, and a stream ends only once: to script two attempts, use a \
+                sequence of two replies"
 )]
 async fn two_endings_for_one_stream_are_rejected() {
     mount_on_a_server(|| {
@@ -670,20 +674,28 @@ async fn two_endings_for_one_stream_are_rejected() {
 
 #[tokio::test]
 #[should_panic(
-    expected = "Reply::token_delay() applies to streamed replies, but this reply is an HTTP 429 error"
+    expected = "Reply::token_delay: this option applies to streamed replies, but this reply is an \
+                HTTP 429 error, which has no stream: use delay_headers to delay the error response"
 )]
 async fn stream_settings_on_an_http_error_are_rejected() {
     mount_on_a_server(|| Reply::rate_limited().token_delay(ms(5))).await;
 }
 
 #[tokio::test]
-#[should_panic(expected = "Reply::http_error(200): 200 is not an error status")]
+#[should_panic(
+    expected = "Reply::http_error: 200 is not an HTTP error status: use one from 400 to 599 (for \
+                a success, script a streamed reply instead)"
+)]
 async fn a_success_status_is_not_an_http_error() {
     mount_on_a_server(|| Reply::http_error(200)).await;
 }
 
 #[tokio::test]
-#[should_panic(expected = "Reply::retry_after() applies to HTTP error replies")]
+#[should_panic(
+    expected = "Reply::retry_after: this option applies to HTTP error replies (http_error and its \
+                presets), but this reply is a stream: use error_after for an error event in a \
+                stream"
+)]
 async fn retry_after_on_a_stream_is_rejected() {
     mount_on_a_server(|| Reply::text("hi").retry_after(ms(5))).await;
 }

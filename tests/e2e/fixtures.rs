@@ -1039,9 +1039,9 @@ fn replies_deserialize_inside_a_users_own_types() {
             .unwrap_err();
     assert_eq!(
         error.to_string(),
-        "at stall_after: expected a number of tokens from 0 to 1 (the script has 1, counting \
-         each text token, refusal piece, tool call and fragment of its arguments), found 5 \
-         at line 1 column 48"
+        "at stall_after: the script has only 1 token (counting each text token, refusal \
+         piece, tool call and fragment of its arguments), so an ending after 5 tokens would \
+         never happen: use a number from 0 to 1 at line 1 column 48"
     );
 
     let fixture: Fixture =
@@ -1154,38 +1154,38 @@ fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
             "a stream option on an HTTP error",
             r#"{"reply": {"http_error": 429, "disconnect_after": 1}}"#,
             "reply.disconnect_after",
-            "\"disconnect_after\" applies to streamed replies, but this reply is an HTTP \
-             error (an HTTP error has no stream; use \"delay_headers\" to delay it)",
+            "this option applies to streamed replies, but this reply is an HTTP 429 error, \
+             which has no stream: use delay_headers to delay the error response",
         ),
         (
             "an HTTP error option on a stream",
             r#"{"reply": {"text": "a", "retry_after": "1s"}}"#,
             "reply.retry_after",
-            "\"retry_after\" applies to HTTP error replies (\"http_error\"), but this reply is \
-             a stream (use \"error_after\" for an error event in a stream)",
+            "this option applies to HTTP error replies (http_error and its presets), but this \
+             reply is a stream: use error_after for an error event in a stream",
         ),
         (
             "an ending after more tokens than the script has",
             r#"{"reply": {"text": "one two", "disconnect_after": 3}}"#,
             "reply.disconnect_after",
-            "expected a number of tokens from 0 to 2 (the script has 2, counting each text \
-             token, refusal piece, tool call and fragment of its arguments), found 3",
+            "the script has only 2 tokens (counting each text token, refusal piece, tool call \
+             and fragment of its arguments), so an ending after 3 tokens would never happen: \
+             use a number from 0 to 2",
         ),
         (
             "an error event after more tokens than the script has",
             r#"{"mocks": [{"replies": [{"text": "a"},
                 {"tokens": [], "error_after": {"tokens": 1, "preset": "server_error"}}]}]}"#,
             "mocks[0].replies[1].error_after.tokens",
-            "expected a number of tokens from 0 to 0 (the script has 0, counting each text \
-             token, refusal piece, tool call and fragment of its arguments), found 1",
+            "the script has no tokens (counting each text token, refusal piece, tool call and \
+             fragment of its arguments), so an ending after 1 token would never happen: use 0",
         ),
         (
             "two endings",
             r#"{"reply": {"text": "a b", "disconnect_after": 1, "stall_after": 1}}"#,
             "reply.stall_after",
-            "a stream, which ends only once, takes only one of \"error_after\", \
-             \"end_cleanly_after\", \"disconnect_after\", \"reset_connection_after\" or \
-             \"stall_after\", but this one has both \"disconnect_after\" and \"stall_after\"",
+            "this stream already ends with a disconnect (disconnect_after) after 1 token, and \
+             a stream ends only once: to script two attempts, use a sequence of two replies",
         ),
         (
             "an error event that is neither preset nor message",
@@ -1206,9 +1206,8 @@ fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
             "a status that is not an error",
             r#"{"reply": {"http_error": 200}}"#,
             "reply.http_error",
-            "expected an HTTP error status from 400 to 599, or a preset: \"rate_limited\", \
-             \"quota_exceeded\", \"overloaded\", \"server_error\", \"invalid_api_key\" or \
-             \"context_length_exceeded\", found 200",
+            "200 is not an HTTP error status: use one from 400 to 599 (for a success, script \
+             a streamed reply instead)",
         ),
         (
             "an unknown error preset",
@@ -1222,38 +1221,42 @@ fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
             "a custom error event status out of range",
             r#"{"reply": {"text": "a", "error_after": {"tokens": 0, "message": "m", "status": 600}}}"#,
             "reply.error_after.status",
-            "expected an HTTP error status from 400 to 599, found 600",
+            "600 is not an HTTP error status: use one from 400 to 599",
         ),
         (
             "a zero keep-alive",
             r#"{"reply": {"text": "a", "keep_alive": 0}}"#,
             "reply.keep_alive",
-            "expected an interval above zero (zero would send comments without end), found 0",
+            "a keep-alive interval of zero would send comments without end: use an interval \
+             above zero",
         ),
         (
             "zero bytes per write",
             r#"{"reply": {"text": "a", "fragment_writes": 0}}"#,
             "reply.fragment_writes",
-            "expected a number of bytes per write, 1 or more, found 0",
+            "writes of at most 0 bytes would never write anything: use 1 or more bytes per \
+             write",
         ),
         (
             "a bad header name",
             r#"{"reply": {"text": "a", "headers": {"x bad": "1"}}}"#,
             "reply.headers[\"x bad\"]",
-            "\"x bad\" is not a valid HTTP header name",
+            "\"x bad\" is not a valid HTTP header name: use letters, digits and any of \
+             !#$%&'*+-.^_`|~, without spaces or colons, e.g. \"x-request-id\"",
         ),
         (
             "a bad header value",
             r#"{"reply": {"text": "a", "headers": {"x-note": "line\nbreak"}}}"#,
             "reply.headers[\"x-note\"]",
-            "expected a valid HTTP header value (visible ASCII, spaces and tabs), found \
-             \"line\\nbreak\"",
+            "\"line\\nbreak\" is not a valid HTTP header value: a value cannot hold line \
+             breaks or other control characters",
         ),
         (
             "an empty tool name",
             r#"{"reply": {"tool_calls": [{"name": "get_weather"}, {"name": ""}]}}"#,
             "reply.tool_calls[1].name",
-            "expected a function name (every provider requires one), found \"\"",
+            "the function name is empty, and every provider requires one: give the name of \
+             the function the model calls",
         ),
         (
             "a tool call with both kinds of arguments",
@@ -1266,8 +1269,8 @@ fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
             "a pause with a delay of its own",
             r#"{"reply": {"steps": [{"token": "a"}, {"pause": "1s", "after": "1s"}]}}"#,
             "reply.steps[1].after",
-            "a pause is itself a delay, so it takes no \"after\": write one pause with the \
-             total duration instead",
+            "a pause is itself a delay, so it takes no delay of its own: write one pause of \
+             2s (1s + 1s) instead",
         ),
         (
             "a malformed chunk set to false",
@@ -1279,21 +1282,21 @@ fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
             "up_to_n_times zero",
             r#"{"mocks": [{"reply": {"text": "a"}, "up_to_n_times": 0}]}"#,
             "mocks[0].up_to_n_times",
-            "expected a number of requests, 1 or more (a mock that can never match is a \
-             mistake; use \"expect\": 0 to assert that no request matches), found 0",
+            "a mock limited to 0 matches can never match: use 1 or more; to assert that no \
+             request matches, expect 0 instead",
         ),
         (
             "priority zero",
             r#"{"mocks": [{"reply": {"text": "a"}, "priority": 0}]}"#,
             "mocks[0].priority",
-            "expected a priority from 1 (checked first) to 255, found 0",
+            "0 is not a priority: use 1 (checked first) to 255 (checked last)",
         ),
         (
             "an empty range of requests",
             r#"{"mocks": [{"reply": {"text": "a"}, "expect": "3..2"}]}"#,
             "mocks[0].expect",
-            "expected an expectation that can be met (the range is empty; write the lower \
-             bound first, e.g. \"1..=3\"), found \"3..2\"",
+            "no number of requests is at least 3 and at most 1, so this expectation can never \
+             be met: write the lower bound first, e.g. 1..=3",
         ),
         (
             "an expectation that is not a range",
@@ -1306,7 +1309,8 @@ fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
             "an empty list of replies",
             r#"{"mocks": [{"replies": []}]}"#,
             "mocks[0].replies",
-            "expected at least one reply, found an empty array",
+            "the sequence of replies is empty, which leaves nothing to answer with: give at \
+             least one reply (the last one answers every further request)",
         ),
         (
             "a mock without a reply",
@@ -1319,14 +1323,47 @@ fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
             "a path matcher without its slash",
             r#"{"mocks": [{"when": {"path": "v1/chat/completions"}, "reply": {"text": "a"}}]}"#,
             "mocks[0].when.path",
-            "expected a path starting with '/', such as \"/v1/chat/completions\", found \
-             \"v1/chat/completions\"",
+            "\"v1/chat/completions\" can never match, as request paths start with '/': write \
+             \"/v1/chat/completions\"",
         ),
         (
             "a method that is not one",
             r#"{"mocks": [{"when": {"method": "GE T"}, "reply": {"text": "a"}}]}"#,
             "mocks[0].when.method",
-            "expected an HTTP method name such as \"POST\", found \"GE T\"",
+            "\"GE T\" is not an HTTP method name: use one such as \"GET\" or \"POST\"",
+        ),
+        (
+            "a stream option on an HTTP error preset",
+            r#"{"reply": {"http_error": "overloaded", "token_delay": "5ms"}}"#,
+            "reply.token_delay",
+            "this option applies to streamed replies, but this reply is an HTTP 503 error, \
+             which has no stream: use delay_headers to delay the error response",
+        ),
+        (
+            "a status far out of range",
+            r#"{"reply": {"http_error": 4040000}}"#,
+            "reply.http_error",
+            "4040000 is not an HTTP error status: use one from 400 to 599",
+        ),
+        (
+            "a priority above 255",
+            r#"{"mocks": [{"reply": {"text": "a"}, "priority": 256}]}"#,
+            "mocks[0].priority",
+            "256 is not a priority: use 1 (checked first) to 255 (checked last)",
+        ),
+        (
+            "an empty range of requests written as bounds",
+            r#"{"mocks": [{"reply": {"text": "a"}, "expect": {"at_least": 3, "at_most": 1}}]}"#,
+            "mocks[0].expect",
+            "no number of requests is at least 3 and at most 1, so this expectation can never \
+             be met: write the lower bound first, e.g. 1..=3",
+        ),
+        (
+            "a header matcher for a name no request can carry",
+            r#"{"mocks": [{"when": {"header_exists": ["x-ok", "x:no"]}, "reply": {"text": "a"}}]}"#,
+            "mocks[0].when.header_exists[1]",
+            "\"x:no\" is not a valid HTTP header name: use letters, digits and any of \
+             !#$%&'*+-.^_`|~, without spaces or colons, e.g. \"x-request-id\"",
         ),
         (
             "mocks that are not an array",

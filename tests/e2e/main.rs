@@ -7,6 +7,7 @@ mod anthropic;
 mod async_openai_client;
 mod bad_input;
 mod browser;
+mod builder_panics;
 mod chat_stream;
 mod demo;
 mod faults;

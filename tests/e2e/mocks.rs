@@ -438,7 +438,7 @@ async fn reset_unmounts_every_mock_and_forgets_requests() {
 
 #[tokio::test]
 #[should_panic(
-    expected = "with_priority(0) is not a priority: use 1 for the highest, 255 for the lowest."
+    expected = "Mock::with_priority: 0 is not a priority: use 1 (checked first) to 255 (checked last)"
 )]
 async fn a_zero_priority_is_rejected_with_a_message_naming_it() {
     let server = MockChatServer::start().await;
@@ -450,7 +450,10 @@ async fn a_zero_priority_is_rejected_with_a_message_naming_it() {
 }
 
 #[tokio::test]
-#[should_panic(expected = "up_to_n_times(0) makes a mock that can never match")]
+#[should_panic(
+    expected = "Mock::up_to_n_times: a mock limited to 0 matches can never match: use 1 or more; \
+                to assert that no request matches, expect 0 instead"
+)]
 async fn up_to_zero_times_is_rejected_with_a_message_naming_it() {
     let server = MockChatServer::start().await;
     Mock::given(matchers::any())
@@ -461,7 +464,10 @@ async fn up_to_zero_times_is_rejected_with_a_message_naming_it() {
 }
 
 #[tokio::test]
-#[should_panic(expected = "expect(3..1) can never be met: the range is empty")]
+#[should_panic(
+    expected = "Mock::expect: no number of requests is at least 3 and at most 0, so this \
+                expectation can never be met: write the lower bound first, e.g. 1..=3"
+)]
 async fn an_empty_expectation_range_is_rejected_with_a_message_naming_it() {
     let server = MockChatServer::start().await;
     #[allow(clippy::reversed_empty_ranges)]
@@ -474,7 +480,8 @@ async fn an_empty_expectation_range_is_rejected_with_a_message_naming_it() {
 
 #[tokio::test]
 #[should_panic(
-    expected = "matchers::path(\"v1/chat/completions\") can never match: paths start with '/'"
+    expected = "matchers::path: \"v1/chat/completions\" can never match, as request paths start \
+                with '/': write \"/v1/chat/completions\""
 )]
 async fn a_path_without_a_leading_slash_is_rejected() {
     let server = MockChatServer::start().await;
