@@ -259,7 +259,7 @@ fn error_response(
     recorder: &ResponseRecorder,
 ) -> Response {
     let status = spec.error_status(error.status);
-    let body = spec.error_body(status, &error.error, context);
+    let body = spec.error_body(status, &error.body, context);
     let mut response = json_response(status, &body, spec, context);
     if let Some(endpoint) = endpoint.filter(|_| error.status == StatusCode::METHOD_NOT_ALLOWED) {
         if let Ok(allow) = HeaderValue::from_str(&format!("{}, OPTIONS", endpoint.method)) {
@@ -294,7 +294,7 @@ fn http_error_response(
     context: &ResponseContext,
     recorder: &ResponseRecorder,
 ) -> Response {
-    let error = ApiError::from(http_error.error.clone());
+    let error = ApiError::from(http_error);
     let mut response = error_response(spec, None, &error, context, recorder);
     if let Some(delay) = http_error.retry_after {
         let headers = response.headers_mut();
@@ -332,7 +332,7 @@ async fn complete_response(
     }
     match script.ending() {
         Some(Ending::Error(error)) => {
-            let error = ApiError::from(error.clone());
+            let error = ApiError::from(error);
             error_response(spec, None, &error, context, &recorder)
         }
         Some(Ending::Cut(kind)) => {

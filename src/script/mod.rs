@@ -19,6 +19,7 @@ pub(crate) mod rules;
 mod step;
 mod timeline;
 
+pub(crate) use error::ErrorBody;
 pub use error::{CutKind, StreamError};
 pub use reply::Reply;
 pub(crate) use reply::{HttpError, ReplyKind};

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 
+use super::error::ErrorBody;
 use super::rules::{self, enforce};
 use super::step::{expand_tool_calls, split_into_words};
 use super::timeline::{Ending, Framing, Script};
@@ -67,7 +68,8 @@ pub(crate) enum ReplyKind {
 /// An HTTP error response in place of a stream.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct HttpError {
-    pub(crate) error: StreamError,
+    pub(crate) status: StatusCode,
+    pub(crate) body: ErrorBody,
     pub(crate) retry_after: Option<Duration>,
 }
 
@@ -190,13 +192,14 @@ impl Reply {
             "Reply::http_error",
             rules::check_error_status(status.into()),
         );
-        Reply::with_error(StreamError::for_status(status))
+        Reply::with_error(status, ErrorBody::for_status(status))
     }
 
-    fn with_error(error: StreamError) -> Reply {
+    fn with_error(status: StatusCode, body: ErrorBody) -> Reply {
         Reply {
             kind: ReplyKind::HttpError(HttpError {
-                error,
+                status,
+                body,
                 retry_after: None,
             }),
             headers: Vec::new(),
@@ -215,14 +218,14 @@ impl Reply {
 
     /// HTTP 429 for an exhausted quota (`insufficient_quota`): clients must not retry it.
     pub fn quota_exceeded() -> Reply {
-        Reply::with_error(StreamError {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            ..StreamError::new(
+        Reply::with_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorBody::new(
                 "You exceeded your current quota, please check your plan and billing details.",
             )
             .with_type("insufficient_quota")
-            .with_code("insufficient_quota")
-        })
+            .with_code("insufficient_quota"),
+        )
     }
 
     /// HTTP 503: the engine is overloaded.
@@ -242,16 +245,16 @@ impl Reply {
 
     /// HTTP 400 with `context_length_exceeded` on `messages`.
     pub fn context_length_exceeded() -> Reply {
-        Reply::with_error(StreamError {
-            status: StatusCode::BAD_REQUEST,
-            ..StreamError::new(
+        Reply::with_error(
+            StatusCode::BAD_REQUEST,
+            ErrorBody::new(
                 "This model's maximum context length is 128000 tokens. However, your messages \
                  resulted in 130412 tokens. Please reduce the length of the messages.",
             )
             .with_type("invalid_request_error")
             .with_param("messages")
-            .with_code("context_length_exceeded")
-        })
+            .with_code("context_length_exceeded"),
+        )
     }
 
     /// Replaces the message of an HTTP error reply.
@@ -261,7 +264,7 @@ impl Reply {
     /// On a streamed reply: use [`error_after`](Self::error_after) to send an error event.
     #[track_caller]
     pub fn error_message(mut self, message: impl Into<String>) -> Reply {
-        self.http_error_mut("error_message").error.message = message.into();
+        self.http_error_mut("error_message").body.message = message.into();
         self
     }
 

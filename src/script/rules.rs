@@ -235,7 +235,7 @@ fn script(reply: &Reply) -> Result<&Script, RuleError> {
     match &reply.kind {
         ReplyKind::Stream(script) => Ok(script),
         ReplyKind::HttpError(error) => Err(RuleError::StreamOptionOnHttpError {
-            status: error.error.status.as_u16(),
+            status: error.status.as_u16(),
         }),
     }
 }

@@ -348,7 +348,7 @@ mod tests {
                         }
                         MessageEvent::Finish(reason) => format!("finish {reason}"),
                         MessageEvent::Done => "done".to_owned(),
-                        MessageEvent::Error(error) => format!("error {}", error.message),
+                        MessageEvent::Error(error) => format!("error {}", error.body.message),
                         MessageEvent::Malformed => "malformed".to_owned(),
                     },
                     ScriptEvent::Comment(text) => format!("comment {text}"),

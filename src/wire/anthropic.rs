@@ -17,7 +17,7 @@ use super::ids::IdGenerator;
 use super::json::{arguments_value, json_object, read_messages};
 use super::{ApiError, Encoder, Format, ResponseContext, Usage};
 use crate::request::{ChatRequest, ReceivedRequest};
-use crate::script::{MessageEvent, OutputPart, Script, StreamError};
+use crate::script::{ErrorBody, MessageEvent, OutputPart, Script};
 
 /// Anthropic Messages.
 pub(super) struct Anthropic;
@@ -60,7 +60,7 @@ impl Format for Anthropic {
     fn error_body(
         &self,
         status: StatusCode,
-        error: &StreamError,
+        error: &ErrorBody,
         context: &ResponseContext,
     ) -> Value {
         let mut body = error_fields(status, error);
@@ -228,7 +228,7 @@ impl Encoder for MessageEncoder {
             // The stream simply ends after message_stop, or after an error.
             MessageEvent::Done => {}
             MessageEvent::Error(error) => {
-                frames.push(event("error", error_fields(error.status, error)));
+                frames.push(event("error", error_fields(error.status, &error.body)));
             }
             // A delta cut off mid-string, as a broken proxy would forward it.
             MessageEvent::Malformed => frames.push(Frame::Event(Event {
@@ -263,14 +263,14 @@ fn stop_reason(finish_reason: &str, refused: bool) -> &str {
 }
 
 /// `{"type":"error","error":{"type","message"}}`.
-fn error_fields(status: StatusCode, error: &StreamError) -> Value {
+fn error_fields(status: StatusCode, error: &ErrorBody) -> Value {
     json!({
         "type": "error",
         "error": { "type": error_type(status, error), "message": error.message }
     })
 }
 
-fn error_type(status: StatusCode, error: &StreamError) -> &str {
+fn error_type(status: StatusCode, error: &ErrorBody) -> &str {
     if ANTHROPIC_ONLY_ERROR_TYPES.contains(&error.error_type.as_str()) {
         return &error.error_type;
     }

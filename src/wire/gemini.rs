@@ -19,7 +19,7 @@ use super::json::{arguments_value, content_text, json_object, stream_flag};
 use super::tool_calls::PendingCalls;
 use super::{ApiError, Encoder, Format, ResponseContext, Usage, EVENT_STREAM};
 use crate::request::{ChatMessage, ChatRequest, ReceivedRequest};
-use crate::script::{MessageEvent, OutputPart, Script, StreamError};
+use crate::script::{ErrorBody, MessageEvent, OutputPart, Script};
 
 /// Google Gemini.
 pub(super) struct Gemini;
@@ -101,7 +101,7 @@ impl Format for Gemini {
         complete_response(script, context)
     }
 
-    fn error_body(&self, status: StatusCode, error: &StreamError, _: &ResponseContext) -> Value {
+    fn error_body(&self, status: StatusCode, error: &ErrorBody, _: &ResponseContext) -> Value {
         error_body(status, error)
     }
 
@@ -219,7 +219,7 @@ impl Encoder for ChunkEncoder {
             }
             MessageEvent::Done if !self.sse => frames.push(Frame::Verbatim(b"]".to_vec())),
             MessageEvent::Error(error) => {
-                let body = error_body(error.status, error).to_string();
+                let body = error_body(error.status, &error.body).to_string();
                 frames.push(self.frame(body));
             }
             MessageEvent::Malformed => {
@@ -261,7 +261,7 @@ fn finish_reason(reason: &str, refused: bool) -> Cow<'static, str> {
 }
 
 /// `{"error":{"code","message","status"}}`, Google's canonical status names.
-fn error_body(status: StatusCode, error: &StreamError) -> Value {
+fn error_body(status: StatusCode, error: &ErrorBody) -> Value {
     let name = match status.as_u16() {
         400 => "INVALID_ARGUMENT",
         401 => "UNAUTHENTICATED",

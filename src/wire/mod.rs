@@ -37,7 +37,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::Value;
 
 use crate::request::{ChatRequest, ReceivedRequest};
-use crate::script::{MessageEvent, Script, StreamError};
+use crate::script::{ErrorBody, MessageEvent, Script};
 use frame::Frame;
 use ids::IdGenerator;
 
@@ -230,12 +230,8 @@ pub(crate) trait Format: Sync {
     }
 
     /// The body of an error response with `status`, in the provider's shape.
-    fn error_body(
-        &self,
-        status: StatusCode,
-        error: &StreamError,
-        context: &ResponseContext,
-    ) -> Value;
+    fn error_body(&self, status: StatusCode, error: &ErrorBody, context: &ResponseContext)
+        -> Value;
 
     /// The status the provider uses for an error of `status`.
     fn error_status(&self, status: StatusCode) -> StatusCode {

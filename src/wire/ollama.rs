@@ -19,7 +19,7 @@ use super::json::{arguments_value, json_object, read_messages};
 use super::tool_calls::PendingCalls;
 use super::{ApiError, Encoder, Format, ResponseContext, Usage};
 use crate::request::{ChatRequest, ReceivedRequest};
-use crate::script::{MessageEvent, OutputPart, Script, StreamError};
+use crate::script::{ErrorBody, MessageEvent, OutputPart, Script};
 
 /// Ollama's chat API.
 pub(super) struct Ollama;
@@ -68,7 +68,7 @@ impl Format for Ollama {
         complete_response(script, context)
     }
 
-    fn error_body(&self, _status: StatusCode, error: &StreamError, _: &ResponseContext) -> Value {
+    fn error_body(&self, _status: StatusCode, error: &ErrorBody, _: &ResponseContext) -> Value {
         error_body(error)
     }
 
@@ -136,7 +136,7 @@ impl Encoder for LineEncoder {
                 );
                 frames.push(ndjson(&last));
             }
-            MessageEvent::Error(error) => frames.push(ndjson(&error_body(error))),
+            MessageEvent::Error(error) => frames.push(ndjson(&error_body(&error.body))),
             MessageEvent::Malformed => frames.push(Frame::Verbatim(
                 b"{\"model\":\"trunc\",\"message\":{\"role\":\"assistant\",\"content\":\"trunc\n"
                     .to_vec(),
@@ -176,7 +176,7 @@ fn add_final_fields(object: &mut Value, context: &ResponseContext, reason: &str,
     object["eval_duration"] = json!(eval_count * 1_000_000);
 }
 
-fn error_body(error: &StreamError) -> Value {
+fn error_body(error: &ErrorBody) -> Value {
     json!({ "error": error.message })
 }
 

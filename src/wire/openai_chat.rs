@@ -13,7 +13,7 @@ use super::frame::Frame;
 use super::json::{json_kind, json_object, json_string, push_json_string, read_messages};
 use super::{ApiError, Encoder, Format, ResponseContext, Usage};
 use crate::request::{ChatRequest, ReceivedRequest};
-use crate::script::{MessageEvent, OutputPart, Script, StreamError};
+use crate::script::{ErrorBody, MessageEvent, OutputPart, Script};
 
 /// OpenAI Chat Completions.
 pub(super) struct OpenAiChat;
@@ -47,7 +47,7 @@ impl Format for OpenAiChat {
         headers(context)
     }
 
-    fn error_body(&self, _status: StatusCode, error: &StreamError, _: &ResponseContext) -> Value {
+    fn error_body(&self, _status: StatusCode, error: &ErrorBody, _: &ResponseContext) -> Value {
         error_body(error)
     }
 }
@@ -202,7 +202,7 @@ impl Encoder for ChunkEncoder {
             MessageEvent::Finish(reason) => self.chunk("{}", Some(reason)),
             MessageEvent::Done => Frame::data("[DONE]"),
             // The real API's mid-stream error: the error object alone, then [DONE].
-            MessageEvent::Error(error) => Frame::data(error_body(error).to_string()),
+            MessageEvent::Error(error) => Frame::data(error_body(&error.body).to_string()),
             // A chunk cut off mid-string, as a broken proxy would forward it.
             MessageEvent::Malformed => Frame::data(format!("{}{{\"content\":\"trunc", self.prefix)),
         });
@@ -305,7 +305,7 @@ fn usage(prompt_tokens: u64, completion_tokens: u64) -> Value {
 
 /// `{"error": {"message", "type", "param", "code"}}`: all four keys, as the API's schema
 /// requires.
-pub(super) fn error_body(error: &StreamError) -> Value {
+pub(super) fn error_body(error: &ErrorBody) -> Value {
     json!({
         "error": {
             "message": error.message,

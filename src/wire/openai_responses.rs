@@ -17,7 +17,7 @@ use super::ids::IdGenerator;
 use super::json::{json_object, model, read_message, stream_flag};
 use super::{openai_chat, ApiError, Encoder, Format, ResponseContext, Usage};
 use crate::request::{ChatMessage, ChatRequest, ReceivedRequest};
-use crate::script::{MessageEvent, Script, StreamError};
+use crate::script::{ErrorBody, MessageEvent, Script};
 
 /// OpenAI Responses.
 pub(super) struct OpenAiResponses;
@@ -69,7 +69,7 @@ impl Format for OpenAiResponses {
         openai_chat::headers(context)
     }
 
-    fn error_body(&self, _status: StatusCode, error: &StreamError, _: &ResponseContext) -> Value {
+    fn error_body(&self, _status: StatusCode, error: &ErrorBody, _: &ResponseContext) -> Value {
         openai_chat::error_body(error)
     }
 }
@@ -310,12 +310,12 @@ impl Encoder for ResponseEncoder {
             MessageEvent::Error(error) => {
                 frames.push(self.event(
                     "error",
-                    json!({ "code": error.code, "message": error.message, "param": error.param }),
+                    json!({ "code": error.body.code, "message": error.body.message, "param": error.body.param }),
                 ));
                 let mut failed = response_object(&self.context, "failed", Vec::new(), None);
                 failed["error"] = json!({
-                    "code": error.code.as_deref().unwrap_or("server_error"),
-                    "message": error.message
+                    "code": error.body.code.as_deref().unwrap_or("server_error"),
+                    "message": error.body.message
                 });
                 frames.push(self.event("response.failed", json!({ "response": failed })));
             }

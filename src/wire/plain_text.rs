@@ -13,7 +13,7 @@ use super::frame::Frame;
 use super::json::read_messages;
 use super::{openai_chat, Encoder, Format, ResponseContext};
 use crate::request::{ChatRequest, ReceivedRequest};
-use crate::script::{MessageEvent, Script, StreamError};
+use crate::script::{ErrorBody, MessageEvent, Script};
 
 /// The original demo's format.
 pub(super) struct PlainText;
@@ -48,7 +48,7 @@ impl Format for PlainText {
         openai_chat::complete_response(script, context)
     }
 
-    fn error_body(&self, _status: StatusCode, error: &StreamError, _: &ResponseContext) -> Value {
+    fn error_body(&self, _status: StatusCode, error: &ErrorBody, _: &ResponseContext) -> Value {
         openai_chat::error_body(error)
     }
 }
@@ -63,7 +63,9 @@ impl Encoder for PlainTextEncoder {
             }
             MessageEvent::Done => frames.push(Frame::data("[DONE]")),
             MessageEvent::Error(error) => {
-                frames.push(Frame::data(openai_chat::error_body(error).to_string()));
+                frames.push(Frame::data(
+                    openai_chat::error_body(&error.body).to_string(),
+                ));
             }
             MessageEvent::Malformed => frames.push(Frame::data("{\"unterminated")),
             // Plain text has no way to say "call this tool".
