@@ -392,14 +392,17 @@ fn threads_cpu_ms() -> HashMap<String, (String, f64)> {
 /// CPU time, in ms, that this process's thread named `name` used since `before` (a
 /// [`threads_cpu_ms`] snapshot). chatmock's server threads serve one server after another,
 /// so a thread's total may include earlier servers' time.
+/// The CPU time threads named `name` used since `before`. Server threads wait for the
+/// next server under one name; those that only waited add nothing.
 fn thread_cpu_ms_since(name: &str, before: &HashMap<String, (String, f64)>) -> f64 {
+    let mut total = None;
     for (tid, (comm, now)) in threads_cpu_ms() {
         if comm == name {
             let earlier = before.get(&tid).map_or(0.0, |(_, cpu)| *cpu);
-            return now - earlier;
+            *total.get_or_insert(0.0) += now - earlier;
         }
     }
-    panic!("no thread named {name}");
+    total.unwrap_or_else(|| panic!("no thread named {name}"))
 }
 
 /// Runs the clients against `url`; returns every stream's event arrivals.
@@ -464,10 +467,9 @@ async fn chatmock_round(runtime: &tokio::runtime::Handle, load: Load, samples: &
     let streams = run_clients(runtime, &url, load).await;
 
     let requests = server.wait_for_streams_to_end().await.unwrap();
-    let thread = format!("chatmock-{}", server.address().port());
     samples
         .server_cpu
-        .push(thread_cpu_ms_since(&thread, &cpu_before));
+        .push(thread_cpu_ms_since("chatmock-server", &cpu_before));
     let mut first_writes = vec![None; load.streams];
     for request in &requests {
         let json = request.body_json();
