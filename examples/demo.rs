@@ -88,7 +88,7 @@ fn builder(options: &Options) -> Result<chatmock::MockChatServerBuilder, String>
         builder = builder.fixture(fixture);
     }
     if let Some(format) = options.format {
-        builder = builder.framed_as(format);
+        builder = builder.wire_format(format);
     }
     Ok(builder)
 }

@@ -72,7 +72,7 @@
 //! (`/v1/messages`), Gemini (`/v1beta/models/{model}:streamGenerateContent`), Ollama
 //! (`/api/chat`) and the demo's plain text (`GET /stream`). One script serves them all,
 //! each in its provider's framing, with its errors, finish reasons and usage.
-//! [`Mock::framed_as`] and [`MockChatServerBuilder::framed_as`] pick a format for other
+//! [`Mock::wire_format`] and [`MockChatServerBuilder::wire_format`] pick a format for other
 //! paths.
 //!
 //! ```

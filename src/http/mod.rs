@@ -64,7 +64,7 @@ async fn answer(state: &ServerState, request: Request) -> Response {
         Err(error) => (Bytes::new(), Some(body_read_error(&error))),
     };
     let path = parts.uri.path().to_owned();
-    let endpoint = Endpoint::for_request(&path, state.framed_as);
+    let endpoint = Endpoint::for_request(&path, state.wire_format);
     let json: Option<Value> = serde_json::from_slice(&body).ok();
     let chat = json
         .as_ref()
@@ -83,7 +83,7 @@ async fn answer(state: &ServerState, request: Request) -> Response {
         None => choose_reply(state, &mut received, endpoint),
     };
     let format = match &decision {
-        Ok(chosen) => chosen.framed_as,
+        Ok(chosen) => chosen.wire_format,
         Err(_) => None,
     }
     .or(endpoint.map(|endpoint| endpoint.format))
@@ -143,7 +143,7 @@ async fn answer(state: &ServerState, request: Request) -> Response {
 /// The reply a request gets, and the format a mock wants it in.
 struct Chosen {
     reply: Arc<Reply>,
-    framed_as: Option<WireFormat>,
+    wire_format: Option<WireFormat>,
 }
 
 /// Picks the reply for a request: validation first (as the real API would reject the
@@ -177,7 +177,7 @@ fn choose_reply(
             request.answered_by = Some((found.id, found.label));
             return Ok(Chosen {
                 reply: found.reply,
-                framed_as: found.framed_as,
+                wire_format: found.wire_format,
             });
         }
         Ok(None) => {}
@@ -193,7 +193,7 @@ fn choose_reply(
         if let Some(reply) = state.fallback_reply() {
             return Ok(Chosen {
                 reply,
-                framed_as: None,
+                wire_format: None,
             });
         }
     }
@@ -273,7 +273,7 @@ fn error_response(
 /// Where a reconnecting client's stream resumes. Only replies with event ids resume; an
 /// empty header (which some clients always send) means "from the start".
 fn resume_point(script: &Script, last_event_id: Option<&str>) -> Result<ResumeAfter, ApiError> {
-    let Some(id) = last_event_id.filter(|id| script.framing.event_ids && !id.is_empty()) else {
+    let Some(id) = last_event_id.filter(|id| script.delivery.event_ids && !id.is_empty()) else {
         return Ok(0);
     };
     id.trim().parse().map_err(|_| {

@@ -22,7 +22,7 @@ pub(crate) struct ServerState {
     pub(crate) fallback: Fallback,
     pub(crate) ids: IdGenerator,
     /// Frames every request this way, whatever its path.
-    pub(crate) framed_as: Option<WireFormat>,
+    pub(crate) wire_format: Option<WireFormat>,
 }
 
 /// What a known endpoint answers when no mock matches.
@@ -39,13 +39,13 @@ pub(crate) enum Fallback {
 }
 
 impl ServerState {
-    pub(crate) fn new(fallback: Fallback, framed_as: Option<WireFormat>) -> ServerState {
+    pub(crate) fn new(fallback: Fallback, wire_format: Option<WireFormat>) -> ServerState {
         ServerState {
             mocks: Mutex::default(),
             recording: Arc::default(),
             fallback,
             ids: IdGenerator::default(),
-            framed_as,
+            wire_format,
         }
     }
 

@@ -169,7 +169,7 @@ impl MockBuilder {
             max_matches: None,
             name: None,
             priority: DEFAULT_PRIORITY,
-            framed_as: None,
+            wire_format: None,
         }
     }
 }
@@ -216,7 +216,7 @@ pub struct Mock {
     pub(crate) max_matches: Option<u64>,
     pub(crate) name: Option<String>,
     pub(crate) priority: u8,
-    pub(crate) framed_as: Option<WireFormat>,
+    pub(crate) wire_format: Option<WireFormat>,
 }
 
 impl fmt::Debug for Mock {
@@ -228,7 +228,7 @@ impl fmt::Debug for Mock {
             .field("max_matches", &self.max_matches)
             .field("name", &self.name)
             .field("priority", &self.priority)
-            .field("framed_as", &self.framed_as)
+            .field("wire_format", &self.wire_format)
             .finish()
     }
 }
@@ -315,7 +315,7 @@ impl Mock {
     /// let server = MockChatServer::start().await;
     /// Mock::given(matchers::path("/ollama/api/chat"))
     ///     .respond_with(Reply::text("Hi!"))
-    ///     .framed_as(WireFormat::Ollama)
+    ///     .wire_format(WireFormat::Ollama)
     ///     .mount(&server)
     ///     .await;
     ///
@@ -327,8 +327,8 @@ impl Mock {
     /// assert_eq!(json["done"], true);
     /// # }
     /// ```
-    pub fn framed_as(mut self, format: WireFormat) -> Mock {
-        self.framed_as = Some(format);
+    pub fn wire_format(mut self, format: WireFormat) -> Mock {
+        self.wire_format = Some(format);
         self
     }
 }

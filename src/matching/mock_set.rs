@@ -14,7 +14,7 @@ pub(crate) struct FoundMock {
     pub(crate) id: usize,
     pub(crate) label: String,
     pub(crate) reply: Arc<Reply>,
-    pub(crate) framed_as: Option<WireFormat>,
+    pub(crate) wire_format: Option<WireFormat>,
 }
 
 pub(crate) struct MountedMock {
@@ -79,7 +79,7 @@ impl MockSet {
             id: mounted.id,
             label: mounted.label(),
             reply: Arc::clone(reply),
-            framed_as: mounted.mock.framed_as,
+            wire_format: mounted.mock.wire_format,
         })
     }
 

@@ -42,7 +42,7 @@ pub(crate) fn stream_body(
     recorder: ResponseRecorder,
 ) -> impl Stream<Item = Result<Bytes, CutKind>> + Send {
     let delivery = match &reply.kind {
-        ReplyKind::Stream(script) => script.framing.clone(),
+        ReplyKind::Stream(script) => script.delivery.clone(),
         ReplyKind::HttpError(_) => Default::default(),
     };
     let renderer = render::Renderer::new(encoder, &delivery, resume_after);

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::script::{CutKind, Framing, ScriptEvent};
+use crate::script::{CutKind, Delivery, ScriptEvent};
 use crate::wire::frame::{self, Frame};
 use crate::wire::Encoder;
 
@@ -29,7 +29,7 @@ pub(super) enum Rendered {
 /// `retry:` field on the first event, and skipped up to the resume point.
 pub(super) struct Renderer {
     encoder: Box<dyn Encoder>,
-    framing: Framing,
+    delivery: Delivery,
     resume_after: ResumeAfter,
     events_so_far: u64,
     retry_pending: Option<Duration>,
@@ -39,15 +39,15 @@ pub(super) struct Renderer {
 impl Renderer {
     pub(super) fn new(
         encoder: Box<dyn Encoder>,
-        framing: &Framing,
+        delivery: &Delivery,
         resume_after: ResumeAfter,
     ) -> Self {
         Renderer {
             encoder,
-            framing: framing.clone(),
+            delivery: delivery.clone(),
             resume_after,
             events_so_far: 0,
-            retry_pending: framing.reconnection_time,
+            retry_pending: delivery.reconnection_time,
             frames: Vec::new(),
         }
     }
@@ -81,7 +81,7 @@ impl Renderer {
             if let Frame::Event(sse_event) = &mut item {
                 self.events_so_far += 1;
                 if !resuming {
-                    if self.framing.event_ids {
+                    if self.delivery.event_ids {
                         sse_event.id = Some(self.events_so_far);
                     }
                     sse_event.retry = self.retry_pending.take();
@@ -90,7 +90,7 @@ impl Renderer {
             if resuming {
                 skipped += 1;
             } else {
-                frame::encode(&item, self.framing.crlf, out);
+                frame::encode(&item, self.delivery.crlf, out);
                 written += 1;
             }
         }
@@ -107,7 +107,7 @@ impl Renderer {
     pub(super) fn keep_alive(&self) -> Option<Bytes> {
         let frame = self.encoder.keep_alive()?;
         let mut bytes = BytesMut::new();
-        frame::encode(&frame, self.framing.crlf, &mut bytes);
+        frame::encode(&frame, self.delivery.crlf, &mut bytes);
         Some(bytes.freeze())
     }
 }

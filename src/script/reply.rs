@@ -11,7 +11,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use super::error::ErrorBody;
 use super::rules::{self, enforce};
 use super::step::{expand_tool_calls, split_into_words};
-use super::timeline::{Ending, Framing, Script};
+use super::timeline::{Delivery, Ending, Script};
 use super::{CutKind, Step, StreamError, ToolCall};
 
 /// The sentence of the original demo, streamed word by word by [`Reply::demo`].
@@ -122,7 +122,7 @@ impl Reply {
             finish_reason: None,
             send_done: true,
             ending: None,
-            framing: Framing::default(),
+            delivery: Delivery::default(),
         })
     }
 
@@ -404,7 +404,7 @@ impl Reply {
     /// attempts.
     #[track_caller]
     pub fn event_ids(mut self) -> Reply {
-        self.script_mut("event_ids").framing.event_ids = true;
+        self.script_mut("event_ids").delivery.event_ids = true;
         self
     }
 
@@ -413,7 +413,7 @@ impl Reply {
     #[track_caller]
     pub fn reconnection_time(mut self, time: Duration) -> Reply {
         self.script_mut("reconnection_time")
-            .framing
+            .delivery
             .reconnection_time = Some(time);
         self
     }
@@ -427,14 +427,14 @@ impl Reply {
     #[track_caller]
     pub fn keep_alive(mut self, interval: Duration) -> Reply {
         enforce("Reply::keep_alive", rules::check_keep_alive(interval));
-        self.script_mut("keep_alive").framing.keep_alive = Some(interval);
+        self.script_mut("keep_alive").delivery.keep_alive = Some(interval);
         self
     }
 
     /// Ends every SSE line with CRLF instead of LF, as some servers and proxies do.
     #[track_caller]
     pub fn crlf_line_endings(mut self) -> Reply {
-        self.script_mut("crlf_line_endings").framing.crlf = true;
+        self.script_mut("crlf_line_endings").delivery.crlf = true;
         self
     }
 
@@ -451,7 +451,7 @@ impl Reply {
             "Reply::fragment_writes",
             rules::check_fragment_writes(max_bytes),
         );
-        self.script_mut("fragment_writes").framing.fragment_size = Some(max_bytes);
+        self.script_mut("fragment_writes").delivery.fragment_size = Some(max_bytes);
         self
     }
 

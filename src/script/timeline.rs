@@ -16,7 +16,7 @@ pub(crate) struct Script {
     pub(super) send_done: bool,
     /// How the stream ends, if not normally, and after how many tokens.
     pub(super) ending: Option<(usize, Ending)>,
-    pub(crate) framing: Framing,
+    pub(crate) delivery: Delivery,
 }
 
 /// How a stream ends when the script says it does not end normally.
@@ -27,10 +27,11 @@ pub(crate) enum Ending {
     Stall,
 }
 
-/// How events are laid out on the wire: faults of framing, and the SSE reconnection
-/// fields.
+/// How a stream's bytes are delivered, whatever the format says in them: the SSE
+/// reconnection fields (ids, `retry:`), keep-alive comments, CRLF line endings and
+/// fragmented writes. Playback applies each as one small part (`playback/`).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Framing {
+pub(crate) struct Delivery {
     pub(crate) event_ids: bool,
     pub(crate) reconnection_time: Option<Duration>,
     pub(crate) keep_alive: Option<Duration>,

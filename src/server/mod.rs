@@ -87,7 +87,7 @@ pub struct MockChatServerBuilder {
     replies: Vec<Reply>,
     address: SocketAddr,
     wait_timeout: Duration,
-    framed_as: Option<WireFormat>,
+    wire_format: Option<WireFormat>,
     /// Mounted, in order, before the server starts serving.
     mocks: Vec<Mock>,
 }
@@ -149,10 +149,10 @@ impl MockChatServerBuilder {
     /// Answers every request in `format`, whatever path it calls: for a client whose base
     /// URL points at a gateway or proxy prefix (`/openai/deployments/...`,
     /// `/anthropic/v1/messages`). Every path then is an endpoint of that format, with its
-    /// validation; a mock's own [`Mock::framed_as`](crate::Mock::framed_as) still wins.
+    /// validation; a mock's own [`Mock::wire_format`](crate::Mock::wire_format) still wins.
     /// See [`WireFormat`] for an example.
-    pub fn framed_as(mut self, format: WireFormat) -> Self {
-        self.framed_as = Some(format);
+    pub fn wire_format(mut self, format: WireFormat) -> Self {
+        self.wire_format = Some(format);
         self
     }
 
@@ -218,7 +218,7 @@ impl MockChatServerBuilder {
                 served: AtomicUsize::new(0),
             }
         };
-        let state = Arc::new(ServerState::new(fallback, self.framed_as));
+        let state = Arc::new(ServerState::new(fallback, self.wire_format));
         for mock in self.mocks {
             state.mount(mock);
         }
@@ -239,7 +239,7 @@ impl MockChatServer {
             replies: Vec::new(),
             address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             wait_timeout: Duration::from_secs(5),
-            framed_as: None,
+            wire_format: None,
             mocks: Vec::new(),
         }
     }

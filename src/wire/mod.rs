@@ -43,8 +43,8 @@ use ids::IdGenerator;
 
 /// The wire formats chatmock speaks. Each request is answered in the format of the
 /// endpoint it calls (`/v1/chat/completions`, `/v1/messages`, ...); name one with
-/// [`Mock::framed_as`](crate::Mock::framed_as) or
-/// [`MockChatServerBuilder::framed_as`](crate::MockChatServerBuilder::framed_as) for
+/// [`Mock::wire_format`](crate::Mock::wire_format) or
+/// [`MockChatServerBuilder::wire_format`](crate::MockChatServerBuilder::wire_format) for
 /// clients that call other paths, such as a gateway's or a proxy's.
 ///
 /// ```
@@ -54,7 +54,7 @@ use ids::IdGenerator;
 ///
 /// // A gateway that serves Anthropic's API under its own prefix.
 /// let server = MockChatServer::builder()
-///     .framed_as(WireFormat::AnthropicMessages)
+///     .wire_format(WireFormat::AnthropicMessages)
 ///     .reply(Reply::text("Hi!"))
 ///     .start()
 ///     .await;
@@ -277,9 +277,9 @@ pub(crate) struct Endpoint {
 
 impl Endpoint {
     /// The endpoint a path is: one of a format's own, or any path at all when the server
-    /// frames everything as `framed_as`.
-    pub(crate) fn for_request(path: &str, framed_as: Option<WireFormat>) -> Option<Endpoint> {
-        let format = framed_as.or_else(|| {
+    /// frames everything as `wire_format`.
+    pub(crate) fn for_request(path: &str, wire_format: Option<WireFormat>) -> Option<Endpoint> {
+        let format = wire_format.or_else(|| {
             WireFormat::ALL
                 .iter()
                 .copied()

@@ -697,9 +697,9 @@ fn wire_cases() -> Vec<WireCase> {
     ];
     cases.push(WireCase {
         name: "a server-wide format on a gateway path",
-        fixture: json!({ "framed_as": "anthropic_messages", "reply": { "text": "Hi!" } }),
+        fixture: json!({ "wire_format": "anthropic_messages", "reply": { "text": "Hi!" } }),
         builder: MockChatServer::builder()
-            .framed_as(WireFormat::AnthropicMessages)
+            .wire_format(WireFormat::AnthropicMessages)
             .reply(Reply::text("Hi!")),
         mocks: Vec::new(),
         request: Request::post("/gateway/anthropic/v1/messages", anthropic),
@@ -710,7 +710,7 @@ fn wire_cases() -> Vec<WireCase> {
             "when": { "method": "post", "path": "/ollama/api/chat", "model": "llama3.2",
                       "stream": false, "last_user_message_is": "Hi" },
             "reply": { "text": "Hello from a gateway" },
-            "framed_as": "ollama"
+            "wire_format": "ollama"
         }] }),
         builder: MockChatServer::builder(),
         mocks: vec![Mock::given(matchers::method("POST"))
@@ -719,7 +719,7 @@ fn wire_cases() -> Vec<WireCase> {
             .and(matchers::stream(false))
             .and(matchers::last_user_message_is("Hi"))
             .respond_with(Reply::text("Hello from a gateway"))
-            .framed_as(WireFormat::Ollama)],
+            .wire_format(WireFormat::Ollama)],
         request: Request::post(
             "/ollama/api/chat",
             json!({ "model": "llama3.2", "stream": false,
@@ -960,13 +960,13 @@ async fn a_fixture_mounts_on_a_running_server_after_the_mocks_already_there() {
 #[tokio::test]
 #[should_panic(
     expected = "Fixture::mount: this fixture has a fallback reply (\"reply\" or \
-                           \"replies\") and a server-wide \"framed_as\", which a running \
+                           \"replies\") and a server-wide \"wire_format\", which a running \
                            server cannot take on"
 )]
 async fn mounting_a_fixture_with_a_fallback_on_a_running_server_says_to_use_the_builder() {
     let server = MockChatServer::start().await;
     let fixture =
-        Fixture::from_json(r#"{ "reply": { "text": "x" }, "framed_as": "ollama" }"#).unwrap();
+        Fixture::from_json(r#"{ "reply": { "text": "x" }, "wire_format": "ollama" }"#).unwrap();
     fixture.mount(&server).await;
 }
 
@@ -1045,7 +1045,7 @@ fn replies_deserialize_inside_a_users_own_types() {
     );
 
     let fixture: Fixture =
-        serde_json::from_value(json!({ "mocks": [], "framed_as": "gemini" })).unwrap();
+        serde_json::from_value(json!({ "mocks": [], "wire_format": "gemini" })).unwrap();
     drop(fixture);
 }
 
@@ -1088,7 +1088,7 @@ fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
             r#"{"mock": []}"#,
             "mock",
             "unknown key \"mock\" in a fixture (did you mean \"mocks\"?); the keys allowed \
-             are \"mocks\", \"reply\", \"replies\" and \"framed_as\"",
+             are \"mocks\", \"reply\", \"replies\" and \"wire_format\"",
         ),
         (
             "typo in a matcher",
@@ -1197,8 +1197,8 @@ fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
         ),
         (
             "a bad format name",
-            r#"{"framed_as": "openai"}"#,
-            "framed_as",
+            r#"{"wire_format": "openai"}"#,
+            "wire_format",
             "expected a wire format: \"openai_chat_completions\", \"openai_responses\", \
              \"anthropic_messages\", \"gemini\", \"ollama\" or \"plain_text\", found \"openai\"",
         ),
@@ -1441,7 +1441,7 @@ fn documents_that_are_not_fixtures_fail_without_a_path() {
 #[test]
 fn long_and_odd_values_are_described_briefly() {
     let long = "x".repeat(100);
-    let error = Fixture::from_json(&json!({ "framed_as": long }).to_string()).unwrap_err();
+    let error = Fixture::from_json(&json!({ "wire_format": long }).to_string()).unwrap_err();
     assert!(
         error
             .to_string()
@@ -1499,7 +1499,7 @@ fn mutations(value: &Value, odd: &Value) -> Vec<Value> {
 #[test]
 fn no_value_anywhere_in_a_fixture_makes_loading_panic() {
     let rich = json!({
-        "framed_as": "gemini",
+        "wire_format": "gemini",
         "replies": [{ "http_error": 503, "retry_after": "1s", "error_message": "m",
                       "headers": { "x-a": "b" }, "delay_headers": 5 }],
         "mocks": [
@@ -1524,7 +1524,7 @@ fn no_value_anywhere_in_a_fixture_makes_loading_panic() {
                   { "tool_calls": [{ "name": "f" }], "end_cleanly_after": 1 }
               ],
               "expect": { "at_least": 1, "at_most": 2 }, "up_to_n_times": 3, "priority": 2,
-              "name": "n", "framed_as": "ollama" },
+              "name": "n", "wire_format": "ollama" },
             { "reply": { "http_error": "rate_limited" }, "expect": "1..=2" }
         ]
     });

@@ -775,9 +775,9 @@ async fn raw_arguments_are_sent_exactly_even_when_they_are_not_json() {
 }
 
 #[tokio::test]
-async fn a_server_framed_as_anthropic_answers_on_any_path_with_its_validation() {
+async fn a_server_wire_format_anthropic_answers_on_any_path_with_its_validation() {
     let server = MockChatServer::builder()
-        .framed_as(WireFormat::AnthropicMessages)
+        .wire_format(WireFormat::AnthropicMessages)
         .reply(Reply::text("Hi!"))
         .start()
         .await;
@@ -803,18 +803,18 @@ async fn a_server_framed_as_anthropic_answers_on_any_path_with_its_validation() 
 #[tokio::test]
 async fn a_mocks_format_beats_the_path_and_the_servers() {
     let server = MockChatServer::builder()
-        .framed_as(WireFormat::AnthropicMessages)
+        .wire_format(WireFormat::AnthropicMessages)
         .start()
         .await;
     Mock::given(matchers::path("/v1/messages"))
         .respond_with(Reply::text("As Ollama."))
-        .framed_as(WireFormat::Ollama)
+        .wire_format(WireFormat::Ollama)
         .expect(1)
         .mount(&server)
         .await;
     Mock::given(matchers::path("/proxy/chat"))
         .respond_with(Reply::text("As chat completions."))
-        .framed_as(WireFormat::OpenAiChatCompletions)
+        .wire_format(WireFormat::OpenAiChatCompletions)
         .expect(1)
         .mount(&server)
         .await;
