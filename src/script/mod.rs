@@ -24,4 +24,6 @@ pub use error::{CutKind, StreamError};
 pub use reply::Reply;
 pub(crate) use reply::{HttpError, ReplyKind};
 pub use step::{Step, ToolCall};
-pub(crate) use timeline::{Delivery, Ending, MessageEvent, OutputPart, Script, ScriptEvent};
+pub(crate) use timeline::{
+    Delivery, Ending, FinishReason, MessageEvent, OutputPart, Script, ScriptEvent,
+};

@@ -54,7 +54,7 @@ pub(crate) const DEMO_TEXT: &str = "Hello, this is a mocked chatbot. How can I h
 #[must_use = "a Reply does nothing until it is given to a server or a mock"]
 pub struct Reply {
     pub(crate) kind: ReplyKind,
-    /// Extra response headers, sent after (and so overriding) the dialect's own.
+    /// Extra response headers, sent after (and so overriding) the wire format's own.
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) headers_delay: Duration,
 }

@@ -119,16 +119,16 @@ impl Script {
 
     /// The reason generation ended: the script's own, else `tool_calls` for a reply that
     /// calls a tool, else `stop`.
-    pub(crate) fn finish_reason(&self) -> &str {
+    pub(crate) fn finish_reason(&self) -> FinishReason<'_> {
         match &self.finish_reason {
-            Some(reason) => reason,
+            Some(reason) => FinishReason::from_openai(reason),
             None if self
                 .content()
                 .any(|event| matches!(event, MessageEvent::ToolCallStart { .. })) =>
             {
-                "tool_calls"
+                FinishReason::ToolCalls
             }
-            None => "stop",
+            None => FinishReason::Stop,
         }
     }
 
@@ -251,7 +251,7 @@ impl<'a> Beat<'a> {
 /// What happens in a script, independent of any wire format.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum ScriptEvent<'a> {
-    /// Part of the message, framed by the dialect.
+    /// Part of the message, framed by the wire format.
     Message(MessageEvent<'a>),
     /// An SSE comment.
     Comment(&'a str),
@@ -263,7 +263,7 @@ pub(crate) enum ScriptEvent<'a> {
     Stall,
 }
 
-/// The part of a script each dialect frames in its own way.
+/// The part of a script each wire format frames in its own way.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum MessageEvent<'a> {
     /// The assistant message begins (OpenAI sends the role here).
@@ -282,13 +282,55 @@ pub(crate) enum MessageEvent<'a> {
     /// One fragment of the arguments of tool call `index`.
     ToolArguments { index: usize, fragment: &'a str },
     /// Generation ended for this reason.
-    Finish(&'a str),
+    Finish(FinishReason<'a>),
     /// The end-of-stream marker (`data: [DONE]` in OpenAI's format).
     Done,
     /// The provider's error event.
     Error(&'a StreamError),
     /// An event whose data is broken.
     Malformed,
+}
+
+/// Why generation ended, in OpenAI's words, which scripts use. Each format says what
+/// every reason is in its API with a `match`, so a new reason is a compile error in
+/// each format until it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FinishReason<'a> {
+    Stop,
+    Length,
+    ContentFilter,
+    ToolCalls,
+    /// Any other reason a script names, sent as given: a test of how a client copes with
+    /// a value it does not know.
+    Other(&'a str),
+}
+
+impl<'a> FinishReason<'a> {
+    pub(crate) fn from_openai(reason: &'a str) -> FinishReason<'a> {
+        match reason {
+            "stop" => FinishReason::Stop,
+            "length" => FinishReason::Length,
+            "content_filter" => FinishReason::ContentFilter,
+            "tool_calls" => FinishReason::ToolCalls,
+            other => FinishReason::Other(other),
+        }
+    }
+
+    pub(crate) fn as_openai(self) -> &'a str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+            FinishReason::ContentFilter => "content_filter",
+            FinishReason::ToolCalls => "tool_calls",
+            FinishReason::Other(other) => other,
+        }
+    }
+}
+
+impl std::fmt::Display for FinishReason<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_openai())
+    }
 }
 
 impl ScriptEvent<'_> {
@@ -656,7 +698,7 @@ mod tests {
         ];
         for (reply, expected) in cases {
             let script = script(reply);
-            assert_eq!(script.finish_reason(), expected, "{script:?}");
+            assert_eq!(script.finish_reason().as_openai(), expected, "{script:?}");
         }
     }
 

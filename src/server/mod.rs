@@ -25,6 +25,7 @@ use crate::http::{fail, Fallback, ServerState};
 use crate::matching::verification;
 use crate::matching::Mock;
 use crate::request::ReceivedRequest;
+use crate::script::rules::{self, enforce};
 use crate::script::Reply;
 use crate::sync::lock;
 use crate::wire::WireFormat;
@@ -122,11 +123,12 @@ impl MockChatServerBuilder {
     /// # Panics
     ///
     /// If `replies` is empty.
+    #[track_caller]
     pub fn reply_sequence(mut self, replies: impl IntoIterator<Item = Reply>) -> Self {
         self.replies = replies.into_iter().collect();
-        assert!(
-            !self.replies.is_empty(),
-            "reply_sequence([]) gives the server nothing to answer with: give at least one reply"
+        enforce(
+            "MockChatServerBuilder::reply_sequence",
+            rules::check_sequence(self.replies.len()),
         );
         self
     }
@@ -205,6 +207,7 @@ impl MockChatServerBuilder {
     /// # Panics
     ///
     /// As [`start`](Self::start).
+    #[track_caller]
     pub fn start_blocking(self) -> MockChatServer {
         self.launch().unwrap_or_else(|error| panic!("{error}"))
     }

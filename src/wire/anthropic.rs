@@ -17,7 +17,7 @@ use super::ids::IdGenerator;
 use super::json::{arguments_value, json_object, read_messages};
 use super::{ApiError, Encoder, Format, ResponseContext, Usage};
 use crate::request::{ChatRequest, ReceivedRequest};
-use crate::script::{ErrorBody, MessageEvent, OutputPart, Script};
+use crate::script::{ErrorBody, FinishReason, MessageEvent, OutputPart, Script};
 
 /// Anthropic Messages.
 pub(super) struct Anthropic;
@@ -251,14 +251,14 @@ fn usage(input_tokens: u64, output_tokens: u64) -> Value {
 
 /// OpenAI's finish reasons, in Anthropic's words; anything else is sent as given. A
 /// reply that refused stops for `refusal`.
-fn stop_reason(finish_reason: &str, refused: bool) -> &str {
+fn stop_reason(finish_reason: FinishReason<'_>, refused: bool) -> &str {
     match finish_reason {
-        "stop" if refused => "refusal",
-        "stop" => "end_turn",
-        "length" => "max_tokens",
-        "tool_calls" => "tool_use",
-        "content_filter" => "refusal",
-        other => other,
+        FinishReason::Stop if refused => "refusal",
+        FinishReason::Stop => "end_turn",
+        FinishReason::Length => "max_tokens",
+        FinishReason::ToolCalls => "tool_use",
+        FinishReason::ContentFilter => "refusal",
+        FinishReason::Other(other) => other,
     }
 }
 

@@ -19,7 +19,7 @@ use super::json::{arguments_value, content_text, json_object, stream_flag};
 use super::tool_calls::PendingCalls;
 use super::{ApiError, Encoder, Format, ResponseContext, Usage, EVENT_STREAM};
 use crate::request::{ChatMessage, ChatRequest, ReceivedRequest};
-use crate::script::{ErrorBody, MessageEvent, OutputPart, Script};
+use crate::script::{ErrorBody, FinishReason, MessageEvent, OutputPart, Script};
 
 /// Google Gemini.
 pub(super) struct Gemini;
@@ -250,13 +250,13 @@ fn usage(context: &ResponseContext, output_tokens: u64) -> Value {
 
 /// OpenAI's finish reasons in Gemini's words; anything else is sent upper-cased. A reply
 /// that refused ends for `SAFETY`.
-fn finish_reason(reason: &str, refused: bool) -> Cow<'static, str> {
+fn finish_reason(reason: FinishReason<'_>, refused: bool) -> Cow<'static, str> {
     match reason {
-        "stop" if refused => Cow::Borrowed("SAFETY"),
-        "stop" | "tool_calls" => Cow::Borrowed("STOP"),
-        "length" => Cow::Borrowed("MAX_TOKENS"),
-        "content_filter" => Cow::Borrowed("SAFETY"),
-        other => Cow::Owned(other.to_uppercase()),
+        FinishReason::Stop if refused => Cow::Borrowed("SAFETY"),
+        FinishReason::Stop | FinishReason::ToolCalls => Cow::Borrowed("STOP"),
+        FinishReason::Length => Cow::Borrowed("MAX_TOKENS"),
+        FinishReason::ContentFilter => Cow::Borrowed("SAFETY"),
+        FinishReason::Other(other) => Cow::Owned(other.to_uppercase()),
     }
 }
 

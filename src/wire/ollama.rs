@@ -19,7 +19,7 @@ use super::json::{arguments_value, json_object, read_messages};
 use super::tool_calls::PendingCalls;
 use super::{ApiError, Encoder, Format, ResponseContext, Usage};
 use crate::request::{ChatRequest, ReceivedRequest};
-use crate::script::{ErrorBody, MessageEvent, OutputPart, Script};
+use crate::script::{ErrorBody, FinishReason, MessageEvent, OutputPart, Script};
 
 /// Ollama's chat API.
 pub(super) struct Ollama;
@@ -163,10 +163,19 @@ fn tool_calls_json(calls: Vec<(String, Value)>) -> Value {
 }
 
 /// The fields of the final object: why generation stopped and Ollama's counters.
-fn add_final_fields(object: &mut Value, context: &ResponseContext, reason: &str, eval_count: u64) {
+fn add_final_fields(
+    object: &mut Value,
+    context: &ResponseContext,
+    reason: FinishReason<'_>,
+    eval_count: u64,
+) {
+    // Ollama reports only these two.
     object["done_reason"] = json!(match reason {
-        "length" => "length",
-        _ => "stop",
+        FinishReason::Length => "length",
+        FinishReason::Stop
+        | FinishReason::ContentFilter
+        | FinishReason::ToolCalls
+        | FinishReason::Other(_) => "stop",
     });
     object["total_duration"] = json!(5_000_000u64 + eval_count * 1_000_000);
     object["load_duration"] = json!(1_000_000u64);

@@ -199,7 +199,7 @@ impl Encoder for ChunkEncoder {
                 fragment,
                 "}}]}",
             ),
-            MessageEvent::Finish(reason) => self.chunk("{}", Some(reason)),
+            MessageEvent::Finish(reason) => self.chunk("{}", Some(reason.as_openai())),
             MessageEvent::Done => Frame::data("[DONE]"),
             // The real API's mid-stream error: the error object alone, then [DONE].
             MessageEvent::Error(error) => Frame::data(error_body(&error.body).to_string()),
@@ -280,7 +280,7 @@ pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> V
             "index": 0,
             "message": message,
             "logprobs": null,
-            "finish_reason": script.finish_reason()
+            "finish_reason": script.finish_reason().as_openai()
         }],
         "usage": usage(context.prompt_tokens, script.completion_tokens()),
         "service_tier": "default",

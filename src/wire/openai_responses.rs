@@ -17,7 +17,7 @@ use super::ids::IdGenerator;
 use super::json::{json_object, model, read_message, stream_flag};
 use super::{openai_chat, ApiError, Encoder, Format, ResponseContext, Usage};
 use crate::request::{ChatMessage, ChatRequest, ReceivedRequest};
-use crate::script::{ErrorBody, MessageEvent, Script};
+use crate::script::{ErrorBody, FinishReason, MessageEvent, Script};
 
 /// OpenAI Responses.
 pub(super) struct OpenAiResponses;
@@ -337,15 +337,15 @@ impl Encoder for ResponseEncoder {
 /// it.
 fn closing_response(
     context: &ResponseContext,
-    finish_reason: &str,
+    finish_reason: FinishReason<'_>,
     output: Vec<Value>,
     output_tokens: u64,
 ) -> (&'static str, Value) {
     let usage = usage(context, output_tokens);
     let incomplete_reason = match finish_reason {
-        "length" => Some("max_output_tokens"),
-        "content_filter" => Some("content_filter"),
-        _ => None,
+        FinishReason::Length => Some("max_output_tokens"),
+        FinishReason::ContentFilter => Some("content_filter"),
+        FinishReason::Stop | FinishReason::ToolCalls | FinishReason::Other(_) => None,
     };
     match incomplete_reason {
         None => {
