@@ -54,30 +54,12 @@ async fn handle(State(state): State<Arc<ServerState>>, request: Request) -> Resp
 }
 
 async fn answer(state: &ServerState, request: Request) -> Response {
-    let connection = request
-        .extensions()
-        .get::<ConnectInfo<Connection>>()
-        .map(|info| info.0.clone());
-    let (parts, body) = request.into_parts();
-    let (body, body_error) = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(body) => (body, None),
-        Err(error) => (Bytes::new(), Some(body_read_error(&error))),
-    };
-    let path = parts.uri.path().to_owned();
-    let endpoint = Endpoint::for_request(&path, state.wire_format);
-    let json: Option<Value> = serde_json::from_slice(&body).ok();
-    let chat = json
-        .as_ref()
-        .and_then(|json| wire::read_chat(json, &path, endpoint.map(|endpoint| endpoint.format)));
-    let mut received = ReceivedRequest::new(
-        parts.method,
-        path,
-        parts.uri.query().map(str::to_owned),
-        parts.headers,
-        body,
-        json,
-        chat,
-    );
+    let Incoming {
+        mut received,
+        endpoint,
+        body_error,
+        connection,
+    } = read(request, state.wire_format).await;
     let decision = match body_error {
         Some(error) => Err(error),
         None => choose_reply(state, &mut received, endpoint),
@@ -90,16 +72,20 @@ async fn answer(state: &ServerState, request: Request) -> Response {
     .unwrap_or(WireFormat::OpenAiChatCompletions);
     let spec = format.spec();
     let context = ResponseContext::for_request(&received, format, &state.ids);
-    let wants_stream = spec.wants_stream(&received);
     // The encoder reads its stream options from the request, which the recording keeps.
     let stream = match &decision {
-        Ok(chosen) if wants_stream && matches!(chosen.reply.kind, ReplyKind::Stream(_)) => Some((
-            spec.encoder(&received, context.clone()),
-            spec.stream_content_type(&received),
-        )),
+        Ok(chosen)
+            if spec.wants_stream(&received)
+                && matches!(chosen.reply.kind, ReplyKind::Stream(_)) =>
+        {
+            Some(StreamSetup {
+                encoder: spec.encoder(&received, context.clone()),
+                content_type: spec.stream_content_type(&received),
+                last_event_id: received.header("last-event-id").map(str::to_owned),
+            })
+        }
         _ => None,
     };
-    let last_event_id = received.header("last-event-id").map(str::to_owned);
     let recorder = state.recording.record(received);
     let reply = match decision {
         Ok(chosen) => chosen.reply,
@@ -108,29 +94,27 @@ async fn answer(state: &ServerState, request: Request) -> Response {
     if !reply.headers_delay.is_zero() {
         tokio::time::sleep(reply.headers_delay).await;
     }
-    let mut response = match &reply.kind {
-        ReplyKind::HttpError(http_error) => {
+    let mut response = match (&reply.kind, stream) {
+        (ReplyKind::HttpError(http_error), _) => {
             http_error_response(spec, http_error, &context, &recorder)
         }
-        ReplyKind::Stream(script) if wants_stream => {
-            let (encoder, content_type) = stream.expect("a stream reply has its encoder");
-            match resume_point(script, last_event_id.as_deref()) {
-                Ok(resume_after) => {
-                    let mut headers = spec.headers(&context);
-                    headers.insert(CONTENT_TYPE, content_type);
-                    recorder.streaming(StatusCode::OK.as_u16());
-                    let body =
-                        playback::stream_body(Arc::clone(&reply), encoder, resume_after, recorder);
-                    with_parts(
-                        StatusCode::OK,
-                        headers,
-                        body_ending_in_cuts(body, connection),
-                    )
-                }
-                Err(error) => error_response(spec, endpoint, &error, &context, &recorder),
+        (ReplyKind::Stream(script), Some(stream)) => match resume_point(script, &stream) {
+            Ok(resume_after) => {
+                let mut headers = spec.headers(&context);
+                headers.insert(CONTENT_TYPE, stream.content_type);
+                recorder.streaming(StatusCode::OK.as_u16());
+                let body = playback::stream_body(
+                    Arc::clone(&reply),
+                    stream.encoder,
+                    resume_after,
+                    recorder,
+                );
+                let body = body_ending_in_cuts(body, connection);
+                with_parts(StatusCode::OK, headers, body)
             }
-        }
-        ReplyKind::Stream(script) => {
+            Err(error) => error_response(spec, endpoint, &error, &context, &recorder),
+        },
+        (ReplyKind::Stream(script), None) => {
             complete_response(spec, script, &context, connection, recorder).await
         }
     };
@@ -138,6 +122,59 @@ async fn answer(state: &ServerState, request: Request) -> Response {
         response.headers_mut().insert(name, value.clone());
     }
     response
+}
+
+/// A request as it came in: recorded form, the endpoint its path names, and the
+/// connection it came on.
+struct Incoming {
+    received: ReceivedRequest,
+    endpoint: Option<Endpoint>,
+    /// The body could not be read whole.
+    body_error: Option<ApiError>,
+    connection: Option<Connection>,
+}
+
+/// Reads a request whole, and its body as JSON and as a conversation in the shape of the
+/// format its path names.
+async fn read(request: Request, wire_format: Option<WireFormat>) -> Incoming {
+    let connection = request
+        .extensions()
+        .get::<ConnectInfo<Connection>>()
+        .map(|info| info.0.clone());
+    let (parts, body) = request.into_parts();
+    let (body, body_error) = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => (body, None),
+        Err(error) => (Bytes::new(), Some(body_read_error(&error))),
+    };
+    let path = parts.uri.path().to_owned();
+    let endpoint = Endpoint::for_request(&path, wire_format);
+    let json: Option<Value> = serde_json::from_slice(&body).ok();
+    let format = endpoint.map(|endpoint| endpoint.format);
+    let chat = json
+        .as_ref()
+        .and_then(|json| wire::read_chat(json, &path, format));
+    let received = ReceivedRequest::new(
+        parts.method,
+        path,
+        parts.uri.query().map(str::to_owned),
+        parts.headers,
+        body,
+        json,
+        chat,
+    );
+    Incoming {
+        received,
+        endpoint,
+        body_error,
+        connection,
+    }
+}
+
+/// What a streamed answer needs from the request, taken before the request is recorded.
+struct StreamSetup {
+    encoder: Box<dyn wire::Encoder>,
+    content_type: HeaderValue,
+    last_event_id: Option<String>,
 }
 
 /// The reply a request gets, and the format a mock wants it in.
@@ -272,7 +309,8 @@ fn error_response(
 
 /// Where a reconnecting client's stream resumes. Only replies with event ids resume; an
 /// empty header (which some clients always send) means "from the start".
-fn resume_point(script: &Script, last_event_id: Option<&str>) -> Result<ResumeAfter, ApiError> {
+fn resume_point(script: &Script, stream: &StreamSetup) -> Result<ResumeAfter, ApiError> {
+    let last_event_id = stream.last_event_id.as_deref();
     let Some(id) = last_event_id.filter(|id| script.delivery.event_ids && !id.is_empty()) else {
         return Ok(0);
     };

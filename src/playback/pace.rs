@@ -1,12 +1,13 @@
 //! The timed stream: a script's events leave at their scripted times, events already
 //! due leave together, and the stream ends as the script says.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::Stream;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use super::render::{Rendered, Renderer};
 use crate::recording::ResponseRecorder;
@@ -31,82 +32,42 @@ pub(super) fn paced(
         let ReplyKind::Stream(script) = &reply.kind else {
             return;
         };
-        let start = Instant::now();
-        // The clock as last read, or a deadline a timer has passed. It is never ahead of
-        // the real clock, so a beat due by it is due; only a beat that is not is worth
-        // reading the clock again for. A zero-delay script reads the clock only when it
-        // writes.
-        let mut now = start;
-        // Resumed streams skip events without waiting for them: later times count from
-        // the last skipped event.
-        let mut skipped_until = Duration::ZERO;
-        // One timer for the whole stream, reset for every wait: a new one per token would
-        // look up the runtime and register a fresh timer entry each time.
-        let mut timer = std::pin::pin!(tokio::time::sleep_until(start));
-        // Bytes not yet handed to the server: events already due, then (past `staged`)
-        // the event being played, rendered in place but not yet due. What is due leaves
-        // by `split_to`, without a copy; once the server has written it, the buffer
-        // reuses its room, so a steady stream allocates nothing per event.
-        let mut buffer = BytesMut::new();
-        let mut pending_content = 0;
+        let mut clock = Schedule::new();
+        let mut outbox = Outbox::default();
         let timeline = script.timeline();
         let end_at = timeline.last().map_or(Duration::ZERO, |beat| beat.at);
         let beats = timeline.into_iter().map(|beat| (beat.at, Some(beat.event)));
         for (at, event) in beats.chain([(end_at, None)]) {
-            let staged = buffer.len();
+            let staged = outbox.buffer.len();
             let rendered = match event {
-                Some(event) => renderer.render(event, &mut buffer),
+                Some(event) => renderer.render(event, &mut outbox.buffer),
                 None => Rendered::End,
             };
             if let Rendered::Skipped = rendered {
-                skipped_until = at;
+                clock.skip_to(at);
                 continue;
             }
-            let due = start + at.saturating_sub(skipped_until);
-            if due > now {
-                now = Instant::now();
-            }
+            let due = clock.due(at);
             let writes = matches!(rendered, Rendered::Write { .. });
-            if (due > now || !writes || staged >= MAX_WRITE) && staged > 0 {
-                // Hand over what is due; the event just rendered stays for later.
-                let bytes = buffer.split_to(staged).freeze();
-                if buffer.is_empty() {
-                    // The stream ends or stalls here: keep nothing allocated.
-                    buffer = BytesMut::new();
+            if !clock.has_passed(due) || !writes || staged >= MAX_WRITE {
+                if let Some((bytes, content_events)) = outbox.hand_over(staged) {
+                    recorder.sent(content_events);
+                    yield Ok(bytes);
                 }
-                recorder.sent(std::mem::take(&mut pending_content));
-                yield Ok(bytes);
             }
             if let Rendered::Stall = rendered {
                 recorder.stalled();
                 // Only the client hanging up or the server stopping ends this.
                 std::future::pending::<()>().await;
             }
-            if due > now {
-                now = Instant::now();
-            }
-            if due > now {
-                timer.as_mut().reset(due);
-                timer.as_mut().await;
-                // A timer never fires before its deadline.
-                now = due;
-            }
+            clock.wait_until(due).await;
             match rendered {
-                Rendered::Write { content_events } => pending_content += content_events,
+                Rendered::Write { content_events } => outbox.content_events += content_events,
                 Rendered::Cut(kind) => {
                     recorder.cut(kind);
-                    if kind == CutKind::EndedCleanly {
-                        return;
+                    if let Some(cut) = cut_after_grace(kind).await {
+                        yield Err(cut);
                     }
-                    // Let the server flush the headers and everything written so far, so
-                    // the cut comes after them, as it does in the script.
-                    tokio::task::yield_now().await;
-                    if kind == CutKind::Reset {
-                        // A reset makes the client's OS discard data it has not read yet;
-                        // a moment's grace lets the client read what was sent first.
-                        tokio::time::sleep(RESET_GRACE).await;
-                    }
-                    yield Err(kind);
                     return;
                 }
                 Rendered::End => {
@@ -117,4 +78,100 @@ pub(super) fn paced(
             }
         }
     }
+}
+
+/// When each event of a stream is due, and the waiting for it.
+struct Schedule {
+    start: Instant,
+    /// The clock as last read, or a deadline a timer has passed. It is never ahead of the
+    /// real clock, so a beat due by it is due; only a beat that is not is worth reading
+    /// the clock again for. A zero-delay script reads the clock only when it writes.
+    now: Instant,
+    /// Resumed streams skip events without waiting for them: later times count from the
+    /// last skipped event.
+    skipped_until: Duration,
+    /// One timer for the whole stream, reset for every wait: a new one per token would
+    /// look up the runtime and register a fresh timer entry each time.
+    timer: Pin<Box<Sleep>>,
+}
+
+impl Schedule {
+    fn new() -> Schedule {
+        let start = Instant::now();
+        Schedule {
+            start,
+            now: start,
+            skipped_until: Duration::ZERO,
+            timer: Box::pin(tokio::time::sleep_until(start)),
+        }
+    }
+
+    fn skip_to(&mut self, at: Duration) {
+        self.skipped_until = at;
+    }
+
+    /// The instant an event scripted `at` is due.
+    fn due(&self, at: Duration) -> Instant {
+        self.start + at.saturating_sub(self.skipped_until)
+    }
+
+    /// Whether `due` has come, reading the clock only if the last reading says no.
+    fn has_passed(&mut self, due: Instant) -> bool {
+        if due > self.now {
+            self.now = Instant::now();
+        }
+        due <= self.now
+    }
+
+    async fn wait_until(&mut self, due: Instant) {
+        if !self.has_passed(due) {
+            self.timer.as_mut().reset(due);
+            self.timer.as_mut().await;
+            // A timer never fires before its deadline.
+            self.now = due;
+        }
+    }
+}
+
+/// Bytes not yet handed to the server: events already due, then (past what is staged)
+/// the event being played, rendered in place but not yet due. What is due leaves by
+/// `split_to`, without a copy; once the server has written it, the buffer reuses its
+/// room, so a steady stream allocates nothing per event.
+#[derive(Default)]
+struct Outbox {
+    buffer: BytesMut,
+    /// The content events among the staged bytes.
+    content_events: usize,
+}
+
+impl Outbox {
+    /// The first `staged` bytes and the content events they hold, if there are any.
+    fn hand_over(&mut self, staged: usize) -> Option<(Bytes, usize)> {
+        if staged == 0 {
+            return None;
+        }
+        let bytes = self.buffer.split_to(staged).freeze();
+        if self.buffer.is_empty() {
+            // The stream ends or stalls here: keep nothing allocated.
+            self.buffer = BytesMut::new();
+        }
+        Some((bytes, std::mem::take(&mut self.content_events)))
+    }
+}
+
+/// What a cut of `kind` leaves the stream with, once what was written before it has had
+/// its chance to reach the client: nothing for a clean end, else the cut itself.
+async fn cut_after_grace(kind: CutKind) -> Option<CutKind> {
+    if kind == CutKind::EndedCleanly {
+        return None;
+    }
+    // Let the server flush the headers and everything written so far, so the cut comes
+    // after them, as it does in the script.
+    tokio::task::yield_now().await;
+    if kind == CutKind::Reset {
+        // A reset makes the client's OS discard data it has not read yet; a moment's
+        // grace lets the client read what was sent first.
+        tokio::time::sleep(RESET_GRACE).await;
+    }
+    Some(kind)
 }
