@@ -3,6 +3,11 @@
 //!
 //! Every path ends in a response: bad input gets an error body in the provider's shape,
 //! and even a panicking matcher becomes a 500 rather than a dropped connection.
+//!
+//! - `mod.rs`: the router, which calls every stage of the pipeline in turn (`answer`),
+//!   CORS, and the one place a scripted cut reaches the socket (`body_ending_in_cuts`).
+//! - `state.rs`: [`ServerState`], what a running server shares between its sockets and
+//!   the test: the mounted mocks, the recording, the fallback reply, the id generator.
 
 mod state;
 

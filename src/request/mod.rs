@@ -1,6 +1,14 @@
 //! A request as the server received it, and its chat-level reading (model, messages,
 //! stream flag). Matchers look at it; tests get it back from
 //! [`MockChatServer::received_requests`](crate::MockChatServer::received_requests).
+//!
+//! - `mod.rs`: [`ReceivedRequest`] and the log of its response.
+//! - `chat.rs`: [`ChatRequest`] and [`ChatMessage`], which each wire format fills from its
+//!   own body shape.
+//! - `outcome.rs`: [`StreamOutcome`], what became of the response.
+//!
+//! These are plain data, on the side of the pipeline: every stage may read them, and they
+//! import no stage.
 
 use std::time::Instant;
 

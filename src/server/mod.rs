@@ -1,6 +1,11 @@
 //! The mock server and its lifecycle: binding, the server thread, shutdown on drop, and
 //! the test-facing methods (recorded requests, waiting, verification).
 //!
+//! - `mod.rs`: [`MockChatServer`], [`MockChatServerBuilder`], [`WaitTimeout`].
+//! - `thread.rs`: binding, the server thread and its runtime, stopping.
+//! - `mount.rs`: [`Mock::mount`], [`Mock::mount_as_scoped`] and [`MockGuard`]: mounting is
+//!   the server's business, so matching never imports the server.
+//!
 //! Each server runs on its own OS thread with its own single-threaded tokio runtime. The
 //! test's runtime may be single-threaded, busy, or about to shut down; a server that lived
 //! on it could stall whenever the test blocks, and a blocking `#[test]` would have no
