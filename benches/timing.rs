@@ -485,14 +485,14 @@ async fn chatmock_round(runtime: &tokio::runtime::Handle, load: Load, samples: &
                 content_events: TOKENS
             }
         );
-        let first = request.first_event_at().unwrap();
-        let ended = request.ended_at().unwrap();
+        let first = request.first_event_at().unwrap().into_std();
+        let ended = request.ended_at().unwrap().into_std();
         samples
             .server_duration_errors
             .push(millis_between(ended, first) - scripted_ms(TOKENS - 1));
         samples
             .server_start_lag
-            .push(millis_between(first, request.received_at()));
+            .push(millis_between(first, request.received_at().into_std()));
         first_writes[stream] = Some(first);
     }
     drop(server);

@@ -10,7 +10,7 @@
 //! These are plain data, on the side of the pipeline: every stage may read them, and they
 //! import no stage.
 
-use std::time::Instant;
+use tokio::time::Instant;
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method};
@@ -145,7 +145,11 @@ impl ReceivedRequest {
         self.chat.as_ref()
     }
 
-    /// When the server finished reading the request.
+    /// When the server finished reading the request, on the server's clock: tokio's
+    /// [`Instant`], which is the real clock unless the server runs in
+    /// [virtual time](crate::MockChatServerBuilder::virtual_time) under a paused one.
+    /// Subtract two to measure a client's behaviour: `requests[1].received_at() -
+    /// requests[0].ended_at().unwrap()` is how long it waited before retrying.
     pub fn received_at(&self) -> Instant {
         self.received_at
     }

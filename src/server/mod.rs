@@ -20,11 +20,12 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod inline;
+mod listen;
 mod mount;
 mod thread;
 
 pub use mount::MockGuard;
-use thread::{serve, Running};
 
 use crate::http::{fail, Fallback, ServerState};
 use crate::matching::verification;
@@ -83,6 +84,52 @@ pub struct MockChatServer {
     wait_timeout: Duration,
     /// `None` while stopped.
     running: Mutex<Option<Running>>,
+    virtual_time: bool,
+}
+
+/// A running server: on a thread of its own, or on the test's runtime (virtual time).
+enum Running {
+    Thread(thread::Running),
+    Inline(inline::Running),
+}
+
+impl Running {
+    fn start(
+        address: SocketAddr,
+        state: Arc<ServerState>,
+        virtual_time: bool,
+    ) -> io::Result<(SocketAddr, Running)> {
+        if virtual_time {
+            let (address, running) = inline::serve(address, state)?;
+            Ok((address, Running::Inline(running)))
+        } else {
+            let (address, running) = thread::serve(address, state)?;
+            Ok((address, Running::Thread(running)))
+        }
+    }
+
+    /// Stops the server and returns once every connection and the listener are closed.
+    async fn stop(self) {
+        match self {
+            Running::Thread(running) => running.stop(),
+            Running::Inline(running) => running.stop().await,
+        }
+    }
+
+    /// Stops the server from synchronous code. Returns whether everything is closed
+    /// already: a server on the test's runtime closes at that runtime's next turn.
+    fn stop_now(self) -> bool {
+        match self {
+            Running::Thread(running) => {
+                running.stop();
+                true
+            }
+            Running::Inline(running) => {
+                running.cancel();
+                false
+            }
+        }
+    }
 }
 
 /// Configures a [`MockChatServer`] before it starts. Get one from
@@ -96,6 +143,7 @@ pub struct MockChatServerBuilder {
     wire_format: Option<WireFormat>,
     /// Mounted, in order, before the server starts serving.
     mocks: Vec<Mock>,
+    virtual_time: bool,
 }
 
 impl MockChatServerBuilder {
@@ -179,6 +227,42 @@ impl MockChatServerBuilder {
         self
     }
 
+    /// Runs the server on the test's own runtime, following its clock: under
+    /// `#[tokio::test(start_paused = true)]` (or after [`tokio::time::pause`]) every
+    /// scripted wait passes in virtual time, in order, and so do the client's own timers
+    /// and sleeps, so a test of a 20-second retry or a 30-second read timeout takes
+    /// milliseconds. Without a paused clock the server behaves as usual, on the test's
+    /// runtime. See [Virtual time](crate#virtual-time).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use chatmock::{MockChatServer, Reply};
+    /// use std::time::Duration;
+    ///
+    /// let server = MockChatServer::builder()
+    ///     .virtual_time()
+    ///     .reply(Reply::text("one two three").token_delay(Duration::from_secs(10)))
+    ///     .start()
+    ///     .await;
+    /// let started = tokio::time::Instant::now();
+    /// let body = r#"{"model":"m","messages":[],"stream":true}"#;
+    /// let url = format!("{}/chat/completions", server.openai_base_url());
+    /// reqwest::Client::new().post(url).body(body).send().await.unwrap().text().await.unwrap();
+    /// // 20 seconds of script, in no time at all.
+    /// assert_eq!(started.elapsed(), Duration::from_secs(20));
+    /// # }
+    /// ```
+    ///
+    /// It needs the test's current-thread runtime (tokio pauses only those):
+    /// [`start`](Self::start) panics, and [`try_start`](Self::try_start) fails, on a
+    /// multi-thread runtime, and [`start_blocking`](Self::start_blocking) panics, each
+    /// saying what to do.
+    pub fn virtual_time(mut self) -> Self {
+        self.virtual_time = true;
+        self
+    }
+
     /// How long [`MockChatServer::wait_for_requests`],
     /// [`MockChatServer::wait_for_streams_to_end`] and [`MockChatServer::wait_until`] wait
     /// before giving up. Defaults to 5 seconds.
@@ -196,7 +280,7 @@ impl MockChatServerBuilder {
     /// If the address cannot be bound (for instance a fixed [`port`](Self::port) that is
     /// in use). Use [`try_start`](Self::try_start) to handle that case.
     pub async fn start(self) -> MockChatServer {
-        self.start_blocking()
+        self.launch().unwrap_or_else(|error| panic!("{error}"))
     }
 
     /// Starts the server, returning an error that names the address if it cannot listen.
@@ -212,8 +296,18 @@ impl MockChatServerBuilder {
     /// # Panics
     ///
     /// As [`start`](Self::start).
+    ///
+    /// A server with [`virtual_time`](Self::virtual_time) runs on the test's runtime, so
+    /// it cannot start here: this panics, saying to use `.start().await` instead.
     #[track_caller]
     pub fn start_blocking(self) -> MockChatServer {
+        if self.virtual_time {
+            panic!(
+                "MockChatServerBuilder::virtual_time runs the server on the test's own tokio \
+                 runtime, which start_blocking() does not have: start it with .start().await \
+                 inside #[tokio::test(start_paused = true)]"
+            );
+        }
         self.launch().unwrap_or_else(|error| panic!("{error}"))
     }
 
@@ -230,12 +324,14 @@ impl MockChatServerBuilder {
         for mock in self.mocks {
             state.mount(mock);
         }
-        let (address, running) = serve(self.address, Arc::clone(&state))?;
+        let (address, running) =
+            Running::start(self.address, Arc::clone(&state), self.virtual_time)?;
         Ok(MockChatServer {
             address,
             state,
             wait_timeout: self.wait_timeout,
             running: Mutex::new(Some(running)),
+            virtual_time: self.virtual_time,
         })
     }
 }
@@ -249,6 +345,7 @@ impl MockChatServer {
             wait_timeout: Duration::from_secs(5),
             wire_format: None,
             mocks: Vec::new(),
+            virtual_time: false,
         }
     }
 
@@ -435,16 +532,24 @@ impl MockChatServer {
     /// # }
     /// ```
     pub async fn stop(&self) {
-        self.stop_now();
+        let running = lock(&self.running).take();
+        if let Some(running) = running {
+            self.state.recording.set_stopping(true);
+            running.stop().await;
+            self.state.recording.set_stopping(false);
+        }
     }
 
+    /// Stops the server from `Drop`.
     fn stop_now(&self) {
         let Some(running) = lock(&self.running).take() else {
             return;
         };
         self.state.recording.set_stopping(true);
-        running.stop();
-        self.state.recording.set_stopping(false);
+        // Streams that end after this returns were still stopped by the server.
+        if running.stop_now() {
+            self.state.recording.set_stopping(false);
+        }
     }
 
     /// Starts serving again on the same address, after [`stop`](Self::stop) (or stops
@@ -469,8 +574,9 @@ impl MockChatServer {
     /// `async` only to read as wiremock's API does: it awaits nothing, and blocks the
     /// calling thread only while the server thread stops, which takes microseconds.
     pub async fn try_restart(&self) -> io::Result<()> {
-        self.stop_now();
-        let (_, running) = serve(self.address, Arc::clone(&self.state))?;
+        self.stop().await;
+        let (_, running) =
+            Running::start(self.address, Arc::clone(&self.state), self.virtual_time)?;
         *lock(&self.running) = Some(running);
         Ok(())
     }

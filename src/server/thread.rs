@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+use super::listen::{annotate, listen};
 use crate::http::ServerState;
 use crate::socket::Connection;
 use crate::sync::lock;
@@ -28,45 +29,18 @@ impl Running {
     }
 }
 
-/// How many connections may wait to be accepted. The standard library's 128 drops SYNs
-/// when thousands of clients connect at once, which costs each of them a second or more.
-const LISTEN_BACKLOG: i32 = 4096;
-
-fn bind(address: SocketAddr) -> io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
-    // As the standard library does on Unix: a restarted server rebinds its port at once,
-    // whatever its previous connections left in TIME_WAIT.
-    #[cfg(unix)]
-    socket.set_reuse_address(true)?;
-    socket.bind(&address.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
-    socket.set_nonblocking(true)?;
-    Ok(socket.into())
-}
-
 /// Binds `address` and serves `state` on a server thread.
-///
-/// Binding happens here, on the caller's thread, so the address is known (and taken)
-/// before start returns; port 0 lets the system pick a free port without a race.
 pub(super) fn serve(
     address: SocketAddr,
     state: Arc<ServerState>,
 ) -> io::Result<(SocketAddr, Running)> {
-    let annotate = |error: io::Error| {
-        io::Error::new(
-            error.kind(),
-            format!("chatmock could not listen on {address}: {error}"),
-        )
-    };
-    let listener = bind(address).map_err(annotate)?;
-    let address = listener.local_addr().map_err(annotate)?;
+    let (listener, address) = listen(address)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let listener = {
         let _inside = runtime.enter();
-        tokio::net::TcpListener::from_std(listener).map_err(annotate)?
+        tokio::net::TcpListener::from_std(listener).map_err(|error| annotate(address, error))?
     };
     let (shutdown, stop) = oneshot::channel::<()>();
     let ended = Arc::new(Ended::default());

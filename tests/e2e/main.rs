@@ -27,3 +27,4 @@ mod responses;
 mod sdk_clients;
 mod support;
 mod tools;
+mod virtual_time;

@@ -65,7 +65,7 @@ async fn each_request_is_recorded_in_order_with_its_parts() {
     assert_eq!(chat.messages()[1].content(), "Describe this.");
     assert_eq!(chat.messages()[2].content(), "");
     assert_eq!(chat.last_user_message(), Some("And now?"));
-    assert!(chat_request.received_at() >= before);
+    assert!(chat_request.received_at().into_std() >= before);
     assert!(requests[1].received_at() >= chat_request.received_at());
     assert_eq!(requests[1].method(), "GET");
     assert_eq!(requests[1].path(), "/stream");

@@ -1,0 +1,76 @@
+//! A server on the test's own runtime, for virtual time: it follows the test's clock, so
+//! a paused clock makes every scripted wait pass at once, in order.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::runtime::{Handle, RuntimeFlavor};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::listen::{annotate, listen};
+use crate::http::{serve_inline, ServerState};
+
+/// A server running as a task of the test's runtime, and the way to stop it.
+pub(super) struct Running {
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops the server, returning once its listener and every connection are closed.
+    pub(super) async fn stop(self) {
+        let _ = self.shutdown.send(());
+        let _ = self.task.await;
+    }
+
+    /// Stops the server without waiting, for `Drop`: the task is cancelled, and its
+    /// listener and connections close the next time the test's runtime runs (at the
+    /// test's next `.await`, or when the runtime ends with the test).
+    pub(super) fn cancel(self) {
+        self.task.abort();
+    }
+}
+
+/// Binds `address` and serves `state` as a task of the current runtime.
+///
+/// # Errors
+///
+/// If there is no current runtime, or it is not a current-thread one (tokio pauses only
+/// those), with what to do instead; or if the address cannot be bound.
+pub(super) fn serve(
+    address: SocketAddr,
+    state: Arc<ServerState>,
+) -> io::Result<(SocketAddr, Running)> {
+    let runtime = test_runtime()?;
+    let (listener, address) = listen(address)?;
+    let listener = {
+        let _inside = runtime.enter();
+        tokio::net::TcpListener::from_std(listener).map_err(|error| annotate(address, error))?
+    };
+    let (shutdown, stop) = oneshot::channel();
+    let task = runtime.spawn(serve_inline(listener, state, stop));
+    Ok((address, Running { shutdown, task }))
+}
+
+/// The runtime a virtual-time server runs on: the test's, if it is a current-thread one.
+fn test_runtime() -> io::Result<Handle> {
+    let unsupported = |message: &str| io::Error::new(io::ErrorKind::Unsupported, message);
+    let Ok(runtime) = Handle::try_current() else {
+        return Err(unsupported(
+            "MockChatServerBuilder::virtual_time runs the server on the test's own tokio \
+             runtime, and this code runs outside one: start the server with .start().await \
+             inside #[tokio::test] (or #[tokio::test(start_paused = true)]), not with \
+             start_blocking()",
+        ));
+    };
+    if runtime.runtime_flavor() != RuntimeFlavor::CurrentThread {
+        return Err(unsupported(
+            "MockChatServerBuilder::virtual_time needs a current-thread runtime, as tokio can \
+             pause only those: use #[tokio::test] or #[tokio::test(start_paused = true)], \
+             without flavor = \"multi_thread\"",
+        ));
+    }
+    Ok(runtime)
+}
