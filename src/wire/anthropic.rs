@@ -366,3 +366,252 @@ fn complete_response(script: &Script, context: &ResponseContext) -> Value {
         "usage": usage(context.prompt_tokens, script.completion_tokens())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::MessageEvent::{Done, Finish, Refusal, Start, Token};
+    use crate::script::StreamError;
+    use crate::wire::tests::{args, call, call_with_id, encoder, frames, request};
+    use crate::wire::WireFormat;
+
+    fn context() -> ResponseContext {
+        let body = json!({
+            "model": "claude-test", "max_tokens": 64,
+            "messages": [{ "role": "user", "content": "Hello there" }]
+        });
+        let request = request("/v1/messages", None, body);
+        ResponseContext::for_request(
+            &request,
+            WireFormat::AnthropicMessages,
+            &IdGenerator::default(),
+        )
+    }
+
+    /// Each event's name and JSON, checking that the `type` in the JSON is the name.
+    fn stream(events: &[MessageEvent<'_>]) -> Vec<(&'static str, Value)> {
+        let body = json!({
+            "model": "claude-test", "max_tokens": 64, "stream": true,
+            "messages": [{ "role": "user", "content": "Hello there" }]
+        });
+        let request = request("/v1/messages", None, body);
+        frames(
+            &mut *encoder(WireFormat::AnthropicMessages, &request),
+            events,
+        )
+        .into_iter()
+        .map(|frame| {
+            let Frame::Event(event) = frame else {
+                panic!("{frame:?}")
+            };
+            let name = event.name.expect("every event is named");
+            let data: Value = serde_json::from_str(&event.data).unwrap();
+            assert_eq!(data["type"], name, "{data}");
+            (name, data)
+        })
+        .collect()
+    }
+
+    /// The events as `name index detail`, for tables that read like the stream.
+    fn describe(events: &[(&'static str, Value)]) -> Vec<String> {
+        events
+            .iter()
+            .map(|(name, data)| match *name {
+                "content_block_start" => {
+                    format!(
+                        "{name} {} {}",
+                        data["index"],
+                        data["content_block"]["type"].as_str().unwrap()
+                    )
+                }
+                "content_block_delta" => {
+                    let delta = &data["delta"];
+                    let text = delta.get("text").or(delta.get("partial_json")).unwrap();
+                    format!("{name} {} {}", data["index"], text.as_str().unwrap())
+                }
+                "content_block_stop" => format!("{name} {}", data["index"]),
+                "message_delta" => {
+                    format!("{name} {}", data["delta"]["stop_reason"].as_str().unwrap())
+                }
+                _ => (*name).to_owned(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn blocks_are_numbered_in_order_and_each_closes_before_the_next_starts() {
+        let events = [
+            Start,
+            Token("a"),
+            Token("b"),
+            call_with_id(0, "toolu_1", "f"),
+            args(0, "{}"),
+            call_with_id(1, "toolu_2", "g"),
+            Token("c"),
+            Finish(FinishReason::Stop),
+            Done,
+        ];
+        assert_eq!(
+            describe(&stream(&events)),
+            [
+                "message_start",
+                "content_block_start 0 text",
+                "ping",
+                "content_block_delta 0 a",
+                "content_block_delta 0 b",
+                "content_block_stop 0",
+                "content_block_start 1 tool_use",
+                // The input starts with an empty fragment, as the live API sends it.
+                "content_block_delta 1 ",
+                "content_block_delta 1 {}",
+                "content_block_stop 1",
+                // A call right after a call is a block of its own.
+                "content_block_start 2 tool_use",
+                "content_block_delta 2 ",
+                "content_block_stop 2",
+                "content_block_start 3 text",
+                "content_block_delta 3 c",
+                "content_block_stop 3",
+                "message_delta end_turn",
+                "message_stop",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_tool_use_block_names_the_call_with_an_empty_input() {
+        let events = [Start, call_with_id(0, "toolu_1", "get_weather")];
+        let events = stream(&events);
+        assert_eq!(
+            events[1].1["content_block"],
+            json!({ "type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {} })
+        );
+    }
+
+    #[test]
+    fn an_empty_reply_still_has_one_empty_text_block() {
+        let events = [Start, Finish(FinishReason::Stop), Done];
+        let events = stream(&events);
+        assert_eq!(
+            describe(&events),
+            [
+                "message_start",
+                "content_block_start 0 text",
+                "ping",
+                "content_block_stop 0",
+                "message_delta end_turn",
+                "message_stop",
+            ]
+        );
+        assert_eq!(
+            events[1].1["content_block"],
+            json!({ "type": "text", "text": "" })
+        );
+    }
+
+    #[test]
+    fn text_and_refusal_run_on_in_one_block() {
+        let events = [Start, Token("a"), Refusal("no"), Finish(FinishReason::Stop)];
+        assert_eq!(
+            describe(&stream(&events)),
+            [
+                "message_start",
+                "content_block_start 0 text",
+                "ping",
+                "content_block_delta 0 a",
+                "content_block_delta 0 no",
+                "content_block_stop 0",
+                "message_delta refusal",
+                "message_stop",
+            ]
+        );
+    }
+
+    #[test]
+    fn finish_reasons_map_to_stop_reasons() {
+        let cases: &[(MessageEvent<'_>, FinishReason<'_>, &str)] = &[
+            (Token("a"), FinishReason::Stop, "end_turn"),
+            (Refusal("no"), FinishReason::Stop, "refusal"),
+            (Token("a"), FinishReason::ContentFilter, "refusal"),
+            (Token("a"), FinishReason::Length, "max_tokens"),
+            // A refusal cut short is still cut short.
+            (Refusal("no"), FinishReason::Length, "max_tokens"),
+            (call(0, "f"), FinishReason::ToolCalls, "tool_use"),
+            (Token("a"), FinishReason::Other("pause_turn"), "pause_turn"),
+        ];
+        for (content, reason, expected) in cases {
+            let events = stream(&[Start, *content, Finish(*reason)]);
+            let (name, delta) = &events[events.len() - 2];
+            assert_eq!(*name, "message_delta");
+            assert_eq!(
+                delta["delta"]["stop_reason"], *expected,
+                "{content:?} {reason:?}"
+            );
+            assert_eq!(delta["usage"]["output_tokens"], 1, "{content:?} {reason:?}");
+        }
+    }
+
+    #[test]
+    fn error_types_follow_the_status_unless_the_script_names_an_anthropic_one() {
+        let cases: &[(u16, &str, &str)] = &[
+            (400, "invalid_request_error", "invalid_request_error"),
+            (422, "server_error", "invalid_request_error"),
+            (401, "invalid_request_error", "authentication_error"),
+            (403, "request_forbidden", "permission_error"),
+            (404, "invalid_request_error", "not_found_error"),
+            (413, "server_error", "request_too_large"),
+            (429, "requests", "rate_limit_error"),
+            (500, "server_error", "api_error"),
+            // OpenAI's invalid_request_error is not Anthropic's own, so the status decides.
+            (500, "invalid_request_error", "api_error"),
+            (502, "server_error", "api_error"),
+            (503, "server_error", "overloaded_error"),
+            (529, "server_error", "overloaded_error"),
+            (504, "server_error", "timeout_error"),
+            (429, "overloaded_error", "overloaded_error"),
+            (500, "billing_error", "billing_error"),
+        ];
+        let context = context();
+        for (status, scripted, expected) in cases {
+            let status = StatusCode::from_u16(*status).unwrap();
+            let error = ErrorBody::new("Oops.").with_type(*scripted);
+            let body = Anthropic.error_body(status, &error, &context);
+            assert_eq!(
+                body,
+                json!({
+                    "type": "error",
+                    "error": { "type": expected, "message": "Oops." },
+                    "request_id": context.request_id
+                }),
+                "{status} {scripted}"
+            );
+            // Mid-stream the same error is an `error` event, without the request id.
+            let stream_error = StreamError {
+                body: error,
+                status,
+            };
+            let events = stream(&[MessageEvent::Error(&stream_error)]);
+            assert_eq!(
+                events,
+                [(
+                    "error",
+                    json!({ "type": "error", "error": { "type": expected, "message": "Oops." } })
+                )],
+                "{status} {scripted}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unavailable_service_is_overloaded_with_529() {
+        let cases: &[(u16, u16)] = &[(503, 529), (529, 529), (500, 500), (429, 429), (400, 400)];
+        for (status, expected) in cases {
+            let status = StatusCode::from_u16(*status).unwrap();
+            assert_eq!(
+                Anthropic.error_status(status).as_u16(),
+                *expected,
+                "{status}"
+            );
+        }
+    }
+}

@@ -140,4 +140,163 @@ mod tests {
             assert_eq!(out, format!("id: {id}\ndata: x\n\n").into_bytes());
         }
     }
+
+    fn wire(frame: &Frame, crlf: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode(frame, crlf, &mut out);
+        out
+    }
+
+    fn event(
+        name: Option<&'static str>,
+        id: Option<u64>,
+        retry_ms: Option<u64>,
+        data: &str,
+    ) -> Frame {
+        Frame::Event(Event {
+            name,
+            data: data.to_owned(),
+            id,
+            retry: retry_ms.map(Duration::from_millis),
+        })
+    }
+
+    #[test]
+    fn every_line_break_in_data_starts_a_new_data_line() {
+        // A parser joins data lines back with LF, so each kind of break in a payload
+        // arrives as LF and no raw CR or LF can end a field early.
+        let cases: &[(&str, &str)] = &[
+            ("one line", "data: one line\n\n"),
+            ("a\nb", "data: a\ndata: b\n\n"),
+            ("a\r\nb", "data: a\ndata: b\n\n"),
+            ("a\rb", "data: a\ndata: b\n\n"),
+            ("a\n\r\n\rb", "data: a\ndata: \ndata: \ndata: b\n\n"),
+            // A CR then an LF is one break, but an LF then a CR is two.
+            ("a\n\rb", "data: a\ndata: \ndata: b\n\n"),
+            // A trailing break leaves an empty last line, which the spec keeps as "a\n".
+            ("a\n", "data: a\ndata: \n\n"),
+            ("\n", "data: \ndata: \n\n"),
+            ("", "data: \n\n"),
+            // The spec strips one space after the colon, so a leading space survives.
+            (" lead", "data:  lead\n\n"),
+            ("é\n漢字", "data: é\ndata: 漢字\n\n"),
+        ];
+        for (data, expected) in cases {
+            assert_eq!(
+                String::from_utf8(wire(&Frame::data(*data), false)).unwrap(),
+                *expected,
+                "{data:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn fields_come_as_id_retry_event_then_data() {
+        let cases: &[(Frame, &str)] = &[
+            (
+                event(Some("message_start"), Some(7), Some(1500), "x"),
+                "id: 7\nretry: 1500\nevent: message_start\ndata: x\n\n",
+            ),
+            (
+                event(Some("ping"), None, None, "{}"),
+                "event: ping\ndata: {}\n\n",
+            ),
+            (event(None, Some(0), None, "x"), "id: 0\ndata: x\n\n"),
+            // retry shares the block with data, never a block of its own; it is whole
+            // milliseconds.
+            (
+                event(None, None, Some(3000), "x"),
+                "retry: 3000\ndata: x\n\n",
+            ),
+            (
+                Frame::Event(Event {
+                    retry: Some(Duration::from_micros(2_999)),
+                    data: "x".to_owned(),
+                    ..Event::default()
+                }),
+                "retry: 2\ndata: x\n\n",
+            ),
+            (
+                event(Some("e"), Some(1), None, "a\nb"),
+                "id: 1\nevent: e\ndata: a\ndata: b\n\n",
+            ),
+        ];
+        for (frame, expected) in cases {
+            assert_eq!(
+                String::from_utf8(wire(frame, false)).unwrap(),
+                *expected,
+                "{frame:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_comment_is_one_colon_line_per_line_of_text() {
+        let cases: &[(&str, &str)] = &[
+            ("keep-alive", ": keep-alive\n\n"),
+            ("a\nb", ": a\n: b\n\n"),
+            ("a\r\nb\rc", ": a\n: b\n: c\n\n"),
+            ("", ": \n\n"),
+        ];
+        for (text, expected) in cases {
+            let frame = Frame::Comment((*text).to_owned());
+            assert_eq!(
+                String::from_utf8(wire(&frame, false)).unwrap(),
+                *expected,
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn crlf_ends_every_line_and_the_blank_line_with_crlf() {
+        let cases: &[(Frame, &str)] = &[
+            (
+                event(Some("e"), Some(3), Some(10), "a\nb"),
+                "id: 3\r\nretry: 10\r\nevent: e\r\ndata: a\r\ndata: b\r\n\r\n",
+            ),
+            // A CRLF inside the payload is a break like any other, not copied through.
+            (Frame::data("a\r\nb"), "data: a\r\ndata: b\r\n\r\n"),
+            (Frame::Comment("a\nb".to_owned()), ": a\r\n: b\r\n\r\n"),
+        ];
+        for (frame, expected) in cases {
+            let bytes = wire(frame, true);
+            assert_eq!(
+                String::from_utf8(bytes.clone()).unwrap(),
+                *expected,
+                "{frame:?}"
+            );
+            // No bare LF anywhere: a strict CRLF reader would see a broken line.
+            let bare_lf = bytes
+                .iter()
+                .enumerate()
+                .any(|(at, byte)| *byte == b'\n' && (at == 0 || bytes[at - 1] != b'\r'));
+            assert!(!bare_lf, "{frame:?}");
+        }
+    }
+
+    #[test]
+    fn verbatim_bytes_are_written_untouched() {
+        // NDJSON lines and JSON array pieces carry their own line ends, or none; the
+        // CRLF option and the SSE layout do not apply to them.
+        let samples: &[&[u8]] = &[
+            b"{\"done\":false}\n",
+            b"[{\"a\":1}",
+            b",\r\n{\"a\":2}",
+            b"]",
+            b"data: raw\n\n",
+            b"a\rb\nc\r\n",
+            b"\xff\xfe not UTF-8",
+            b"",
+        ];
+        for bytes in samples {
+            for crlf in [false, true] {
+                assert_eq!(
+                    wire(&Frame::Verbatim(bytes.to_vec()), crlf),
+                    *bytes,
+                    "{bytes:?}"
+                );
+            }
+        }
+    }
 }

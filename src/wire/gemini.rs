@@ -314,3 +314,282 @@ fn complete_response(script: &Script, context: &ResponseContext) -> Value {
         "responseId": context.id
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::MessageEvent::{Done, Finish, Refusal, Start, Token};
+    use crate::script::StreamError;
+    use crate::wire::tests::{args, call, encoder, frames, frames_per_event, request};
+    use crate::wire::WireFormat;
+
+    const STREAM: &str = "/v1beta/models/gemini-test:streamGenerateContent";
+
+    fn gemini_encoder(path: &str, query: Option<&str>) -> Box<dyn Encoder> {
+        let body =
+            json!({ "contents": [{ "role": "user", "parts": [{ "text": "Hello there" }] }] });
+        encoder(WireFormat::Gemini, &request(path, query, body))
+    }
+
+    /// The bytes of verbatim frames, joined; any other frame is a failure.
+    fn joined(frames: &[Frame]) -> String {
+        frames
+            .iter()
+            .map(|frame| match frame {
+                Frame::Verbatim(bytes) => std::str::from_utf8(bytes).unwrap(),
+                other => panic!("not verbatim: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn without_sse_a_complete_stream_is_one_json_array() {
+        let error = StreamError::new("broke").with_status(503);
+        let cases: Vec<(&str, Vec<MessageEvent<'_>>, usize)> = vec![
+            (
+                "text with awkward characters, then a call",
+                vec![
+                    Start,
+                    Token("quote \" back \\ \n\r\t\u{1} é 🎉"),
+                    Refusal("]"),
+                    call(0, "f"),
+                    args(0, "{\"a\":1}"),
+                    Finish(FinishReason::ToolCalls),
+                    Done,
+                ],
+                4,
+            ),
+            (
+                "an empty reply",
+                vec![Start, Finish(FinishReason::Stop), Done],
+                1,
+            ),
+            (
+                "an error mid-stream",
+                vec![Start, Token("a"), MessageEvent::Error(&error), Done],
+                2,
+            ),
+            (
+                "an error before anything",
+                vec![MessageEvent::Error(&error), Done],
+                1,
+            ),
+        ];
+        for (case, events, elements) in cases {
+            let frames = frames(&mut *gemini_encoder(STREAM, None), &events);
+            let text = joined(&frames);
+            let array: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|error| panic!("{case}: {error}: {text}"));
+            assert_eq!(
+                array.as_array().map(Vec::len),
+                Some(elements),
+                "{case}: {text}"
+            );
+            // The separators go before each element, so the array is valid wherever the
+            // stream ends, once a closing bracket follows.
+            for end in 1..frames.len() {
+                let prefix = format!("{}]", joined(&frames[..end]));
+                assert!(
+                    serde_json::from_str::<Value>(&prefix).is_ok(),
+                    "{case}: {prefix}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_last_chunk_carries_the_finish_reason_and_the_usage() {
+        let events = [
+            Start,
+            Token("a"),
+            Token("b"),
+            Finish(FinishReason::Stop),
+            Done,
+        ];
+        let array: Value = serde_json::from_str(&joined(&frames(
+            &mut *gemini_encoder(STREAM, None),
+            &events,
+        )))
+        .unwrap();
+        let chunks = array.as_array().unwrap();
+        assert_eq!(chunks.len(), 3);
+        for (chunk, text) in chunks.iter().zip(["a", "b"]) {
+            assert_eq!(
+                chunk["candidates"][0]["content"],
+                json!({ "parts": [{ "text": text }], "role": "model" })
+            );
+            assert_eq!(chunk["candidates"][0].get("finishReason"), None);
+        }
+        let last = &chunks[2];
+        assert_eq!(last["candidates"][0]["finishReason"], "STOP");
+        assert_eq!(
+            last["usageMetadata"],
+            json!({ "promptTokenCount": 2, "candidatesTokenCount": 2, "totalTokenCount": 4 })
+        );
+        assert_eq!(last["modelVersion"], "gemini-test");
+        assert!(chunks
+            .iter()
+            .all(|chunk| chunk["responseId"] == last["responseId"]));
+    }
+
+    #[test]
+    fn with_sse_each_chunk_is_a_bare_data_event_and_nothing_ends_the_stream() {
+        // `alt=sse` on Gemini's own path, or any path that is not Gemini's.
+        let cases: &[(&str, Option<&str>)] = &[
+            (STREAM, Some("alt=sse")),
+            (STREAM, Some("key=k&alt=sse")),
+            ("/gateway/gemini", None),
+        ];
+        let events = [Start, Token("a"), Finish(FinishReason::Stop), Done];
+        for (path, query) in cases {
+            let frames = frames(&mut *gemini_encoder(path, *query), &events);
+            assert_eq!(frames.len(), 2, "{path}?{query:?}");
+            for frame in &frames {
+                let Frame::Event(event) = frame else {
+                    panic!("{frame:?}")
+                };
+                assert_eq!(event.name, None);
+                assert!(
+                    serde_json::from_str::<Value>(&event.data).is_ok(),
+                    "{}",
+                    event.data
+                );
+            }
+        }
+        // Without it the stream is an array, whose pieces a comment would break.
+        for query in [None, Some("alt=json"), Some("alt=ssex")] {
+            let encoder = gemini_encoder(STREAM, query);
+            assert_eq!(encoder.keep_alive(), None, "{query:?}");
+            let mut frames = Vec::new();
+            let mut encoder = encoder;
+            encoder.encode(Token("a"), &mut frames);
+            assert!(matches!(frames[..], [Frame::Verbatim(_)]), "{query:?}");
+        }
+    }
+
+    #[test]
+    fn a_tool_call_goes_out_whole_once_its_last_fragment_is_in() {
+        let events = [
+            Start,
+            call(0, "get_weather"),
+            args(0, "{\"city\":"),
+            args(0, "\"Paris\"}"),
+            call(1, "broken"),
+            args(1, "{\"a\":"),
+            Token("after"),
+        ];
+        let per_event = frames_per_event(&mut *gemini_encoder(STREAM, Some("alt=sse")), &events);
+        let counts: Vec<usize> = per_event.iter().map(Vec::len).collect();
+        // Nothing while the calls stream; both calls, then the text, at the next event.
+        assert_eq!(counts, [0, 0, 0, 0, 0, 0, 2]);
+        let Frame::Event(calls) = &per_event[6][0] else {
+            panic!()
+        };
+        let calls: Value = serde_json::from_str(&calls.data).unwrap();
+        assert_eq!(
+            calls["candidates"][0]["content"]["parts"],
+            json!([
+                { "functionCall": { "name": "get_weather", "args": { "city": "Paris" } } },
+                // Arguments a script made invalid travel as a string.
+                { "functionCall": { "name": "broken", "args": "{\"a\":" } }
+            ])
+        );
+    }
+
+    #[test]
+    fn a_tool_call_an_error_breaks_off_is_never_sent() {
+        let error = StreamError::new("broke");
+        let events = [
+            Start,
+            call(0, "f"),
+            args(0, "{\"a\""),
+            MessageEvent::Error(&error),
+            Done,
+        ];
+        let text = joined(&frames(&mut *gemini_encoder(STREAM, None), &events));
+        let array: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            array,
+            json!([{ "error": { "code": 500, "message": "broke", "status": "INTERNAL" } }])
+        );
+    }
+
+    #[test]
+    fn finish_reasons_map_to_gemini_reasons() {
+        let cases: &[(MessageEvent<'_>, FinishReason<'_>, &str)] = &[
+            (Token("a"), FinishReason::Stop, "STOP"),
+            (Refusal("no"), FinishReason::Stop, "SAFETY"),
+            (Token("a"), FinishReason::ContentFilter, "SAFETY"),
+            (Token("a"), FinishReason::Length, "MAX_TOKENS"),
+            (Token("a"), FinishReason::ToolCalls, "STOP"),
+            (Token("a"), FinishReason::Other("recitation"), "RECITATION"),
+        ];
+        for (content, reason, expected) in cases {
+            let frames = frames(
+                &mut *gemini_encoder(STREAM, Some("alt=sse")),
+                &[*content, Finish(*reason)],
+            );
+            let Some(Frame::Event(last)) = frames.last() else {
+                panic!("{frames:?}")
+            };
+            let last: Value = serde_json::from_str(&last.data).unwrap();
+            assert_eq!(
+                last["candidates"][0]["finishReason"], *expected,
+                "{content:?} {reason:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn paths_name_a_model_and_a_method() {
+        let cases: &[(&str, Option<(&str, &str)>)] = &[
+            (
+                "/v1beta/models/gemini-2.0-flash:streamGenerateContent",
+                Some(("gemini-2.0-flash", "streamGenerateContent")),
+            ),
+            (
+                "/v1/models/gemini-pro:generateContent",
+                Some(("gemini-pro", "generateContent")),
+            ),
+            ("/v1alpha/models/m:countTokens", Some(("m", "countTokens"))),
+            // The method follows the last colon.
+            (
+                "/v1beta/models/a:b:generateContent",
+                Some(("a:b", "generateContent")),
+            ),
+            ("/v1beta/models/m:", Some(("m", ""))),
+            ("/v2/models/m:generateContent", None),
+            ("/v1beta1/models/m:generateContent", None),
+            ("/V1beta/models/m:generateContent", None),
+            ("v1beta/models/m:generateContent", None),
+            ("/v1beta/models/:generateContent", None),
+            ("/v1beta/models/a/b:generateContent", None),
+            ("/v1beta/tunedModels/m:generateContent", None),
+            ("/v1beta/models/m", None),
+            ("/v1beta", None),
+            ("", None),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(model_and_method(path), *expected, "{path}");
+        }
+    }
+
+    #[test]
+    fn gemini_serves_only_its_two_generate_methods() {
+        let cases: &[(&str, bool)] = &[
+            ("/v1beta/models/m:streamGenerateContent", true),
+            ("/v1beta/models/m:generateContent", true),
+            ("/v1/models/m:generateContent", true),
+            ("/v1alpha/models/m:streamGenerateContent", true),
+            ("/v1beta/models/m:countTokens", false),
+            ("/v1beta/models/m:embedContent", false),
+            ("/v1beta/models/m:GenerateContent", false),
+            ("/v3/models/m:generateContent", false),
+            ("/v1beta/models/a/b:generateContent", false),
+            ("/v1/chat/completions", false),
+        ];
+        for (path, serves) in cases {
+            assert_eq!(Gemini.serves(path), *serves, "{path}");
+        }
+    }
+}

@@ -305,3 +305,316 @@ impl Endpoint {
             .join(", ")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Besides the registry's own tests, the helpers the formats' tests share: a request
+    //! read the way the server reads one, and the frames an encoder makes of events.
+
+    use axum::body::Bytes;
+    use serde_json::json;
+
+    use super::*;
+
+    /// A `POST` of `body` to `path`, read as `http::answer` reads it: as a chat in the
+    /// shape of the endpoint the path names, else in whichever shape the body has.
+    pub(super) fn request(path: &str, query: Option<&str>, body: Value) -> ReceivedRequest {
+        let endpoint = Endpoint::for_request(path, None);
+        let chat = read_chat(&body, path, endpoint.map(|endpoint| endpoint.format));
+        ReceivedRequest::new(
+            Method::POST,
+            path.to_owned(),
+            query.map(str::to_owned),
+            HeaderMap::new(),
+            Bytes::from(body.to_string()),
+            Some(body),
+            chat,
+        )
+    }
+
+    /// The encoder `format` makes for `request`, through the registry, so that the
+    /// stream options it reads from the request are the format's own.
+    pub(super) fn encoder(format: WireFormat, request: &ReceivedRequest) -> Box<dyn Encoder> {
+        let context = ResponseContext::for_request(request, format, &IdGenerator::default());
+        format.spec().encoder(request, context)
+    }
+
+    /// The frames each event makes, event by event.
+    pub(super) fn frames_per_event(
+        encoder: &mut dyn Encoder,
+        events: &[MessageEvent<'_>],
+    ) -> Vec<Vec<Frame>> {
+        events
+            .iter()
+            .map(|event| {
+                let mut frames = Vec::new();
+                encoder.encode(*event, &mut frames);
+                frames
+            })
+            .collect()
+    }
+
+    /// All the frames a stream of `events` makes.
+    pub(super) fn frames(encoder: &mut dyn Encoder, events: &[MessageEvent<'_>]) -> Vec<Frame> {
+        frames_per_event(encoder, events).concat()
+    }
+
+    /// The start of tool call `index`, with no scripted id.
+    pub(super) fn call(index: usize, name: &str) -> MessageEvent<'_> {
+        MessageEvent::ToolCallStart {
+            index,
+            id: None,
+            name,
+        }
+    }
+
+    /// The start of tool call `index`, with the id the script gave it.
+    pub(super) fn call_with_id<'a>(index: usize, id: &'a str, name: &'a str) -> MessageEvent<'a> {
+        MessageEvent::ToolCallStart {
+            index,
+            id: Some(id),
+            name,
+        }
+    }
+
+    /// A fragment of tool call `index`'s arguments.
+    pub(super) fn args(index: usize, fragment: &str) -> MessageEvent<'_> {
+        MessageEvent::ToolArguments { index, fragment }
+    }
+
+    /// `body`'s chat reading as `model | role: content | ...`, for tables.
+    fn show(chat: Option<ChatRequest>) -> Option<String> {
+        chat.map(|chat| {
+            std::iter::once(chat.model().to_owned())
+                .chain(
+                    chat.messages()
+                        .iter()
+                        .map(|message| format!("{}: {}", message.role(), message.content())),
+                )
+                .collect::<Vec<_>>()
+                .join(" | ")
+        })
+    }
+
+    #[test]
+    fn read_chat_reads_the_endpoints_shape_and_falls_back_to_the_bodys() {
+        let messages = json!({
+            "model": "m", "system": "Be brief.",
+            "messages": [{ "role": "user", "content": "Hi" }]
+        });
+        let input = json!({ "model": "m", "instructions": "Be brief.", "input": "Hi" });
+        let contents = json!({ "contents": [
+            { "parts": [{ "text": "Hi" }] }, { "role": "model", "parts": [{ "text": "Yo" }] }
+        ] });
+        let gemini_path = "/v1beta/models/gemini-x:generateContent";
+        // What the case shows, the body, its path, the format the endpoint names, and
+        // the reading.
+        type Case<'a> = (
+            &'a str,
+            &'a Value,
+            &'a str,
+            Option<WireFormat>,
+            Option<&'a str>,
+        );
+        let cases: Vec<Case<'_>> = vec![
+            (
+                "Anthropic's top-level system prompt comes first",
+                &messages,
+                "/v1/messages",
+                Some(WireFormat::AnthropicMessages),
+                Some("m | system: Be brief. | user: Hi"),
+            ),
+            (
+                "Responses' instructions and string input",
+                &input,
+                "/v1/responses",
+                Some(WireFormat::OpenAiResponses),
+                Some("m | system: Be brief. | user: Hi"),
+            ),
+            (
+                "Gemini's reading takes the model from the path",
+                &contents,
+                gemini_path,
+                Some(WireFormat::Gemini),
+                Some("gemini-x | user: Hi | assistant: Yo"),
+            ),
+            (
+                "a Chat Completions body at a Gemini endpoint is still read",
+                &messages,
+                gemini_path,
+                Some(WireFormat::Gemini),
+                Some("m | system: Be brief. | user: Hi"),
+            ),
+            (
+                "a Gemini body at a Chat Completions endpoint is read as Gemini's, with \
+                 no model, since neither the body nor the path names one",
+                &contents,
+                "/v1/chat/completions",
+                Some(WireFormat::OpenAiChatCompletions),
+                Some(" | user: Hi | assistant: Yo"),
+            ),
+            (
+                "a Responses body at an Ollama endpoint",
+                &input,
+                "/api/chat",
+                Some(WireFormat::Ollama),
+                Some("m | system: Be brief. | user: Hi"),
+            ),
+            (
+                "no endpoint: the body's shape decides",
+                &input,
+                "/anything",
+                None,
+                Some("m | system: Be brief. | user: Hi"),
+            ),
+        ];
+        for (case, body, path, format, expected) in cases {
+            assert_eq!(
+                show(read_chat(body, path, format)),
+                expected.map(str::to_owned),
+                "{case}"
+            );
+        }
+        let not_a_chat = json!({ "prompt": "Hi" });
+        for format in WireFormat::ALL.iter().copied().map(Some).chain([None]) {
+            assert_eq!(read_chat(&not_a_chat, "/v1/chat/completions", format), None);
+        }
+    }
+
+    #[test]
+    fn each_known_path_is_its_formats_endpoint() {
+        let cases: &[(&str, Option<WireFormat>, Method)] = &[
+            (
+                "/v1/chat/completions",
+                Some(WireFormat::OpenAiChatCompletions),
+                Method::POST,
+            ),
+            (
+                "/chat/completions",
+                Some(WireFormat::OpenAiChatCompletions),
+                Method::POST,
+            ),
+            (
+                "/v1/responses",
+                Some(WireFormat::OpenAiResponses),
+                Method::POST,
+            ),
+            (
+                "/responses",
+                Some(WireFormat::OpenAiResponses),
+                Method::POST,
+            ),
+            (
+                "/v1/messages",
+                Some(WireFormat::AnthropicMessages),
+                Method::POST,
+            ),
+            (
+                "/messages",
+                Some(WireFormat::AnthropicMessages),
+                Method::POST,
+            ),
+            (
+                "/v1beta/models/gemini-2.0-flash:streamGenerateContent",
+                Some(WireFormat::Gemini),
+                Method::POST,
+            ),
+            (
+                "/v1beta/models/gemini-2.0-flash:generateContent",
+                Some(WireFormat::Gemini),
+                Method::POST,
+            ),
+            (
+                "/v1/models/gemini-2.0-flash:generateContent",
+                Some(WireFormat::Gemini),
+                Method::POST,
+            ),
+            (
+                "/v1alpha/models/gemini-2.0-flash:streamGenerateContent",
+                Some(WireFormat::Gemini),
+                Method::POST,
+            ),
+            ("/api/chat", Some(WireFormat::Ollama), Method::POST),
+            // The demo's page opens an EventSource, which can only GET.
+            ("/stream", Some(WireFormat::PlainText), Method::GET),
+            ("/v1/embeddings", None, Method::POST),
+            (
+                "/v1beta/models/gemini-2.0-flash:countTokens",
+                None,
+                Method::POST,
+            ),
+            // Paths match exactly: a prefix or a trailing slash is another path.
+            ("/gateway/v1/chat/completions", None, Method::POST),
+            ("/v1/chat/completions/", None, Method::POST),
+            ("/", None, Method::POST),
+        ];
+        for (path, format, method) in cases {
+            let endpoint = Endpoint::for_request(path, None);
+            assert_eq!(endpoint.map(|endpoint| endpoint.format), *format, "{path}");
+            if let Some(endpoint) = endpoint {
+                assert_eq!(endpoint.method, method, "{path}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_listed_path_is_served_by_its_own_format_only() {
+        // The first format that serves a path wins, so a path two formats claimed
+        // would silently belong to the earlier one.
+        for format in WireFormat::ALL.iter().copied() {
+            for path in format.spec().paths() {
+                let path = path.replace("{model}", "some-model");
+                let claimed_by: Vec<WireFormat> = WireFormat::ALL
+                    .iter()
+                    .copied()
+                    .filter(|other| other.spec().serves(&path))
+                    .collect();
+                assert_eq!(claimed_by, [format], "{path}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_wire_format_override_takes_every_path_with_its_method() {
+        for format in WireFormat::ALL.iter().copied() {
+            for path in ["/gateway/anything", "/v1/chat/completions", "/stream", "/"] {
+                let endpoint = Endpoint::for_request(path, Some(format))
+                    .unwrap_or_else(|| panic!("{format} at {path}"));
+                assert_eq!(endpoint.format, format, "{path}");
+                assert_eq!(
+                    endpoint.method,
+                    format.spec().method(),
+                    "{format} at {path}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_format_name_parses_back_to_its_format() {
+        for format in WireFormat::ALL.iter().copied() {
+            assert_eq!(format.name().parse::<WireFormat>(), Ok(format));
+            assert_eq!(format.to_string(), format.name());
+        }
+        let mut names: Vec<&str> = WireFormat::ALL.iter().map(|format| format.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), WireFormat::ALL.len(), "names are unique");
+    }
+
+    #[test]
+    fn an_unknown_name_is_an_error_that_lists_every_name() {
+        // Names are matched exactly: no case folding, no trimming.
+        for name in ["", "openai", "Ollama", " ollama", "gemini "] {
+            let error = name.parse::<WireFormat>().unwrap_err();
+            let message = error.to_string();
+            assert!(
+                message.starts_with(&format!("{name:?} is not a wire format")),
+                "{message}"
+            );
+            for format in WireFormat::ALL {
+                assert!(message.contains(format.name()), "{message}");
+            }
+        }
+    }
+}

@@ -254,3 +254,131 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::MessageEvent::{Done, Finish, Malformed, Refusal, Start, Token};
+    use crate::script::StreamError;
+    use crate::wire::tests::{args, call, encoder, frames, request};
+    use crate::wire::WireFormat;
+
+    fn stream(events: &[MessageEvent<'_>]) -> Vec<Frame> {
+        let body = json!({ "model": "llama-test", "messages": [{ "role": "user", "content": "Hello there" }] });
+        let request = request("/api/chat", None, body);
+        frames(&mut *encoder(WireFormat::Ollama, &request), events)
+    }
+
+    /// Each frame as the one JSON line it must be.
+    fn lines(frames: &[Frame]) -> Vec<Value> {
+        frames
+            .iter()
+            .map(|frame| {
+                let Frame::Verbatim(bytes) = frame else {
+                    panic!("{frame:?}")
+                };
+                let line = std::str::from_utf8(bytes).unwrap();
+                let body = line
+                    .strip_suffix('\n')
+                    .unwrap_or_else(|| panic!("unterminated: {line:?}"));
+                assert!(!body.contains(['\n', '\r']), "{line:?}");
+                serde_json::from_str(body).unwrap_or_else(|error| panic!("{error}: {line:?}"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_frame_is_one_line_of_json() {
+        let error = StreamError::new("broke\nbadly");
+        let awkward = "quote \" back \\ new\nline cr\r tab\t \u{1} é 🎉";
+        let ok = [
+            Start,
+            Token(awkward),
+            Refusal("no\n"),
+            call(0, "f"),
+            args(0, "{\"a\":\"\\n\"}"),
+            Token("b"),
+            Finish(FinishReason::Stop),
+            Done,
+        ];
+        let lines_ok = lines(&stream(&ok));
+        let done: Vec<&Value> = lines_ok.iter().map(|line| &line["done"]).collect();
+        assert_eq!(done, [false, false, false, false, true]);
+        assert_eq!(
+            lines_ok[0]["message"],
+            json!({ "role": "assistant", "content": awkward })
+        );
+        assert_eq!(
+            lines_ok[2]["message"]["tool_calls"],
+            json!([{ "function": { "name": "f", "arguments": { "a": "\n" } } }])
+        );
+        for line in &lines_ok {
+            assert_eq!(line["model"], "llama-test");
+            // RFC 3339 in UTC with nanoseconds: 2024-01-01T00:00:00.000000000Z.
+            let created_at = line["created_at"].as_str().unwrap();
+            assert_eq!(created_at.len(), 30, "{created_at}");
+            assert_eq!(
+                (&created_at[10..11], &created_at[19..20], &created_at[29..]),
+                ("T", ".", "Z")
+            );
+        }
+        let failed = [Start, Token("a"), MessageEvent::Error(&error), Done];
+        assert_eq!(
+            lines(&stream(&failed))[1],
+            json!({ "error": "broke\nbadly" })
+        );
+    }
+
+    #[test]
+    fn a_malformed_line_is_still_one_line() {
+        // Broken JSON, but a line reader still gets exactly one line to choke on.
+        let frames = stream(&[Malformed]);
+        let [Frame::Verbatim(bytes)] = &frames[..] else {
+            panic!("{frames:?}")
+        };
+        assert_eq!(bytes.iter().filter(|byte| **byte == b'\n').count(), 1);
+        assert!(bytes.ends_with(b"\n"));
+        assert!(serde_json::from_slice::<Value>(bytes).is_err());
+    }
+
+    #[test]
+    fn days_since_the_epoch_are_civil_dates() {
+        let cases: &[(i64, (i64, u32, u32))] = &[
+            (0, (1970, 1, 1)),
+            (-1, (1969, 12, 31)),
+            (10_957, (2000, 1, 1)),
+            // 2000 is a leap year (divisible by 400), 2100 is not (by 100 only).
+            (11_016, (2000, 2, 29)),
+            (11_017, (2000, 3, 1)),
+            (19_723, (2024, 1, 1)),
+            (19_782, (2024, 2, 29)),
+            (19_783, (2024, 3, 1)),
+            (47_540, (2100, 2, 28)),
+            (47_541, (2100, 3, 1)),
+            (-25_508, (1900, 3, 1)),
+        ];
+        for (days, date) in cases {
+            assert_eq!(civil_from_days(*days), *date, "{days}");
+        }
+    }
+
+    #[test]
+    fn only_length_is_reported_as_such_every_other_reason_is_stop() {
+        let cases: &[(FinishReason<'_>, &str)] = &[
+            (FinishReason::Stop, "stop"),
+            (FinishReason::Length, "length"),
+            (FinishReason::ContentFilter, "stop"),
+            (FinishReason::ToolCalls, "stop"),
+            (FinishReason::Other("anything"), "stop"),
+        ];
+        for (reason, expected) in cases {
+            let lines = lines(&stream(&[Start, Token("a"), Token("b"), Finish(*reason)]));
+            let last = lines.last().unwrap();
+            assert_eq!(last["done_reason"], *expected, "{reason:?}");
+            assert_eq!(last["eval_count"], 2, "{reason:?}");
+            assert_eq!(last["prompt_eval_count"], 2, "{reason:?}");
+            // Durations are nanoseconds, one millisecond per token here.
+            assert_eq!(last["eval_duration"], 2_000_000, "{reason:?}");
+        }
+    }
+}

@@ -346,3 +346,406 @@ pub(super) fn headers(context: &ResponseContext) -> HeaderMap {
     }
     headers
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::MessageEvent::{Done, Finish, Malformed, Refusal, Start, Token};
+    use crate::script::{FinishReason, StreamError};
+    use crate::wire::tests::{args, call, call_with_id, encoder, frames, request};
+    use crate::wire::WireFormat;
+
+    /// Tokens that need escaping, or look like something they are not.
+    const AWKWARD: &[&str] = &[
+        "plain",
+        "",
+        " leading space",
+        "quote \" and backslash \\ and \\\"",
+        "new\nline, crlf\r\n, lone cr\r",
+        "\ttab",
+        "\u{0}\u{1}\u{8}\u{b}\u{c}\u{1b}\u{1f}\u{7f}",
+        "é 漢字 🎉 \u{2028}\u{2029}",
+        "[DONE]",
+        "{\"json\":\"inside\"}",
+        "</script>",
+    ];
+
+    fn stream(include_usage: bool, events: &[MessageEvent<'_>]) -> Vec<Frame> {
+        let mut body = json!({
+            "model": "gpt-test",
+            "messages": [{ "role": "user", "content": "Hello there" }],
+            "stream": true
+        });
+        if include_usage {
+            body["stream_options"] = json!({ "include_usage": true });
+        }
+        let request = request("/v1/chat/completions", None, body);
+        frames(
+            &mut *encoder(WireFormat::OpenAiChatCompletions, &request),
+            events,
+        )
+    }
+
+    /// Each frame's data parsed as JSON, `[DONE]` as the string `"[DONE]"`; every frame
+    /// must be a bare `data:` event.
+    fn chunks(frames: &[Frame]) -> Vec<Value> {
+        frames
+            .iter()
+            .map(|frame| match frame {
+                Frame::Event(event) if event.name.is_none() && event.data == "[DONE]" => {
+                    Value::from("[DONE]")
+                }
+                Frame::Event(event) if event.name.is_none() => serde_json::from_str(&event.data)
+                    .unwrap_or_else(|error| panic!("{error}: {}", event.data)),
+                other => panic!("not a bare data event: {other:?}"),
+            })
+            .collect()
+    }
+
+    /// A chunk in a word or two, for tables that read like the stream.
+    fn describe(chunk: &Value) -> String {
+        if chunk == "[DONE]" {
+            return "[DONE]".to_owned();
+        }
+        if let Some(error) = chunk.get("error") {
+            return format!("error {}", error["message"].as_str().unwrap_or_default());
+        }
+        if chunk["choices"] == json!([]) {
+            return format!("usage {}", chunk["usage"]["completion_tokens"]);
+        }
+        let choice = &chunk["choices"][0];
+        let delta = &choice["delta"];
+        let text = |key: &str| delta[key].as_str().map(str::to_owned);
+        if let Some(reason) = choice["finish_reason"].as_str() {
+            format!("finish {reason}")
+        } else if delta.get("role").is_some() && delta.get("tool_calls").is_some() {
+            "role+call".to_owned()
+        } else if delta.get("role").is_some() {
+            "role".to_owned()
+        } else if let Some(calls) = delta.get("tool_calls") {
+            match calls[0]["function"].get("name") {
+                Some(name) => format!("call {}", name.as_str().unwrap_or_default()),
+                None => format!(
+                    "args {}",
+                    calls[0]["function"]["arguments"]
+                        .as_str()
+                        .unwrap_or_default()
+                ),
+            }
+        } else if let Some(content) = text("content") {
+            format!("content {content}")
+        } else if let Some(refusal) = text("refusal") {
+            format!("refusal {refusal}")
+        } else {
+            format!("? {chunk}")
+        }
+    }
+
+    #[test]
+    fn spliced_chunks_hold_exactly_the_delta_serde_json_would_write() {
+        for text in AWKWARD {
+            let events = [
+                Start,
+                Token(text),
+                Refusal(text),
+                call(3, "f"),
+                args(3, text),
+            ];
+            let frames = stream(false, &events);
+            for frame in &frames {
+                // One data line per chunk: no raw line break may reach the SSE layout.
+                let Frame::Event(event) = frame else {
+                    panic!("{frame:?}")
+                };
+                assert!(
+                    !event.data.contains(['\n', '\r']),
+                    "{text:?}: {}",
+                    event.data
+                );
+            }
+            let deltas: Vec<Value> = chunks(&frames)
+                .iter()
+                .map(|chunk| chunk["choices"][0]["delta"].clone())
+                .collect();
+            assert_eq!(deltas[1], json!({ "content": text }), "{text:?}");
+            assert_eq!(deltas[2], json!({ "refusal": text }), "{text:?}");
+            assert_eq!(
+                deltas[4],
+                json!({ "tool_calls": [{ "index": 3, "function": { "arguments": text } }] }),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_chunk_shares_the_envelope_and_only_usage_requests_carry_usage_null() {
+        let events = [
+            Start,
+            Token("a"),
+            Refusal("b"),
+            call(0, "f"),
+            args(0, "{}"),
+            Finish(FinishReason::Stop),
+        ];
+        for include_usage in [false, true] {
+            let chunks = chunks(&stream(include_usage, &events));
+            let first = &chunks[0];
+            assert!(first["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("chatcmpl-")));
+            assert_eq!(first["model"], "gpt-test");
+            for chunk in &chunks {
+                for key in ["id", "created", "model", "system_fingerprint"] {
+                    assert_eq!(chunk[key], first[key], "{key} in {chunk}");
+                }
+                assert_eq!(chunk["object"], "chat.completion.chunk");
+                assert_eq!(chunk["choices"][0]["index"], 0);
+                assert_eq!(chunk["choices"][0]["logprobs"], Value::Null);
+                // The API sends "usage": null on every chunk once usage is asked for.
+                assert_eq!(
+                    chunk.get("usage"),
+                    include_usage.then_some(&Value::Null),
+                    "{chunk}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_role_chunk_is_shaped_by_what_follows_it() {
+        let cases: Vec<(&str, Vec<MessageEvent<'_>>, Value)> = vec![
+            (
+                "text: empty content",
+                vec![Start, Token("Hi")],
+                json!({ "role": "assistant", "content": "", "refusal": null }),
+            ),
+            (
+                "an empty reply: as for text",
+                vec![Start, Finish(FinishReason::Stop)],
+                json!({ "role": "assistant", "content": "", "refusal": null }),
+            ),
+            (
+                "a refusal: no content, empty refusal",
+                vec![Start, Refusal("No")],
+                json!({ "role": "assistant", "content": null, "refusal": "" }),
+            ),
+            (
+                "a tool call: merged into the call's first chunk",
+                vec![Start, call_with_id(0, "call_abc", "get_weather")],
+                json!({
+                    "role": "assistant", "content": null, "refusal": null,
+                    "tool_calls": [{
+                        "index": 0, "id": "call_abc", "type": "function",
+                        "function": { "name": "get_weather", "arguments": "" }
+                    }]
+                }),
+            ),
+        ];
+        for (case, events, role_delta) in cases {
+            let chunks = chunks(&stream(false, &events));
+            assert_eq!(chunks[0]["choices"][0]["delta"], role_delta, "{case}");
+            assert_eq!(
+                chunks[0]["choices"][0]["finish_reason"],
+                Value::Null,
+                "{case}"
+            );
+            // The role goes out once, in the first chunk only.
+            let roles = chunks
+                .iter()
+                .filter(|chunk| chunk["choices"][0]["delta"].get("role").is_some());
+            assert_eq!(roles.count(), 1, "{case}");
+        }
+    }
+
+    #[test]
+    fn the_stream_reads_as_role_content_finish_then_done() {
+        let cases: Vec<(&str, Vec<MessageEvent<'_>>, &[&str])> = vec![
+            (
+                "text",
+                vec![
+                    Start,
+                    Token("a"),
+                    Token("b"),
+                    Finish(FinishReason::Stop),
+                    Done,
+                ],
+                &["role", "content a", "content b", "finish stop", "[DONE]"],
+            ),
+            (
+                "a refusal after text keeps the one role chunk",
+                vec![
+                    Start,
+                    Token("a"),
+                    Refusal("no"),
+                    Finish(FinishReason::ContentFilter),
+                    Done,
+                ],
+                &[
+                    "role",
+                    "content a",
+                    "refusal no",
+                    "finish content_filter",
+                    "[DONE]",
+                ],
+            ),
+            (
+                "two tool calls: only the first carries the role",
+                vec![
+                    Start,
+                    call(0, "f"),
+                    args(0, "{}"),
+                    call(1, "g"),
+                    args(1, "{}"),
+                    Finish(FinishReason::ToolCalls),
+                    Done,
+                ],
+                &[
+                    "role+call",
+                    "args {}",
+                    "call g",
+                    "args {}",
+                    "finish tool_calls",
+                    "[DONE]",
+                ],
+            ),
+            (
+                "a reason the API does not know is sent as given",
+                vec![Start, Finish(FinishReason::Other("my_reason")), Done],
+                &["role", "finish my_reason", "[DONE]"],
+            ),
+            (
+                "without_done: no marker",
+                vec![Start, Token("a"), Finish(FinishReason::Length)],
+                &["role", "content a", "finish length"],
+            ),
+        ];
+        for (case, events, expected) in cases {
+            let described: Vec<String> = chunks(&stream(false, &events))
+                .iter()
+                .map(describe)
+                .collect();
+            assert_eq!(described, expected, "{case}");
+        }
+    }
+
+    #[test]
+    fn the_finish_chunk_has_an_empty_delta() {
+        let chunks = chunks(&stream(false, &[Finish(FinishReason::Length)]));
+        assert_eq!(chunks[0]["choices"][0]["delta"], json!({}));
+        assert_eq!(chunks[0]["choices"][0]["finish_reason"], "length");
+    }
+
+    #[test]
+    fn usage_comes_before_done_only_when_asked_for_and_never_after_an_error() {
+        let error = StreamError::new("broke");
+        let normal = [
+            Start,
+            Token("a"),
+            call(0, "f"),
+            args(0, "{}"),
+            Finish(FinishReason::ToolCalls),
+            Done,
+        ];
+        let failed = [Start, Token("a"), MessageEvent::Error(&error), Done];
+        // error_after(0): the error comes before the message starts.
+        let failed_at_once = [MessageEvent::Error(&error), Done];
+        let cases: Vec<(&str, bool, &[MessageEvent<'_>], &[&str])> = vec![
+            (
+                "asked for",
+                true,
+                &normal,
+                &[
+                    "role",
+                    "content a",
+                    "call f",
+                    "args {}",
+                    "finish tool_calls",
+                    "usage 3",
+                    "[DONE]",
+                ][..],
+            ),
+            (
+                "not asked for",
+                false,
+                &normal,
+                &[
+                    "role",
+                    "content a",
+                    "call f",
+                    "args {}",
+                    "finish tool_calls",
+                    "[DONE]",
+                ][..],
+            ),
+            (
+                "asked for, but the stream failed",
+                true,
+                &failed,
+                &["role", "content a", "error broke", "[DONE]"],
+            ),
+            (
+                "failed before anything",
+                true,
+                &failed_at_once,
+                &["error broke", "[DONE]"],
+            ),
+        ];
+        for (case, include_usage, events, expected) in cases {
+            let described: Vec<String> = chunks(&stream(include_usage, events))
+                .iter()
+                .map(describe)
+                .collect();
+            assert_eq!(described, expected, "{case}");
+        }
+    }
+
+    #[test]
+    fn the_usage_chunk_counts_every_content_event() {
+        let events = [
+            Start,
+            Token("a"),
+            Refusal("b"),
+            call(0, "f"),
+            args(0, "{"),
+            args(0, "}"),
+            Finish(FinishReason::Stop),
+            Done,
+        ];
+        let chunks = chunks(&stream(true, &events));
+        let usage = &chunks[chunks.len() - 2]["usage"];
+        // "Hello there" is two prompt tokens; five content events, five completion tokens.
+        assert_eq!(usage["prompt_tokens"], 2);
+        assert_eq!(usage["completion_tokens"], 5);
+        assert_eq!(usage["total_tokens"], 7);
+    }
+
+    #[test]
+    fn a_mid_stream_error_is_the_error_object_alone() {
+        let error = StreamError::new("Rate limited.")
+            .with_type("requests")
+            .with_code("rate_limit_exceeded");
+        let chunks = chunks(&stream(false, &[MessageEvent::Error(&error)]));
+        assert_eq!(
+            chunks,
+            [json!({ "error": {
+                "message": "Rate limited.", "type": "requests", "param": null,
+                "code": "rate_limit_exceeded"
+            } })]
+        );
+    }
+
+    #[test]
+    fn a_malformed_chunk_starts_like_a_chunk_and_is_not_json() {
+        let frames = stream(false, &[Malformed, Token("a")]);
+        let [Frame::Event(malformed), Frame::Event(good)] = &frames[..] else {
+            panic!("{frames:?}")
+        };
+        assert!(
+            serde_json::from_str::<Value>(&malformed.data).is_err(),
+            "{}",
+            malformed.data
+        );
+        let envelope = &good.data[..good.data.find("\"delta\":").unwrap()];
+        assert!(malformed.data.starts_with(envelope), "{}", malformed.data);
+    }
+}

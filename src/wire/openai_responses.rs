@@ -437,3 +437,163 @@ fn complete_response(script: &Script, context: &ResponseContext) -> Value {
     )
     .1
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::MessageEvent::{Done, Finish, Refusal, Start, Token};
+    use crate::script::StreamError;
+    use crate::wire::tests::{args, call, call_with_id, encoder, frames, request};
+    use crate::wire::WireFormat;
+
+    /// Each event's name and JSON, checking that the `type` in the JSON is the name.
+    fn stream(events: &[MessageEvent<'_>]) -> Vec<(&'static str, Value)> {
+        let body = json!({ "model": "gpt-test", "input": "Hello there", "stream": true });
+        let request = request("/v1/responses", None, body);
+        frames(&mut *encoder(WireFormat::OpenAiResponses, &request), events)
+            .into_iter()
+            .map(|frame| {
+                let Frame::Event(event) = frame else {
+                    panic!("{frame:?}")
+                };
+                let name = event.name.expect("every event is named");
+                let data: Value = serde_json::from_str(&event.data).unwrap();
+                assert_eq!(data["type"], name, "{data}");
+                (name, data)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sequence_numbers_count_every_event_from_zero() {
+        let error = StreamError::new("broke");
+        let mixed = [
+            Start,
+            Token("a"),
+            Token("b"),
+            Refusal("no"),
+            call(0, "f"),
+            args(0, "{"),
+            args(0, "}"),
+            call(1, "g"),
+            Token("c"),
+            Finish(FinishReason::Stop),
+            Done,
+        ];
+        let failed = [Start, Token("a"), MessageEvent::Error(&error), Done];
+        for events in [&mixed[..], &failed[..]] {
+            let numbers: Vec<Value> = stream(events)
+                .iter()
+                .map(|(_, data)| data["sequence_number"].clone())
+                .collect();
+            let expected: Vec<Value> = (0..numbers.len()).map(Value::from).collect();
+            assert_eq!(numbers, expected, "{events:?}");
+        }
+    }
+
+    #[test]
+    fn a_mixed_stream_opens_and_closes_one_item_per_run_and_call() {
+        let events = [
+            Start,
+            Token("a"),
+            Token("b"),
+            Refusal("no"),
+            call_with_id(0, "call_1", "f"),
+            args(0, "{}"),
+            Finish(FinishReason::Stop),
+        ];
+        let events = stream(&events);
+        let names: Vec<&str> = events.iter().map(|(name, _)| *name).collect();
+        assert_eq!(
+            names,
+            [
+                "response.created",
+                "response.in_progress",
+                "response.output_item.added",
+                "response.content_part.added",
+                "response.output_text.delta",
+                "response.output_text.delta",
+                "response.output_text.done",
+                "response.content_part.done",
+                "response.output_item.done",
+                "response.output_item.added",
+                "response.content_part.added",
+                "response.refusal.delta",
+                "response.refusal.done",
+                "response.content_part.done",
+                "response.output_item.done",
+                "response.output_item.added",
+                "response.function_call_arguments.delta",
+                "response.function_call_arguments.done",
+                "response.output_item.done",
+                "response.completed",
+            ]
+        );
+        // The closing events repeat each item's whole content.
+        assert_eq!(events[6].1["text"], "ab");
+        assert_eq!(events[12].1["refusal"], "no");
+        assert_eq!(events[17].1["arguments"], "{}");
+        // The completed response lists every item, in the order it was added and with
+        // the id it was added with.
+        let output = &events[19].1["response"]["output"];
+        let added = events
+            .iter()
+            .filter(|(name, _)| *name == "response.output_item.added");
+        for (position, (_, added)) in added.enumerate() {
+            assert_eq!(added["output_index"], position);
+            assert_eq!(output[position]["id"], added["item"]["id"]);
+            assert_eq!(output[position]["status"], "completed");
+        }
+        assert_eq!(output.as_array().map(Vec::len), Some(3));
+        assert_eq!(output[2]["call_id"], "call_1");
+        assert_eq!(output[2]["id"], "fc_call_1");
+    }
+
+    #[test]
+    fn a_reply_cut_short_is_incomplete_with_its_reason() {
+        let cases: &[(FinishReason<'_>, &str, &str, Option<&str>)] = &[
+            (FinishReason::Stop, "response.completed", "completed", None),
+            (
+                FinishReason::ToolCalls,
+                "response.completed",
+                "completed",
+                None,
+            ),
+            (
+                FinishReason::Other("anything"),
+                "response.completed",
+                "completed",
+                None,
+            ),
+            (
+                FinishReason::Length,
+                "response.incomplete",
+                "incomplete",
+                Some("max_output_tokens"),
+            ),
+            (
+                FinishReason::ContentFilter,
+                "response.incomplete",
+                "incomplete",
+                Some("content_filter"),
+            ),
+        ];
+        for (reason, kind, status, incomplete) in cases {
+            let events = stream(&[Start, Token("a"), Finish(*reason)]);
+            let (name, last) = events.last().unwrap();
+            assert_eq!(name, kind, "{reason:?}");
+            let response = &last["response"];
+            assert_eq!(response["status"], *status, "{reason:?}");
+            assert_eq!(
+                response["incomplete_details"],
+                incomplete.map_or(Value::Null, |reason| json!({ "reason": reason })),
+                "{reason:?}"
+            );
+            assert_eq!(response["usage"]["output_tokens"], 1, "{reason:?}");
+            assert_eq!(
+                response["output"][0]["content"][0]["text"], "a",
+                "{reason:?}"
+            );
+        }
+    }
+}
