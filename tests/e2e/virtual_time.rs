@@ -363,11 +363,14 @@ async fn every_format_streams_and_answers_on_the_scripted_clock() {
     assert_quick(wall);
 }
 
+/// A name, how a reply ends, and the cut it makes (none for an error event).
+type Ending = (&'static str, fn(Reply) -> Reply, Option<CutKind>);
+
 #[tokio::test(start_paused = true)]
 async fn cuts_and_error_events_come_at_their_scripted_times() {
     let wall = std::time::Instant::now();
     let client = reqwest::Client::new();
-    let endings: [(&str, fn(Reply) -> Reply, Option<CutKind>); 4] = [
+    let endings: [Ending; 4] = [
         (
             "disconnect",
             |reply| reply.disconnect_after(2),
