@@ -207,6 +207,78 @@
 //! parallel, work with any tokio runtime flavour, and plain `#[test]`s can use
 //! [`MockChatServerBuilder::start_blocking`] with a blocking client. Dropping the server
 //! stops it at once, cutting streams in flight, and frees the port.
+//!
+//! # Virtual time
+//!
+//! Tests of what chatmock exists for wait: a retry after `Retry-After: 20`, a read
+//! timeout against a stall, sixty tokens half a second apart. With
+//! [`MockChatServerBuilder::virtual_time`] the server runs on the test's own runtime and
+//! follows its clock, so under `#[tokio::test(start_paused = true)]` every scripted
+//! wait (token delays, pauses, delayed headers, keep-alives, retry-after, the whole
+//! script of a non-streaming reply) and every wait of a client on the same runtime
+//! passes in virtual time: the test takes milliseconds, and each wait is exactly as long
+//! as the script says, to the timer's millisecond. Recorded times
+//! ([`ReceivedRequest::received_at`] and the others) and the `wait_for_*` timeouts read
+//! the same clock.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! // In a test: #[tokio::test(start_paused = true)]
+//! use chatmock::{MockChatServer, Reply};
+//! use std::time::Duration;
+//! use tokio::time::Instant;
+//!
+//! let server = MockChatServer::builder()
+//!     .virtual_time()
+//!     .reply_sequence([
+//!         Reply::rate_limited().retry_after(Duration::from_secs(20)),
+//!         Reply::text("Hello after the wait"),
+//!     ])
+//!     .start()
+//!     .await;
+//! let url = format!("{}/chat/completions", server.openai_base_url());
+//! let body = r#"{"model":"m","messages":[]}"#;
+//!
+//! // The code under test: a client that honours retry-after, sleeping on tokio's clock.
+//! let client = reqwest::Client::new();
+//! let started = Instant::now();
+//! let answer = loop {
+//!     let response = client.post(&url).body(body).send().await.unwrap();
+//!     match response.headers().get("retry-after") {
+//!         Some(seconds) => {
+//!             let seconds = seconds.to_str().unwrap().parse().unwrap();
+//!             tokio::time::sleep(Duration::from_secs(seconds)).await;
+//!         }
+//!         None => break response.json::<serde_json::Value>().await.unwrap(),
+//!     }
+//! };
+//!
+//! assert_eq!(answer["choices"][0]["message"]["content"], "Hello after the wait");
+//! assert_eq!(started.elapsed(), Duration::from_secs(20)); // in virtual time
+//! let requests = server.received_requests().await;
+//! let waited = requests[1].received_at() - requests[0].ended_at().unwrap();
+//! assert!(waited >= Duration::from_secs(20));
+//! # }
+//! ```
+//!
+//! Which client timers follow the paused clock: those that sleep on tokio's timer on the
+//! same runtime, such as reqwest's `timeout` and `read_timeout`, hyper's, async-openai's
+//! retry back-off and `tokio::time::sleep` in the code under test. Timers of their own do
+//! not: reqwest-eventsource's reconnection delay (`futures-timer`), `std::thread::sleep`,
+//! `reqwest::blocking` (which runs its own runtime on another thread), and clients in
+//! other processes. Such a client still works against a virtual-time server, but its own
+//! waits take real time: keep them short in the test, or drive the waiting from code
+//! that sleeps on tokio's clock.
+//!
+//! Virtual time needs a current-thread runtime, which is what `#[tokio::test]` gives
+//! (tokio can pause only those); a multi-thread runtime or
+//! [`start_blocking`](MockChatServerBuilder::start_blocking) is refused with a message
+//! that says what to do. It relies on tokio 1.53.3 or later, whose paused clock never
+//! advances while a socket has woken a task, so a byte written at virtual time *t* is read
+//! before the clock moves past *t*. On a virtual-time server, dropping cancels its
+//! connections for the runtime's next turn; [`MockChatServer::stop`] returns once they
+//! are closed.
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]

@@ -653,3 +653,26 @@ async fn a_multi_thread_runtime_is_refused_with_what_to_do() {
 fn start_blocking_is_refused_with_what_to_do() {
     let _server = MockChatServer::builder().virtual_time().start_blocking();
 }
+
+/// The README's example, as written there.
+#[tokio::test(start_paused = true)]
+async fn the_readme_example_holds() {
+    let server = MockChatServer::builder()
+        .virtual_time()
+        .reply(Reply::text("one two three").stall_after(2))
+        .start()
+        .await;
+    let client = reqwest::Client::builder()
+        .read_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+
+    let started = Instant::now();
+    let body = r#"{"model":"m","messages":[],"stream":true}"#;
+    let url = format!("{}/chat/completions", server.openai_base_url());
+    let response = client.post(url).body(body).send().await.unwrap();
+    let error = response.text().await.unwrap_err();
+
+    assert!(error.is_timeout());
+    assert!(started.elapsed() >= Duration::from_secs(30)); // virtual seconds
+}
