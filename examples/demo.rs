@@ -75,7 +75,11 @@ fn builder(options: &Options) -> Result<chatmock::MockChatServerBuilder, String>
     let mut builder = MockChatServer::builder()
         .listen_on(SocketAddr::new(options.host, options.port))
         // The server logs requests as they come, for as long as it runs.
-        .wait_timeout(Duration::from_secs(24 * 60 * 60));
+        .wait_timeout(Duration::from_secs(24 * 60 * 60))
+        // A standalone server faces clients it does not know: one that connects and says
+        // nothing, or trickles its headers, must not hold a connection forever.
+        .header_read_timeout(Duration::from_secs(30))
+        .max_connections(10_000);
     if options.fixtures.is_empty() {
         builder = builder.reply(
             Reply::demo()

@@ -14,8 +14,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -91,11 +89,9 @@ impl AsyncWrite for Socket {
     }
 }
 
-impl Listener for Accepting {
-    type Io = Socket;
-    type Addr = Connection;
-
-    async fn accept(&mut self) -> (Socket, Connection) {
+impl Accepting {
+    /// The next connection, skipping clients that gave up before they were accepted.
+    pub(crate) async fn accept(&mut self) -> (Socket, Connection) {
         loop {
             match self.0.accept().await {
                 Ok((stream, _)) => {
@@ -115,16 +111,6 @@ impl Listener for Accepting {
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         }
-    }
-
-    fn local_addr(&self) -> io::Result<Connection> {
-        Ok(Connection::default())
-    }
-}
-
-impl Connected<IncomingStream<'_, Accepting>> for Connection {
-    fn connect_info(stream: IncomingStream<'_, Accepting>) -> Connection {
-        stream.remote_addr().clone()
     }
 }
 

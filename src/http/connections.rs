@@ -1,52 +1,143 @@
-//! Serving connections inside one future, for a server on the test's own runtime.
+//! Accepting and serving connections, for both places a server runs.
 //!
-//! A server on its own thread serves with `axum::serve`, which spawns a task per
-//! connection; dropping that server's runtime ends them all. A server on the test's
-//! runtime (virtual time) cannot drop the runtime, so it keeps its listener and every
-//! connection inside the one future this module returns: cancelling that future closes
-//! them all at once.
+//! One loop accepts, and every connection is served by hyper's HTTP/1 server with the
+//! same settings: headers may have to arrive within a time limit, and the number of open
+//! connections may be bounded. A server on its own thread spawns each
+//! connection as a task, so dropping that runtime cuts them all; a server on the test's
+//! runtime (virtual time) keeps them inside the one future this loop is, so cancelling it
+//! closes them all.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ConnectInfo;
-use axum::serve::Listener;
+use axum::Router;
+use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 use tower::ServiceExt;
 
 use super::{router, ServerState};
-use crate::socket::Accepting;
+use crate::socket::{Accepting, Connection, Socket};
 
-/// Accepts and serves connections until `stop` fires, all inside the returned future.
-pub(crate) async fn serve_inline(
+/// What a server allows its connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ConnectionLimits {
+    /// A connection must send a request's whole head within this time of opening (or of
+    /// its previous response), or it is closed.
+    pub(crate) header_read_timeout: Option<Duration>,
+    /// At most this many connections are open at once; more wait to be accepted.
+    pub(crate) max_connections: Option<usize>,
+}
+
+/// Where connections run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hosting {
+    /// A task each, on the server's own runtime.
+    Spawned,
+    /// Inside the serving future, on the test's runtime.
+    Inline,
+}
+
+/// Accepts and serves connections until `stop` fires.
+pub(crate) async fn serve(
     listener: TcpListener,
     state: Arc<ServerState>,
     mut stop: oneshot::Receiver<()>,
+    hosting: Hosting,
 ) {
+    let limits = state.limits;
     let router = router(state);
     let mut accepting = Accepting(listener);
-    let mut connections = FuturesUnordered::new();
+    let open = Arc::new(OpenConnections::default());
+    let mut inline: FuturesUnordered<BoxFuture<'static, ()>> = FuturesUnordered::new();
     loop {
+        if limits
+            .max_connections
+            .is_some_and(|max| open.count() >= max)
+        {
+            // Leave the rest in the listen backlog until a connection ends.
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = open.closed.notified() => continue,
+                Some(()) = inline.next(), if !inline.is_empty() => continue,
+            }
+        }
         tokio::select! {
             _ = &mut stop => return,
             (socket, connection) = accepting.accept() => {
-                let router = router.clone();
-                let service = hyper::service::service_fn(
-                    move |mut request: hyper::Request<hyper::body::Incoming>| {
-                        request.extensions_mut().insert(ConnectInfo(connection.clone()));
-                        router.clone().oneshot(request.map(axum::body::Body::new))
-                    },
-                );
-                connections.push(
-                    hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(socket), service),
-                );
+                let served = serve_connection(socket, connection, router.clone(), limits);
+                let guard = open.opened();
+                let served = Box::pin(async move {
+                    served.await;
+                    drop(guard);
+                });
+                match hosting {
+                    Hosting::Spawned => drop(tokio::spawn(served)),
+                    Hosting::Inline => inline.push(served),
+                }
             }
-            // A connection that fails has only itself to blame; the others go on.
-            Some(_) = connections.next(), if !connections.is_empty() => {}
+            Some(()) = inline.next(), if !inline.is_empty() => {}
         }
+    }
+}
+
+/// Serves one connection with hyper's HTTP/1 server; its errors are the connection's own
+/// (a client that sent garbage or went away), so the others go on.
+async fn serve_connection(
+    socket: Socket,
+    connection: Connection,
+    router: Router,
+    limits: ConnectionLimits,
+) {
+    let service =
+        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request
+                .extensions_mut()
+                .insert(ConnectInfo(connection.clone()));
+            router.clone().oneshot(request.map(axum::body::Body::new))
+        });
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    if let Some(timeout) = limits.header_read_timeout {
+        http1.timer(TokioTimer::new()).header_read_timeout(timeout);
+    }
+    let _ = http1.serve_connection(TokioIo::new(socket), service).await;
+}
+
+/// How many connections are open, and a signal when one closes.
+#[derive(Default)]
+struct OpenConnections {
+    count: Arc<AtomicUsize>,
+    closed: Arc<Notify>,
+}
+
+impl OpenConnections {
+    fn count(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+
+    fn opened(&self) -> OpenGuard {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        OpenGuard {
+            count: Arc::clone(&self.count),
+            closed: Arc::clone(&self.closed),
+        }
+    }
+}
+
+/// Counts a connection as open until dropped.
+struct OpenGuard {
+    count: Arc<AtomicUsize>,
+    closed: Arc<Notify>,
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+        self.closed.notify_one();
     }
 }

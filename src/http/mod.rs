@@ -6,15 +6,16 @@
 //!
 //! - `mod.rs`: the router, which calls every stage of the pipeline in turn (`answer`),
 //!   CORS, and the one place a scripted cut reaches the socket (`body_ending_in_cuts`).
-//! - `connections.rs`: serving every connection inside one future, for a server on the
-//!   test's own runtime, which must be able to drop them all at once.
+//! - `connections.rs`: accepting and serving connections with hyper (an optional header
+//!   timeout and connection limit), as tasks of a server's own runtime or inside one
+//!   future on the test's runtime.
 //! - `state.rs`: [`ServerState`], what a running server shares between its sockets and
 //!   the test: the mounted mocks, the recording, the fallback reply, the id generator.
 
 mod connections;
 mod state;
 
-pub(crate) use connections::serve_inline;
+pub(crate) use connections::{serve, ConnectionLimits, Hosting};
 pub(crate) use state::{fail, Fallback, ServerState};
 
 use std::io;

@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::ConnectionLimits;
 use crate::matching::mock_set::MockSet;
 use crate::matching::verification;
 use crate::matching::Mock;
@@ -23,6 +24,7 @@ pub(crate) struct ServerState {
     pub(crate) ids: IdGenerator,
     /// Frames every request this way, whatever its path.
     pub(crate) wire_format: Option<WireFormat>,
+    pub(crate) limits: ConnectionLimits,
 }
 
 /// What a known endpoint answers when no mock matches.
@@ -39,13 +41,18 @@ pub(crate) enum Fallback {
 }
 
 impl ServerState {
-    pub(crate) fn new(fallback: Fallback, wire_format: Option<WireFormat>) -> ServerState {
+    pub(crate) fn new(
+        fallback: Fallback,
+        wire_format: Option<WireFormat>,
+        limits: ConnectionLimits,
+    ) -> ServerState {
         ServerState {
             mocks: Mutex::default(),
             recording: Arc::default(),
             fallback,
             ids: IdGenerator::default(),
             wire_format,
+            limits,
         }
     }
 

@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::listen::{annotate, listen};
-use crate::http::{serve_inline, ServerState};
+use crate::http::{self, Hosting, ServerState};
 
 /// A server running as a task of the test's runtime, and the way to stop it.
 pub(super) struct Running {
@@ -50,7 +50,7 @@ pub(super) fn serve(
         tokio::net::TcpListener::from_std(listener).map_err(|error| annotate(address, error))?
     };
     let (shutdown, stop) = oneshot::channel();
-    let task = runtime.spawn(serve_inline(listener, state, stop));
+    let task = runtime.spawn(http::serve(listener, state, stop, Hosting::Inline));
     Ok((address, Running { shutdown, task }))
 }
 

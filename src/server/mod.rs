@@ -27,7 +27,7 @@ mod thread;
 
 pub use mount::MockGuard;
 
-use crate::http::{fail, Fallback, ServerState};
+use crate::http::{fail, ConnectionLimits, Fallback, ServerState};
 use crate::matching::verification;
 use crate::matching::Mock;
 use crate::request::ReceivedRequest;
@@ -84,6 +84,9 @@ pub struct MockChatServer {
     wait_timeout: Duration,
     /// `None` while stopped.
     running: Mutex<Option<Running>>,
+    /// Held by `stop` and `restart` from start to end, so that calls from several tasks
+    /// at once take turns instead of racing to bind the port.
+    lifecycle: tokio::sync::Mutex<()>,
     virtual_time: bool,
 }
 
@@ -144,6 +147,7 @@ pub struct MockChatServerBuilder {
     /// Mounted, in order, before the server starts serving.
     mocks: Vec<Mock>,
     virtual_time: bool,
+    limits: ConnectionLimits,
 }
 
 impl MockChatServerBuilder {
@@ -263,6 +267,50 @@ impl MockChatServerBuilder {
         self
     }
 
+    /// Closes a connection that has not sent a whole request head within `timeout` of
+    /// opening (or of its previous response), as a public server does against clients
+    /// that connect and say nothing, or trickle their headers (slowloris). Off by
+    /// default: a test's own clients are trusted; the standalone server turns it on.
+    /// Connections that never send a request are never recorded.
+    ///
+    /// ```
+    /// use chatmock::MockChatServer;
+    /// use std::time::Duration;
+    ///
+    /// let server = MockChatServer::builder()
+    ///     .header_read_timeout(Duration::from_secs(10))
+    ///     .start_blocking();
+    /// # drop(server);
+    /// ```
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.header_read_timeout = Some(timeout);
+        self
+    }
+
+    /// Keeps at most `max` connections open at once; further clients wait in the listen
+    /// backlog until one closes. Unbounded by default.
+    ///
+    /// ```
+    /// use chatmock::MockChatServer;
+    ///
+    /// let server = MockChatServer::builder().max_connections(1_000).start_blocking();
+    /// # drop(server);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `max` is zero: such a server could serve no one.
+    #[track_caller]
+    pub fn max_connections(mut self, max: usize) -> Self {
+        assert!(
+            max > 0,
+            "MockChatServerBuilder::max_connections: a limit of 0 connections could serve no \
+             one: use 1 or more, or leave it unbounded"
+        );
+        self.limits.max_connections = Some(max);
+        self
+    }
+
     /// How long [`MockChatServer::wait_for_requests`],
     /// [`MockChatServer::wait_for_streams_to_end`] and [`MockChatServer::wait_until`] wait
     /// before giving up. Defaults to 5 seconds.
@@ -320,7 +368,7 @@ impl MockChatServerBuilder {
                 served: AtomicUsize::new(0),
             }
         };
-        let state = Arc::new(ServerState::new(fallback, self.wire_format));
+        let state = Arc::new(ServerState::new(fallback, self.wire_format, self.limits));
         for mock in self.mocks {
             state.mount(mock);
         }
@@ -331,6 +379,7 @@ impl MockChatServerBuilder {
             state,
             wait_timeout: self.wait_timeout,
             running: Mutex::new(Some(running)),
+            lifecycle: tokio::sync::Mutex::new(()),
             virtual_time: self.virtual_time,
         })
     }
@@ -346,6 +395,7 @@ impl MockChatServer {
             wire_format: None,
             mocks: Vec::new(),
             virtual_time: false,
+            limits: ConnectionLimits::default(),
         }
     }
 
@@ -532,6 +582,11 @@ impl MockChatServer {
     /// # }
     /// ```
     pub async fn stop(&self) {
+        let _turn = self.lifecycle.lock().await;
+        self.stop_in_turn().await;
+    }
+
+    async fn stop_in_turn(&self) {
         let running = lock(&self.running).take();
         if let Some(running) = running {
             self.state.recording.set_stopping(true);
@@ -554,7 +609,8 @@ impl MockChatServer {
 
     /// Starts serving again on the same address, after [`stop`](Self::stop) (or stops
     /// and starts again if the server is running), with the same mocks and request log:
-    /// a client sees an outage end.
+    /// a client sees an outage end. Calls from several tasks at once take turns, so each
+    /// succeeds and the server ends up serving.
     ///
     /// `async` only to read as wiremock's API does: it awaits nothing, and blocks the
     /// calling thread only while the server thread stops, which takes microseconds.
@@ -574,7 +630,8 @@ impl MockChatServer {
     /// `async` only to read as wiremock's API does: it awaits nothing, and blocks the
     /// calling thread only while the server thread stops, which takes microseconds.
     pub async fn try_restart(&self) -> io::Result<()> {
-        self.stop().await;
+        let _turn = self.lifecycle.lock().await;
+        self.stop_in_turn().await;
         let (_, running) =
             Running::start(self.address, Arc::clone(&self.state), self.virtual_time)?;
         *lock(&self.running) = Some(running);

@@ -9,8 +9,8 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::listen::{annotate, listen};
+use crate::http::Hosting;
 use crate::http::ServerState;
-use crate::socket::Connection;
 use crate::sync::lock;
 
 /// A running server and the way to stop it.
@@ -125,11 +125,7 @@ fn serving(
     stop: oneshot::Receiver<()>,
 ) -> Serving {
     Box::pin(async move {
-        let app = crate::http::router(state).into_make_service_with_connect_info::<Connection>();
-        tokio::select! {
-            _ = axum::serve(crate::socket::Accepting(listener), app) => {}
-            _ = stop => {}
-        }
+        crate::http::serve(listener, state, stop, Hosting::Spawned).await;
     })
 }
 

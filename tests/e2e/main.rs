@@ -23,6 +23,7 @@ mod properties;
 mod raw_stream;
 mod reconnect;
 mod recording;
+mod reliability;
 mod responses;
 mod sdk_clients;
 mod support;
