@@ -7,11 +7,12 @@
 //! to every request on it): a response sets the flag, and the socket applies it itself
 //! when the HTTP server drops it.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Weak};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -20,10 +21,13 @@ use tokio::net::{TcpListener, TcpStream};
 /// The listener a server accepts on.
 pub(crate) struct Accepting(pub(crate) TcpListener);
 
-/// The connection a request arrived on: the way its response asks for a reset.
+/// The connection a request arrived on: the way its response asks for a reset, and
+/// watches for the client leaving.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Connection {
     reset_on_close: Arc<AtomicBool>,
+    /// The socket, while the HTTP server has it.
+    stream: Weak<TcpStream>,
 }
 
 impl Connection {
@@ -31,11 +35,30 @@ impl Connection {
     pub(crate) fn reset_on_close(&self) {
         self.reset_on_close.store(true, Ordering::Release);
     }
+
+    /// Returns once the client has finished sending: it closed the connection, or shut
+    /// down its sending side (the two look the same until something is written). Never
+    /// returns if the client sends more (a pipelined request).
+    pub(crate) fn finished_sending(&self) -> impl Future<Output = ()> + Send + 'static {
+        let stream = self.stream.upgrade();
+        async move {
+            let Some(stream) = stream else {
+                return;
+            };
+            let mut byte = [0; 1];
+            match stream.peek(&mut byte).await {
+                Ok(0) | Err(_) => {}
+                Ok(_) => std::future::pending().await,
+            }
+        }
+    }
 }
 
 /// An accepted socket, which closes with a reset when its connection asked for one.
+/// It is shared with its [`Connection`] only so that a response can watch for the
+/// client leaving while the HTTP server is not reading.
 pub(crate) struct Socket {
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     reset_on_close: Arc<AtomicBool>,
 }
 
@@ -44,48 +67,66 @@ impl Drop for Socket {
         if self.reset_on_close.load(Ordering::Acquire) {
             // Failing here only turns the reset into an ordinary close; the client's own
             // assertion in the test would show which one it met.
-            let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
+            let _ = socket2::SockRef::from(&*self.stream).set_linger(Some(Duration::ZERO));
         }
     }
 }
 
 impl AsyncRead for Socket {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        loop {
+            ready!(self.stream.poll_read_ready(cx))?;
+            match self.stream.try_read_buf(buf) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+                result => return Poll::Ready(result.map(drop)),
+            }
+        }
     }
 }
 
 impl AsyncWrite for Socket {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        loop {
+            ready!(self.stream.poll_write_ready(cx))?;
+            match self.stream.try_write(buf) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+                result => return Poll::Ready(result),
+            }
+        }
     }
 
     fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        loop {
+            ready!(self.stream.poll_write_ready(cx))?;
+            match self.stream.try_write_vectored(bufs) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+                result => return Poll::Ready(result),
+            }
+        }
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
+        true
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(socket2::SockRef::from(&*self.stream).shutdown(std::net::Shutdown::Write))
     }
 }
 
@@ -97,7 +138,11 @@ impl Accepting {
                 Ok((stream, _)) => {
                     // Small SSE events must leave at once, not wait for Nagle's algorithm.
                     let _ = stream.set_nodelay(true);
-                    let connection = Connection::default();
+                    let stream = Arc::new(stream);
+                    let connection = Connection {
+                        reset_on_close: Arc::default(),
+                        stream: Arc::downgrade(&stream),
+                    };
                     let socket = Socket {
                         stream,
                         reset_on_close: Arc::clone(&connection.reset_on_close),

@@ -1,8 +1,8 @@
 //! Accepting and serving connections, for both places a server runs.
 //!
 //! One loop accepts, and every connection is served by hyper's HTTP/1 server with the
-//! same settings: headers may have to arrive within a time limit, and the number of open
-//! connections may be bounded. A server on its own thread spawns each
+//! same settings: half-closed connections are served to the end, headers may have to
+//! arrive within a time limit, and the number of open connections may be bounded. A server on its own thread spawns each
 //! connection as a task, so dropping that runtime cuts them all; a server on the test's
 //! runtime (virtual time) keeps them inside the one future this loop is, so cancelling it
 //! closes them all.
@@ -102,6 +102,9 @@ async fn serve_connection(
             router.clone().oneshot(request.map(axum::body::Body::new))
         });
     let mut http1 = hyper::server::conn::http1::Builder::new();
+    // The end of a client's input does not end its response: a client may finish sending
+    // and still read. The router watches for clients that leave instead (`answer`).
+    http1.half_close(true);
     if let Some(timeout) = limits.header_read_timeout {
         http1.timer(TokioTimer::new()).header_read_timeout(timeout);
     }

@@ -32,7 +32,7 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use axum::Router;
-use futures::{Stream, StreamExt};
+use futures::{Future, Stream, StreamExt};
 
 use crate::playback::{self, ResumeAfter};
 use crate::recording::ResponseRecorder;
@@ -64,12 +64,44 @@ async fn handle(State(state): State<Arc<ServerState>>, request: Request) -> Resp
 }
 
 async fn answer(state: &ServerState, request: Request) -> Response {
+    let incoming = read(request, state.wire_format).await;
+    // A client that keeps its connection alive stops sending only when it leaves; one
+    // that said this request is its last may shut down its sending side and still read,
+    // so it is only seen to leave when a write fails.
+    let leaving = match &incoming.connection {
+        // A request whose body broke off gets its error at once.
+        Some(connection) if !incoming.last_request && incoming.body_error.is_none() => {
+            Some(connection.finished_sending())
+        }
+        _ => None,
+    };
+    match leaving {
+        Some(leaving) => tokio::select! {
+            response = respond(state, incoming, true) => response,
+            () = leaving => abandoned(),
+        },
+        None => respond(state, incoming, false).await,
+    }
+}
+
+/// The response to a client that left before it was ready: a body that fails, so the
+/// connection is dropped. Dropping the unfinished answer has logged the hang-up.
+fn abandoned() -> Response {
+    let failing = futures::stream::iter([Err::<Bytes, _>(io::Error::other(
+        "chatmock: the client left",
+    ))]);
+    Response::new(Body::from_stream(failing))
+}
+
+/// Matches, records and answers a request that came in.
+async fn respond(state: &ServerState, incoming: Incoming, watch_for_leaving: bool) -> Response {
     let Incoming {
         mut received,
         endpoint,
         body_error,
         connection,
-    } = read(request, state.wire_format).await;
+        ..
+    } = incoming;
     let decision = match body_error {
         Some(error) => Err(error),
         None => choose_reply(state, &mut received, endpoint),
@@ -119,7 +151,11 @@ async fn answer(state: &ServerState, request: Request) -> Response {
                     resume_after,
                     recorder,
                 );
-                let body = body_ending_in_cuts(body, connection);
+                let leaving = connection
+                    .as_ref()
+                    .filter(|_| watch_for_leaving)
+                    .map(Connection::finished_sending);
+                let body = body_ending_in_cuts(until_client_leaves(body, leaving), connection);
                 with_parts(StatusCode::OK, headers, body)
             }
             Err(error) => error_response(spec, endpoint, &error, &context, &recorder),
@@ -142,6 +178,8 @@ struct Incoming {
     /// The body could not be read whole.
     body_error: Option<ApiError>,
     connection: Option<Connection>,
+    /// The request says it is its connection's last.
+    last_request: bool,
 }
 
 /// Reads a request whole, and its body as JSON and as a conversation in the shape of the
@@ -152,6 +190,7 @@ async fn read(request: Request, wire_format: Option<WireFormat>) -> Incoming {
         .get::<ConnectInfo<Connection>>()
         .map(|info| info.0.clone());
     let (parts, body) = request.into_parts();
+    let last_request = is_last_request(&parts);
     let (body, body_error) = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => (body, None),
         Err(error) => (Bytes::new(), Some(body_read_error(&error))),
@@ -177,6 +216,25 @@ async fn read(request: Request, wire_format: Option<WireFormat>) -> Incoming {
         endpoint,
         body_error,
         connection,
+        last_request,
+    }
+}
+
+/// Whether the request says it is its connection's last: `Connection: close`, or
+/// HTTP/1.0 without `Connection: keep-alive`.
+fn is_last_request(parts: &axum::http::request::Parts) -> bool {
+    let connection_says = |token: &str| {
+        parts
+            .headers
+            .get_all(axum::http::header::CONNECTION)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .any(|part| part.trim().eq_ignore_ascii_case(token))
+    };
+    match parts.version {
+        axum::http::Version::HTTP_10 => !connection_says("keep-alive"),
+        _ => connection_says("close"),
     }
 }
 
@@ -396,6 +454,39 @@ async fn complete_response(
             let body = spec.complete_response(script, context);
             recorder.answered(StatusCode::OK.as_u16());
             json_response(StatusCode::OK, &body, spec, context)
+        }
+    }
+}
+
+/// `body`, broken off when the client leaves, if `leaving` watches for that: the body
+/// otherwise notices only when a write fails, and a stalled body never writes.
+fn until_client_leaves(
+    body: impl Stream<Item = Result<Bytes, CutKind>> + Send + 'static,
+    leaving: Option<impl Future<Output = ()> + Send + 'static>,
+) -> impl Stream<Item = Result<Bytes, CutKind>> + Send + 'static {
+    async_stream::stream! {
+        let mut body = std::pin::pin!(body);
+        let Some(leaving) = leaving else {
+            while let Some(item) = body.next().await {
+                yield item;
+            }
+            return;
+        };
+        let mut leaving = std::pin::pin!(leaving);
+        loop {
+            tokio::select! {
+                // The client's leaving first: a stream that is behind its schedule always
+                // has bytes due, and would otherwise write them all before looking.
+                biased;
+                () = &mut leaving => {
+                    yield Err(CutKind::Disconnected);
+                    return;
+                }
+                item = body.next() => match item {
+                    Some(item) => yield item,
+                    None => return,
+                },
+            }
         }
     }
 }

@@ -199,3 +199,191 @@ async fn a_connection_limit_holds_further_clients_until_one_closes() {
 fn a_limit_of_zero_connections_is_refused() {
     let _ = MockChatServer::builder().max_connections(0);
 }
+
+/// A request with a complete body, saying it is the connection's last.
+fn last_request(method: &str, path: &str, body: &str) -> Vec<u8> {
+    format!(
+        "{method} {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Sends `request`, shuts down the sending side (a half-close), and reads to the end.
+async fn half_closed_exchange(address: std::net::SocketAddr, request: &[u8]) -> Vec<u8> {
+    let mut socket = TcpStream::connect(address).await.unwrap();
+    socket.write_all(request).await.unwrap();
+    socket.shutdown().await.unwrap();
+    let mut received = Vec::new();
+    tokio::time::timeout(ms(10_000), socket.read_to_end(&mut received))
+        .await
+        .expect("the reply ends")
+        .expect("the reply is readable");
+    received
+}
+
+/// The status and the body of a raw HTTP/1.1 response, with a chunked body decoded;
+/// `None` for the body if its chunked encoding does not end properly.
+fn parse_response(raw: &[u8]) -> (u16, Option<Vec<u8>>) {
+    let Some(split) = raw.windows(4).position(|window| window == b"\r\n\r\n") else {
+        return (0, None);
+    };
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let status = head[9..12].parse().unwrap();
+    let mut body = &raw[split + 4..];
+    if !head.contains("transfer-encoding: chunked") {
+        return (status, Some(body.to_vec()));
+    }
+    let mut decoded = Vec::new();
+    loop {
+        let Some(line_end) = body.windows(2).position(|pair| pair == b"\r\n") else {
+            return (status, None);
+        };
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&body[..line_end]).unwrap(), 16).unwrap();
+        body = &body[line_end + 2..];
+        if size == 0 {
+            return (status, (body == b"\r\n").then_some(decoded));
+        }
+        if body.len() < size + 2 {
+            return (status, None);
+        }
+        decoded.extend_from_slice(&body[..size]);
+        body = &body[size + 2..];
+    }
+}
+
+#[tokio::test]
+async fn a_half_closed_client_gets_its_whole_reply_in_every_format() {
+    let chat = |stream: bool| chat_body("gpt-4o", "Hi", stream);
+    let anthropic = |stream: bool| {
+        serde_json::json!({
+            "model": "claude-sonnet-4-5", "max_tokens": 64, "stream": stream,
+            "messages": [{ "role": "user", "content": "Hi" }]
+        })
+        .to_string()
+    };
+    let responses = |stream: bool| {
+        serde_json::json!({ "model": "gpt-4o", "input": "Hi", "stream": stream }).to_string()
+    };
+    let gemini = serde_json::json!({ "contents": [{ "parts": [{ "text": "Hi" }] }] }).to_string();
+    let ollama = |stream: bool| {
+        serde_json::json!({
+            "model": "llama3.2", "stream": stream,
+            "messages": [{ "role": "user", "content": "Hi" }]
+        })
+        .to_string()
+    };
+    let cases: Vec<(&str, &str, String, bool)> = vec![
+        ("POST", "/v1/chat/completions", chat(true), true),
+        ("POST", "/v1/chat/completions", chat(false), false),
+        ("POST", "/v1/responses", responses(true), true),
+        ("POST", "/v1/responses", responses(false), false),
+        ("POST", "/v1/messages", anthropic(true), true),
+        ("POST", "/v1/messages", anthropic(false), false),
+        (
+            "POST",
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            gemini.clone(),
+            true,
+        ),
+        (
+            "POST",
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+            gemini.clone(),
+            true,
+        ),
+        (
+            "POST",
+            "/v1beta/models/gemini-2.5-flash:generateContent",
+            gemini,
+            false,
+        ),
+        ("POST", "/api/chat", ollama(true), true),
+        ("POST", "/api/chat", ollama(false), false),
+        ("GET", "/stream", String::new(), true),
+    ];
+    let tokens: Vec<String> = (0..40).map(|index| format!("w{index} ")).collect();
+    let exchanges = cases.into_iter().map(|(method, path, body, streams)| {
+        let tokens = tokens.clone();
+        async move {
+            let server = MockChatServer::builder()
+                .reply(Reply::tokens(tokens).token_delay(ms(10)))
+                .start()
+                .await;
+            let raw =
+                half_closed_exchange(*server.address(), &last_request(method, path, &body)).await;
+            let (status, decoded) = parse_response(&raw);
+            let what = format!("{method} {path} (stream: {streams})");
+            assert_eq!(status, 200, "{what}");
+            let decoded = decoded.unwrap_or_else(|| panic!("{what}: the body breaks off"));
+            let text = String::from_utf8_lossy(&decoded);
+            assert!(
+                text.contains("w0") && text.contains("w39"),
+                "{what}: {text}"
+            );
+            let requests = server.wait_for_streams_to_end().await.unwrap();
+            let expected = if streams {
+                chatmock::StreamOutcome::Completed { content_events: 40 }
+            } else {
+                chatmock::StreamOutcome::NotStreamed
+            };
+            assert_eq!(requests[0].stream_outcome(), &expected, "{what}");
+        }
+    });
+    futures::future::join_all(exchanges).await;
+}
+
+#[tokio::test]
+async fn a_client_that_half_closes_and_then_leaves_is_recorded_as_hung_up() {
+    let tokens: Vec<String> = (0..40).map(|index| format!("w{index} ")).collect();
+    let server = MockChatServer::builder()
+        .reply(Reply::tokens(tokens).token_delay(ms(10)))
+        .start()
+        .await;
+    let mut socket = TcpStream::connect(server.address()).await.unwrap();
+    let body = chat_body("m", "x", true);
+    socket
+        .write_all(&last_request("POST", "/v1/chat/completions", &body))
+        .await
+        .unwrap();
+    socket.shutdown().await.unwrap();
+    let mut first = [0; 256];
+    let read = socket.read(&mut first).await.unwrap();
+    assert!(read > 0);
+    drop(socket);
+
+    let requests = server.wait_for_streams_to_end().await.unwrap();
+    assert!(
+        matches!(
+            requests[0].stream_outcome(),
+            chatmock::StreamOutcome::ClientHungUp { content_events } if *content_events < 40
+        ),
+        "{:?}",
+        requests[0].stream_outcome()
+    );
+}
+
+#[tokio::test]
+async fn a_keep_alive_client_that_leaves_during_a_delay_is_recorded_at_once() {
+    let server = MockChatServer::builder()
+        .reply(Reply::text("slow").first_token_delay(ms(10_000)))
+        .start()
+        .await;
+    let started = Instant::now();
+    let outcome = reqwest::Client::new()
+        .post(chat_url(&server))
+        .body(chat_body("m", "x", true))
+        .timeout(ms(100))
+        .send()
+        .await;
+    // The client leaves during the delay.
+    drop(outcome);
+    let requests = server.wait_for_streams_to_end().await.unwrap();
+    assert!(started.elapsed() < ms(5_000), "{:?}", started.elapsed());
+    assert_eq!(
+        requests[0].stream_outcome(),
+        &chatmock::StreamOutcome::ClientHungUp { content_events: 0 }
+    );
+}
