@@ -67,8 +67,13 @@ pub enum StreamOutcome {
     },
     /// The client closed the connection before the script ended.
     ///
-    /// The server notices a hang-up when it next writes to the socket, so a client that
-    /// leaves during a long delay is recorded when that delay ends.
+    /// When the server notices depends on what the request said. A client that keeps its
+    /// connection alive (the default of HTTP/1.1 clients) stops sending only when it
+    /// leaves, so its hang-up is noticed at once, during a delay or a stall too. A client
+    /// whose request said it was the last (`Connection: close`, or HTTP/1.0) may shut down
+    /// its sending side and still read the reply, so its hang-up is noticed only when the
+    /// server next writes: after a delay, or at the next keep-alive of a stall (a stall
+    /// without keep-alives never notices it).
     ClientHungUp {
         /// Content events handed to the socket before the hang-up was noticed.
         content_events: usize,
