@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{assert_between, chat_body, chat_url, ms};
+use crate::support::{assert_between, chat_body, chat_url, every_format, ms};
 
 async fn answered(server: &MockChatServer) -> String {
     let response = reqwest::Client::new()
@@ -256,66 +256,18 @@ fn parse_response(raw: &[u8]) -> (u16, Option<Vec<u8>>) {
 
 #[tokio::test]
 async fn a_half_closed_client_gets_its_whole_reply_in_every_format() {
-    let chat = |stream: bool| chat_body("gpt-4o", "Hi", stream);
-    let anthropic = |stream: bool| {
-        serde_json::json!({
-            "model": "claude-sonnet-4-5", "max_tokens": 64, "stream": stream,
-            "messages": [{ "role": "user", "content": "Hi" }]
-        })
-        .to_string()
-    };
-    let responses = |stream: bool| {
-        serde_json::json!({ "model": "gpt-4o", "input": "Hi", "stream": stream }).to_string()
-    };
-    let gemini = serde_json::json!({ "contents": [{ "parts": [{ "text": "Hi" }] }] }).to_string();
-    let ollama = |stream: bool| {
-        serde_json::json!({
-            "model": "llama3.2", "stream": stream,
-            "messages": [{ "role": "user", "content": "Hi" }]
-        })
-        .to_string()
-    };
-    let cases: Vec<(&str, &str, String, bool)> = vec![
-        ("POST", "/v1/chat/completions", chat(true), true),
-        ("POST", "/v1/chat/completions", chat(false), false),
-        ("POST", "/v1/responses", responses(true), true),
-        ("POST", "/v1/responses", responses(false), false),
-        ("POST", "/v1/messages", anthropic(true), true),
-        ("POST", "/v1/messages", anthropic(false), false),
-        (
-            "POST",
-            "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
-            gemini.clone(),
-            true,
-        ),
-        (
-            "POST",
-            "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
-            gemini.clone(),
-            true,
-        ),
-        (
-            "POST",
-            "/v1beta/models/gemini-2.5-flash:generateContent",
-            gemini,
-            false,
-        ),
-        ("POST", "/api/chat", ollama(true), true),
-        ("POST", "/api/chat", ollama(false), false),
-        ("GET", "/stream", String::new(), true),
-    ];
     let tokens: Vec<String> = (0..40).map(|index| format!("w{index} ")).collect();
-    let exchanges = cases.into_iter().map(|(method, path, body, streams)| {
+    let exchanges = every_format().into_iter().map(|case| {
         let tokens = tokens.clone();
         async move {
             let server = MockChatServer::builder()
                 .reply(Reply::tokens(tokens).token_delay(ms(10)))
                 .start()
                 .await;
-            let raw =
-                half_closed_exchange(*server.address(), &last_request(method, path, &body)).await;
+            let request = last_request(case.method, case.path, &case.body);
+            let raw = half_closed_exchange(*server.address(), &request).await;
             let (status, decoded) = parse_response(&raw);
-            let what = format!("{method} {path} (stream: {streams})");
+            let what = case.name;
             assert_eq!(status, 200, "{what}");
             let decoded = decoded.unwrap_or_else(|| panic!("{what}: the body breaks off"));
             let text = String::from_utf8_lossy(&decoded);
@@ -324,7 +276,7 @@ async fn a_half_closed_client_gets_its_whole_reply_in_every_format() {
                 "{what}: {text}"
             );
             let requests = server.wait_for_streams_to_end().await.unwrap();
-            let expected = if streams {
+            let expected = if case.streams {
                 chatmock::StreamOutcome::Completed { content_events: 40 }
             } else {
                 chatmock::StreamOutcome::NotStreamed

@@ -87,3 +87,111 @@ pub fn assert_between(what: &str, actual: Duration, low: Duration, high: Duratio
 pub fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)
 }
+
+/// One request to one wire format's endpoint.
+pub struct FormatCase {
+    pub name: &'static str,
+    pub method: &'static str,
+    /// With its query, if any.
+    pub path: &'static str,
+    pub body: String,
+    /// Whether the reply comes as a stream.
+    pub streams: bool,
+}
+
+/// A request to every wire format, streamed and not, in the shape its clients send.
+pub fn every_format() -> Vec<FormatCase> {
+    let chat = |stream: bool| chat_body("gpt-4o", "Hi", stream);
+    let anthropic = |stream: bool| {
+        json!({
+            "model": "claude-sonnet-4-5", "max_tokens": 64, "stream": stream,
+            "messages": [{ "role": "user", "content": "Hi" }]
+        })
+        .to_string()
+    };
+    let responses =
+        |stream: bool| json!({ "model": "gpt-4o", "input": "Hi", "stream": stream }).to_string();
+    let gemini = json!({ "contents": [{ "parts": [{ "text": "Hi" }] }] }).to_string();
+    let ollama = |stream: bool| {
+        json!({
+            "model": "llama3.2", "stream": stream,
+            "messages": [{ "role": "user", "content": "Hi" }]
+        })
+        .to_string()
+    };
+    let case = |name, method, path, body, streams| FormatCase {
+        name,
+        method,
+        path,
+        body,
+        streams,
+    };
+    vec![
+        case(
+            "chat stream",
+            "POST",
+            "/v1/chat/completions",
+            chat(true),
+            true,
+        ),
+        case(
+            "chat complete",
+            "POST",
+            "/v1/chat/completions",
+            chat(false),
+            false,
+        ),
+        case(
+            "responses stream",
+            "POST",
+            "/v1/responses",
+            responses(true),
+            true,
+        ),
+        case(
+            "responses complete",
+            "POST",
+            "/v1/responses",
+            responses(false),
+            false,
+        ),
+        case(
+            "anthropic stream",
+            "POST",
+            "/v1/messages",
+            anthropic(true),
+            true,
+        ),
+        case(
+            "anthropic complete",
+            "POST",
+            "/v1/messages",
+            anthropic(false),
+            false,
+        ),
+        case(
+            "gemini sse",
+            "POST",
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            gemini.clone(),
+            true,
+        ),
+        case(
+            "gemini array",
+            "POST",
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+            gemini.clone(),
+            true,
+        ),
+        case(
+            "gemini complete",
+            "POST",
+            "/v1beta/models/gemini-2.5-flash:generateContent",
+            gemini,
+            false,
+        ),
+        case("ollama stream", "POST", "/api/chat", ollama(true), true),
+        case("ollama complete", "POST", "/api/chat", ollama(false), false),
+        case("plain text", "GET", "/stream", String::new(), true),
+    ]
+}

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::async_openai_client::{client_for, request};
-use crate::support::{chat_body, chat_url, chunks, content_of, ms, parse_sse};
+use crate::support::{chat_body, chat_url, chunks, content_of, every_format, ms, parse_sse};
 
 fn secs(seconds: u64) -> Duration {
     Duration::from_secs(seconds)
@@ -245,96 +245,9 @@ async fn a_hand_written_retry_loop_sleeps_for_retry_after_in_virtual_time() {
 #[tokio::test(start_paused = true)]
 async fn every_format_streams_and_answers_on_the_scripted_clock() {
     let wall = std::time::Instant::now();
-    let chat = |stream: bool| chat_body("gpt-4o", "Hi", stream);
-    let anthropic = |stream: bool| {
-        serde_json::json!({
-            "model": "claude-sonnet-4-5", "max_tokens": 64, "stream": stream,
-            "messages": [{ "role": "user", "content": "Hi" }]
-        })
-        .to_string()
-    };
-    let responses = |stream: bool| {
-        serde_json::json!({ "model": "gpt-4o", "input": "Hi", "stream": stream }).to_string()
-    };
-    let gemini = serde_json::json!({ "contents": [{ "parts": [{ "text": "Hi" }] }] }).to_string();
-    let ollama = |stream: bool| {
-        serde_json::json!({
-            "model": "llama3.2", "stream": stream,
-            "messages": [{ "role": "user", "content": "Hi" }]
-        })
-        .to_string()
-    };
-    let cases: Vec<(&str, reqwest::Method, &str, String)> = vec![
-        (
-            "chat stream",
-            reqwest::Method::POST,
-            "/v1/chat/completions",
-            chat(true),
-        ),
-        (
-            "chat complete",
-            reqwest::Method::POST,
-            "/v1/chat/completions",
-            chat(false),
-        ),
-        (
-            "responses stream",
-            reqwest::Method::POST,
-            "/v1/responses",
-            responses(true),
-        ),
-        (
-            "responses complete",
-            reqwest::Method::POST,
-            "/v1/responses",
-            responses(false),
-        ),
-        (
-            "anthropic stream",
-            reqwest::Method::POST,
-            "/v1/messages",
-            anthropic(true),
-        ),
-        (
-            "anthropic complete",
-            reqwest::Method::POST,
-            "/v1/messages",
-            anthropic(false),
-        ),
-        (
-            "gemini sse",
-            reqwest::Method::POST,
-            "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
-            gemini.clone(),
-        ),
-        (
-            "gemini array",
-            reqwest::Method::POST,
-            "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
-            gemini.clone(),
-        ),
-        (
-            "gemini complete",
-            reqwest::Method::POST,
-            "/v1beta/models/gemini-2.5-flash:generateContent",
-            gemini,
-        ),
-        (
-            "ollama stream",
-            reqwest::Method::POST,
-            "/api/chat",
-            ollama(true),
-        ),
-        (
-            "ollama complete",
-            reqwest::Method::POST,
-            "/api/chat",
-            ollama(false),
-        ),
-        ("plain text", reqwest::Method::GET, "/stream", String::new()),
-    ];
     let client = reqwest::Client::new();
-    for (name, method, path, body) in cases {
+    for case in every_format() {
+        let name = case.name;
         let server = virtual_server(
             Reply::text("Sunny today")
                 .first_token_delay(secs(2))
@@ -343,9 +256,10 @@ async fn every_format_streams_and_answers_on_the_scripted_clock() {
         )
         .await;
         let started = Instant::now();
+        let method = reqwest::Method::from_bytes(case.method.as_bytes()).unwrap();
         let response = client
-            .request(method, format!("{}{path}", server.uri()))
-            .body(body)
+            .request(method, format!("{}{}", server.uri(), case.path))
+            .body(case.body)
             .send()
             .await
             .unwrap();
