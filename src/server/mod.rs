@@ -232,7 +232,7 @@ impl MockChatServerBuilder {
     }
 
     /// Runs the server on the test's own runtime, following its clock: under
-    /// `#[tokio::test(start_paused = true)]` (or after [`tokio::time::pause`]) every
+    /// `#[tokio::test(start_paused = true)]` (or after [`tokio::time::pause`](https://docs.rs/tokio/latest/tokio/time/fn.pause.html)) every
     /// scripted wait passes in virtual time, in order, and so do the client's own timers
     /// and sleeps, so a test of a 20-second retry or a 30-second read timeout takes
     /// milliseconds. Without a paused clock the server behaves as usual, on the test's
