@@ -173,6 +173,12 @@ impl ChunkEncoder {
         }
     }
 
+    fn close_array(&self, frames: &mut Vec<Frame>) {
+        if !self.sse {
+            frames.push(Frame::Verbatim(b"]".to_vec()));
+        }
+    }
+
     fn chunk(&self, parts: Value, finish_reason: Option<&str>) -> String {
         let mut candidate = json!({
             "content": { "parts": parts, "role": "model" },
@@ -212,15 +218,18 @@ impl Encoder for ChunkEncoder {
                 let chunk = self.chunk(json!([{ "text": text }]), None);
                 frames.push(self.frame(chunk));
             }
+            // The last chunk, or the error, closes the array: the array is the body, not
+            // an end marker a script may leave out (`without_done`).
             MessageEvent::Finish(reason) => {
                 let reason = finish_reason(reason, self.refused);
                 let chunk = self.chunk(json!([{ "text": "" }]), Some(&reason));
                 frames.push(self.frame(chunk));
+                self.close_array(frames);
             }
-            MessageEvent::Done if !self.sse => frames.push(Frame::Verbatim(b"]".to_vec())),
             MessageEvent::Error(error) => {
                 let body = error_body(error.status, &error.body).to_string();
                 frames.push(self.frame(body));
+                self.close_array(frames);
             }
             MessageEvent::Malformed => {
                 let chunk =

@@ -106,6 +106,22 @@ async fn without_alt_sse_the_stream_is_one_json_array() {
     assert_eq!(array[3]["candidates"][0]["finishReason"], "MAX_TOKENS");
 }
 
+/// `without_done` leaves out an end marker; Gemini's JSON array has none to leave out,
+/// and its closing bracket is part of the body.
+#[tokio::test]
+async fn without_done_the_json_array_still_closes() {
+    let server = MockChatServer::builder()
+        .reply(Reply::tokens(["a", "b"]).without_done())
+        .start()
+        .await;
+
+    let response = post(&server, "streamGenerateContent", request_body()).await;
+
+    let array: Vec<Value> = response.json().await.expect("the body is a JSON array");
+    let text: String = array.iter().map(text_of).collect();
+    assert_eq!(text, "ab");
+}
+
 #[tokio::test]
 async fn generate_content_returns_one_complete_response() {
     let server = MockChatServer::builder()
