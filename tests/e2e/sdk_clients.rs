@@ -4,8 +4,9 @@
 //!
 //! Needs the pinned SDKs: `bash tests/clients/install.sh` (which `.ci/run` runs) installs
 //! the Python ones into `target/sdk-clients/python` (or `$CHATMOCK_SDK_PYTHONPATH`) and the
-//! Node ones into `tests/clients/node/node_modules`. Without them the tests fail, unless
-//! `CHATMOCK_SKIP_SDKS=1` is set. `CHATMOCK_PYTHON` and `CHATMOCK_NODE` choose the
+//! Node ones into `tests/clients/node/node_modules`. Without them the tests are skipped
+//! with a line that says how to install them, and fail under CI (`CI=true`);
+//! `CHATMOCK_SKIP_SDKS=1` skips them anyway. `CHATMOCK_PYTHON` and `CHATMOCK_NODE` choose the
 //! interpreters (default `python3` and `node`).
 
 use std::io::Read;
@@ -86,7 +87,8 @@ impl Sdk {
 }
 
 /// The interpreter and environment for `sdk`'s scripts, or `None` when the SDK tests are
-/// skipped. Panics, saying how to install them, when the SDKs are missing.
+/// skipped: by `CHATMOCK_SKIP_SDKS=1`, or because the SDKs are missing (which fails the
+/// test under CI instead).
 fn interpreter(sdk: Sdk) -> Option<Command> {
     if std::env::var("CHATMOCK_SKIP_SDKS").as_deref() == Ok("1") {
         println!("skipping the SDK client test: CHATMOCK_SKIP_SDKS=1");
@@ -98,14 +100,16 @@ fn interpreter(sdk: Sdk) -> Option<Command> {
             .unwrap_or_else(|| repo().join("target/sdk-clients/python"));
         // A silent pass would hide that the SDKs went untested.
         for package in ["openai", "anthropic"] {
-            assert!(
-                site.join(package).join("__init__.py").is_file(),
-                "the Python SDKs are not installed in {}: run `{INSTALL}` (pip installs \
-                 tests/clients/python/requirements.txt there), or set \
-                 CHATMOCK_SDK_PYTHONPATH to where they are; set CHATMOCK_SKIP_SDKS=1 to \
-                 skip these tests",
-                site.display()
-            );
+            if !site.join(package).join("__init__.py").is_file() {
+                crate::support::missing_client(&format!(
+                    "the Python SDKs are not installed in {}: run `{INSTALL}` (pip installs \
+                     tests/clients/python/requirements.txt there), or set \
+                     CHATMOCK_SDK_PYTHONPATH to where they are; set CHATMOCK_SKIP_SDKS=1 to \
+                     skip these tests",
+                    site.display()
+                ));
+                return None;
+            }
         }
         let python = std::env::var("CHATMOCK_PYTHON").unwrap_or_else(|_| "python3".to_owned());
         let mut command = Command::new(python);
@@ -118,12 +122,14 @@ fn interpreter(sdk: Sdk) -> Option<Command> {
     } else {
         let modules = repo().join("tests/clients/node/node_modules");
         for package in ["openai", "@anthropic-ai/sdk"] {
-            assert!(
-                modules.join(package).join("package.json").is_file(),
-                "the Node SDKs are not installed in {}: run `{INSTALL}` (npm ci in \
-                 tests/clients/node); set CHATMOCK_SKIP_SDKS=1 to skip these tests",
-                modules.display()
-            );
+            if !modules.join(package).join("package.json").is_file() {
+                crate::support::missing_client(&format!(
+                    "the Node SDKs are not installed in {}: run `{INSTALL}` (npm ci in \
+                     tests/clients/node); set CHATMOCK_SKIP_SDKS=1 to skip these tests",
+                    modules.display()
+                ));
+                return None;
+            }
         }
         let node = std::env::var("CHATMOCK_NODE").unwrap_or_else(|_| "node".to_owned());
         Command::new(node)

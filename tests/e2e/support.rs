@@ -195,3 +195,15 @@ pub fn every_format() -> Vec<FormatCase> {
         case("plain text", "GET", "/stream", String::new(), true),
     ]
 }
+
+/// Reports a client the test needs and the machine lacks. Under CI (`CI=true`), which must
+/// test everything, that fails the test. Elsewhere, as on a newcomer's first `cargo test`
+/// with only the Rust toolchain, the test is skipped with one line on the terminal (past
+/// the test harness's capture) that says how to install the client.
+pub fn missing_client(message: &str) {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{message}");
+    }
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "skipped: {message}");
+}
