@@ -42,10 +42,10 @@ pub(crate) fn stream_body(
     recorder: ResponseRecorder,
 ) -> impl Stream<Item = Result<Bytes, CutKind>> + Send {
     let delivery = match &reply.kind {
-        ReplyKind::Stream(script) => script.delivery.clone(),
+        ReplyKind::Stream(script) => script.delivery,
         ReplyKind::HttpError(_) => Default::default(),
     };
-    let renderer = render::Renderer::new(encoder, &delivery, resume_after);
+    let renderer = render::Renderer::new(encoder, delivery, resume_after);
     let keep_alive = delivery.keep_alive.zip(renderer.keep_alive());
     // Pinned once here, so the parts around it can be plain `Unpin` wrappers.
     let paced = Box::pin(pace::paced(reply, renderer, recorder));

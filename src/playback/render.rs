@@ -39,12 +39,12 @@ pub(super) struct Renderer {
 impl Renderer {
     pub(super) fn new(
         encoder: Box<dyn Encoder>,
-        delivery: &Delivery,
+        delivery: Delivery,
         resume_after: ResumeAfter,
     ) -> Self {
         Renderer {
             encoder,
-            delivery: delivery.clone(),
+            delivery,
             resume_after,
             events_so_far: 0,
             retry_pending: delivery.reconnection_time,

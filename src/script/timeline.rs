@@ -30,7 +30,7 @@ pub(crate) enum Ending {
 /// How a stream's bytes are delivered, whatever the format says in them: the SSE
 /// reconnection fields (ids, `retry:`), keep-alive comments, CRLF line endings and
 /// fragmented writes. Playback applies each as one small part (`playback/`).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Delivery {
     pub(crate) event_ids: bool,
     pub(crate) reconnection_time: Option<Duration>,
