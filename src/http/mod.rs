@@ -464,14 +464,11 @@ fn until_client_leaves(
     body: impl Stream<Item = Result<Bytes, CutKind>> + Send + 'static,
     leaving: Option<impl Future<Output = ()> + Send + 'static>,
 ) -> impl Stream<Item = Result<Bytes, CutKind>> + Send + 'static {
-    async_stream::stream! {
+    let Some(leaving) = leaving else {
+        return futures::future::Either::Left(body);
+    };
+    futures::future::Either::Right(async_stream::stream! {
         let mut body = std::pin::pin!(body);
-        let Some(leaving) = leaving else {
-            while let Some(item) = body.next().await {
-                yield item;
-            }
-            return;
-        };
         let mut leaving = std::pin::pin!(leaving);
         loop {
             tokio::select! {
@@ -488,7 +485,7 @@ fn until_client_leaves(
                 },
             }
         }
-    }
+    })
 }
 
 /// A response body that ends the connection the scripted way when `body` ends in a cut:
