@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::async_openai_client::{client_for, request, stream_completion};
 use crate::support::{
     assert_between, chat_body, chat_url, chunks, content_of, ms, parse_sse, post_chat,
+    read_until_error,
 };
 
 /// The I/O error kind at the bottom of a client error, if any.
@@ -411,15 +412,8 @@ async fn a_read_timeout_client_meets_a_stall_and_the_hang_up_is_recorded() {
         .await
         .unwrap();
     let mut body = response.bytes_stream();
-    let mut received = Vec::new();
     let started = Instant::now();
-    let error = loop {
-        match body.next().await {
-            Some(Ok(bytes)) => received.extend_from_slice(&bytes),
-            Some(Err(error)) => break error,
-            None => panic!("a stalled stream never ends by itself"),
-        }
-    };
+    let (received, error) = read_until_error(&mut body).await;
     let stalled_for = started.elapsed();
 
     assert!(error.is_timeout(), "{error:?}");

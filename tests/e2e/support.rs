@@ -75,6 +75,21 @@ pub async fn timed_chunks(response: reqwest::Response, since: Instant) -> Vec<(D
     arrivals
 }
 
+/// Reads a streamed body until it fails, returning what arrived and the error: for
+/// bodies a test expects to break (a read timeout against a stall, a cut).
+pub async fn read_until_error(
+    body: &mut (impl futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+) -> (Vec<u8>, reqwest::Error) {
+    let mut received = Vec::new();
+    loop {
+        match body.next().await {
+            Some(Ok(bytes)) => received.extend_from_slice(&bytes),
+            Some(Err(error)) => return (received, error),
+            None => panic!("the body ended without an error: {received:?}"),
+        }
+    }
+}
+
 /// Asserts that `actual` lies in `range`, naming `what` on failure. Ranges are generous:
 /// the suite must pass on a loaded 2-core machine.
 pub fn assert_between(what: &str, actual: Duration, low: Duration, high: Duration) {

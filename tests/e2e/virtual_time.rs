@@ -13,7 +13,9 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::async_openai_client::{client_for, request};
-use crate::support::{chat_body, chat_url, chunks, content_of, every_format, ms, parse_sse};
+use crate::support::{
+    chat_body, chat_url, chunks, content_of, every_format, ms, parse_sse, read_until_error,
+};
 
 fn secs(seconds: u64) -> Duration {
     Duration::from_secs(seconds)
@@ -86,14 +88,7 @@ async fn a_read_timeout_fires_at_its_virtual_deadline_against_a_stall() {
         .await
         .unwrap();
     let mut body = response.bytes_stream();
-    let mut received = Vec::new();
-    let error = loop {
-        match body.next().await {
-            Some(Ok(bytes)) => received.extend_from_slice(&bytes),
-            Some(Err(error)) => break error,
-            None => panic!("a stalled stream never ends by itself"),
-        }
-    };
+    let (received, error) = read_until_error(&mut body).await;
 
     assert!(error.is_timeout(), "{error:?}");
     assert_virtual("the read timeout", started.elapsed(), secs(10), ms(50));
