@@ -274,9 +274,14 @@ async fn delays_are_kept_first_token_then_between_tokens() {
         .iter()
         .map(|token| arrival_of(&arrivals, token))
         .collect();
-    assert_between("first token", token_times[0], ms(150), ms(1000));
+    // Offsets from the request bound each token from below: no token can arrive before
+    // it is due, while a token delayed by a loaded machine shortens the gap after it.
+    for (index, at) in token_times.iter().enumerate() {
+        let due = ms(150 + 60 * index as u64);
+        assert_between("a token", *at, due, due + ms(1_000));
+    }
     for pair in token_times.windows(2) {
-        assert_between("gap between tokens", pair[1] - pair[0], ms(40), ms(600));
+        assert!(pair[1] - pair[0] <= ms(600), "{token_times:?}");
     }
     assert_between("whole stream", token_times[3], ms(330), ms(2000));
 }
