@@ -16,7 +16,7 @@ mod connections;
 mod state;
 
 pub(crate) use connections::{serve, ConnectionLimits, Hosting};
-pub(crate) use state::{fail, Fallback, ServerState};
+pub(crate) use state::{fail, Advice, Fallback, Routes, ServerState};
 
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -64,7 +64,7 @@ async fn handle(State(state): State<Arc<ServerState>>, request: Request) -> Resp
 }
 
 async fn answer(state: &ServerState, request: Request) -> Response {
-    let incoming = read(request, state.wire_format).await;
+    let incoming = read(request, &state.routes).await;
     // A client that keeps its connection alive stops sending only when it leaves; one
     // that said this request is its last may shut down its sending side and still read,
     // so it is only seen to leave when a write fails.
@@ -184,7 +184,7 @@ struct Incoming {
 
 /// Reads a request whole, and its body as JSON and as a conversation in the shape of the
 /// format its path names.
-async fn read(request: Request, wire_format: Option<WireFormat>) -> Incoming {
+async fn read(request: Request, routes: &Routes) -> Incoming {
     let connection = request
         .extensions()
         .get::<ConnectInfo<Connection>>()
@@ -196,12 +196,13 @@ async fn read(request: Request, wire_format: Option<WireFormat>) -> Incoming {
         Err(error) => (Bytes::new(), Some(body_read_error(&error))),
     };
     let path = parts.uri.path().to_owned();
-    let endpoint = Endpoint::for_request(&path, wire_format);
+    let endpoint_path = routes.endpoint_path(&path);
+    let endpoint = Endpoint::for_request(endpoint_path, routes.wire_format);
     let json: Option<Value> = serde_json::from_slice(&body).ok();
     let format = endpoint.map(|endpoint| endpoint.format);
     let chat = json
         .as_ref()
-        .and_then(|json| wire::read_chat(json, &path, format));
+        .and_then(|json| wire::read_chat(json, endpoint_path, format));
     let received = ReceivedRequest::new(
         parts.method,
         path,
@@ -302,23 +303,62 @@ fn choose_reply(
             });
         }
     }
-    Err(not_found(request, endpoint.is_some(), mounted))
+    Err(not_found(request, endpoint.is_some(), mounted, state))
 }
 
-fn not_found(request: &ReceivedRequest, known_endpoint: bool, mounted: usize) -> ApiError {
-    let message = if known_endpoint {
-        format!(
-            "chatmock: no mock matched this request ({}). {mounted} {} mounted; check their \
-             matchers, or give the server a fallback with MockChatServerBuilder::reply.",
-            request.summary(),
-            if mounted == 1 { "mock is" } else { "mocks are" },
-        )
-    } else {
-        format!(
-            "Invalid URL ({} {}): chatmock serves {}, and no mounted mock matched this request.",
+fn not_found(
+    request: &ReceivedRequest,
+    known_endpoint: bool,
+    mounted: usize,
+    state: &ServerState,
+) -> ApiError {
+    let (mount, fallback, prefix) = match state.advice {
+        Advice::Rust => (
+            "mount one with Mock::given(..).respond_with(..).mount(&server)",
+            "give the server a reply for every request with MockChatServerBuilder::reply",
+            "MockChatServerBuilder::path_prefix",
+        ),
+        Advice::Fixture => (
+            "add one to the fixture's \"mocks\"",
+            "give the fixture a \"reply\" for every request",
+            "the fixture's \"path_prefixes\"",
+        ),
+    };
+    let message = if !known_endpoint {
+        let mut message = format!(
+            "Invalid URL ({} {}): chatmock serves {}, and no mounted mock matched this \
+             request.",
             request.method(),
             request.path(),
             Endpoint::list()
+        );
+        let with_v1 = format!("/v1{}", request.path());
+        if Endpoint::for_request(&with_v1, None).is_some() {
+            message.push_str(&format!(
+                " The real API serves {with_v1}: does the client's base URL leave out /v1?"
+            ));
+        } else {
+            message.push_str(&format!(
+                " To serve the endpoints under a prefix of your own, use {prefix}."
+            ));
+        }
+        message
+    } else if mounted == 0 {
+        format!(
+            "chatmock: no mock is mounted, so nothing answers this request ({}): {mount}, \
+             or {fallback}.",
+            request.summary()
+        )
+    } else {
+        let (count, its) = if mounted == 1 {
+            ("1 mock is".to_owned(), "its")
+        } else {
+            (format!("{mounted} mocks are"), "their")
+        };
+        format!(
+            "chatmock: no mock matched this request ({}). {count} mounted; check {its} \
+             matchers, or {fallback}.",
+            request.summary()
         )
     };
     ApiError::invalid_request(StatusCode::NOT_FOUND, message).with_code("no_mock_matched")

@@ -19,40 +19,70 @@ use crate::wire::WireFormat;
 pub(crate) struct ServerState {
     pub(crate) mocks: Mutex<MockSet>,
     pub(crate) recording: Arc<Recording>,
-    /// Answers requests to the known endpoints that no mock matches.
-    pub(crate) fallback: Fallback,
+    /// Answers requests to the known endpoints that no mock matches. Without one such a
+    /// request gets a 404, as with wiremock: a test that forgot to mount a mock, or
+    /// mounted it too late, cannot pass by accident.
+    pub(crate) fallback: Option<Fallback>,
     pub(crate) ids: IdGenerator,
-    /// Frames every request this way, whatever its path.
-    pub(crate) wire_format: Option<WireFormat>,
+    pub(crate) routes: Routes,
     pub(crate) limits: ConnectionLimits,
+    /// How error messages tell the user to fix a miss.
+    pub(crate) advice: Advice,
 }
 
-/// What a known endpoint answers when no mock matches.
-pub(crate) enum Fallback {
-    /// Given by the test with `MockChatServerBuilder::reply` or `reply_sequence`: always
-    /// used. Successive requests take successive replies; the last one repeats.
-    Explicit {
-        replies: Vec<Arc<Reply>>,
-        served: AtomicUsize,
-    },
-    /// The demo reply, used only while no mock is mounted, so that a test which mounts
-    /// mocks gets a 404 for a request it did not plan for, as with wiremock.
-    Default(Arc<Reply>),
+/// Which paths are endpoints, and of which format.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Routes {
+    /// Frames every request this way, whatever its path.
+    pub(crate) wire_format: Option<WireFormat>,
+    /// Prefixes under which the endpoints are served as well as at their own paths.
+    pub(crate) path_prefixes: Vec<String>,
+}
+
+/// Whom a server's error messages speak to: a Rust test names builder methods, a server
+/// run from fixture files (the standalone binary) names fixture keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Advice {
+    #[default]
+    Rust,
+    Fixture,
+}
+
+/// The replies given with `MockChatServerBuilder::reply` or `reply_sequence`: successive
+/// requests take successive replies; the last one repeats.
+pub(crate) struct Fallback {
+    pub(crate) replies: Vec<Arc<Reply>>,
+    pub(crate) served: AtomicUsize,
+}
+
+impl Routes {
+    /// The path as the endpoints know it: with a configured prefix taken off.
+    pub(crate) fn endpoint_path<'a>(&self, path: &'a str) -> &'a str {
+        self.path_prefixes
+            .iter()
+            .find_map(|prefix| {
+                path.strip_prefix(prefix.as_str())
+                    .filter(|rest| rest.starts_with('/'))
+            })
+            .unwrap_or(path)
+    }
 }
 
 impl ServerState {
     pub(crate) fn new(
-        fallback: Fallback,
-        wire_format: Option<WireFormat>,
+        fallback: Option<Fallback>,
+        routes: Routes,
         limits: ConnectionLimits,
+        advice: Advice,
     ) -> ServerState {
         ServerState {
             mocks: Mutex::default(),
             recording: Arc::default(),
             fallback,
             ids: IdGenerator::default(),
-            wire_format,
+            routes,
             limits,
+            advice,
         }
     }
 
@@ -60,23 +90,19 @@ impl ServerState {
         lock(&self.mocks).mount(mock)
     }
 
-    /// The fallback reply, if it applies at this moment.
+    /// The next fallback reply, if the server has any.
     pub(crate) fn fallback_reply(&self) -> Option<Arc<Reply>> {
-        match &self.fallback {
-            Fallback::Explicit { replies, served } => {
-                let index = served.fetch_add(1, Ordering::Relaxed);
-                replies
-                    .get(index.min(replies.len().saturating_sub(1)))
-                    .map(Arc::clone)
-            }
-            Fallback::Default(reply) => lock(&self.mocks).is_empty().then(|| Arc::clone(reply)),
-        }
+        let Fallback { replies, served } = self.fallback.as_ref()?;
+        let index = served.fetch_add(1, Ordering::Relaxed);
+        replies
+            .get(index.min(replies.len().saturating_sub(1)))
+            .map(Arc::clone)
     }
 
     /// Unmounts every mock and rewinds the fallback sequence.
     pub(crate) fn reset(&self) {
         lock(&self.mocks).clear();
-        if let Fallback::Explicit { served, .. } = &self.fallback {
+        if let Some(Fallback { served, .. }) = &self.fallback {
             served.store(0, Ordering::Relaxed);
         }
     }
@@ -116,5 +142,29 @@ pub(crate) fn fail(report: String) {
         eprintln!("{report}");
     } else {
         panic!("{report}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Routes;
+
+    #[test]
+    fn a_prefix_is_taken_off_only_before_a_whole_path_segment() {
+        let routes = Routes {
+            wire_format: None,
+            path_prefixes: vec!["/openai".to_owned(), "/gw/anthropic".to_owned()],
+        };
+        let cases = [
+            ("/openai/v1/chat/completions", "/v1/chat/completions"),
+            ("/gw/anthropic/v1/messages", "/v1/messages"),
+            ("/v1/chat/completions", "/v1/chat/completions"),
+            // Not a segment of its own: left as it is.
+            ("/openaiv1/chat/completions", "/openaiv1/chat/completions"),
+            ("/openai", "/openai"),
+        ];
+        for (path, endpoint_path) in cases {
+            assert_eq!(routes.endpoint_path(path), endpoint_path, "{path}");
+        }
     }
 }

@@ -83,10 +83,6 @@ impl MockSet {
         })
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.mocks.is_empty()
-    }
-
     pub(crate) fn len(&self) -> usize {
         self.mocks.len()
     }

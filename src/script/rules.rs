@@ -62,6 +62,8 @@ pub(crate) enum RuleError {
     InvalidMethod { method: String },
     /// A path matcher for a path that does not start with `/`.
     PathWithoutSlash { path: String },
+    /// A prefix to serve the endpoints under that is not a path of whole segments.
+    InvalidPathPrefix { prefix: String },
 }
 
 impl fmt::Display for RuleError {
@@ -179,6 +181,20 @@ impl fmt::Display for RuleError {
                 quoted(path),
                 quoted(&format!("/{path}"))
             ),
+            RuleError::InvalidPathPrefix { prefix } => {
+                let trimmed = prefix.trim_matches('/');
+                write!(
+                    f,
+                    "{} is not a path prefix: a prefix starts with '/' and does not end with \
+                     one",
+                    quoted(prefix)
+                )?;
+                if trimmed.is_empty() {
+                    f.write_str(" (the endpoints are always served at their own paths)")
+                } else {
+                    write!(f, ": write {}", quoted(&format!("/{trimmed}")))
+                }
+            }
         }
     }
 }
@@ -376,6 +392,16 @@ pub(crate) fn check_path(path: &str) -> Result<(), RuleError> {
     if !path.starts_with('/') {
         return Err(RuleError::PathWithoutSlash {
             path: path.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// A prefix the endpoints can be served under: `/` and whole segments, such as `/openai`.
+pub(crate) fn check_path_prefix(prefix: &str) -> Result<(), RuleError> {
+    if !prefix.starts_with('/') || prefix.ends_with('/') {
+        return Err(RuleError::InvalidPathPrefix {
+            prefix: prefix.to_owned(),
         });
     }
     Ok(())
@@ -585,6 +611,21 @@ mod tests {
                 }),
             ),
             ("the root path", check_path("/"), None),
+            ("a path prefix", check_path_prefix("/openai/v1"), None),
+            (
+                "a path prefix with a trailing slash",
+                check_path_prefix("/openai/"),
+                Some(RuleError::InvalidPathPrefix {
+                    prefix: "/openai/".to_owned(),
+                }),
+            ),
+            (
+                "the root as a path prefix",
+                check_path_prefix("/"),
+                Some(RuleError::InvalidPathPrefix {
+                    prefix: "/".to_owned(),
+                }),
+            ),
             (
                 "a path without its slash",
                 check_path("v1/models"),
@@ -677,6 +718,13 @@ mod tests {
                 },
                 "\"v1/chat/completions\" can never match, as request paths start with '/': \
                  write \"/v1/chat/completions\"",
+            ),
+            (
+                RuleError::InvalidPathPrefix {
+                    prefix: "openai/".to_owned(),
+                },
+                "\"openai/\" is not a path prefix: a prefix starts with '/' and does not end \
+                 with one: write \"/openai\"",
             ),
         ];
         for (error, message) in cases {

@@ -27,7 +27,7 @@ mod thread;
 
 pub use mount::MockGuard;
 
-use crate::http::{fail, ConnectionLimits, Fallback, ServerState};
+use crate::http::{fail, Advice, ConnectionLimits, Fallback, Routes, ServerState};
 use crate::matching::verification;
 use crate::matching::Mock;
 use crate::request::ReceivedRequest;
@@ -143,20 +143,33 @@ pub struct MockChatServerBuilder {
     replies: Vec<Reply>,
     address: SocketAddr,
     wait_timeout: Duration,
-    wire_format: Option<WireFormat>,
+    routes: Routes,
     /// Mounted, in order, before the server starts serving.
     mocks: Vec<Mock>,
     virtual_time: bool,
     limits: ConnectionLimits,
+    pub(crate) advice: Advice,
 }
 
 impl MockChatServerBuilder {
     /// Answers every request to a chat endpoint that no mounted mock matches with
     /// `reply`.
     ///
-    /// Without it, the server answers with [`Reply::demo`] while no mock is mounted, and
-    /// with a 404 for unmatched requests once mocks are mounted, so that a request a test
-    /// did not plan for cannot pass unnoticed.
+    /// Without it, a request that no mock matches gets a 404 that says why, as with
+    /// wiremock, so that a test that forgot to mount a mock, or mounted it too late,
+    /// cannot pass by accident.
+    ///
+    /// ```
+    /// use chatmock::{MockChatServer, Reply};
+    ///
+    /// // The original demo: every chat request streams its sentence.
+    /// let server = MockChatServer::builder().reply(Reply::demo()).start_blocking();
+    /// let body = reqwest::blocking::get(format!("{}/stream", server.uri()))
+    ///     .unwrap()
+    ///     .text()
+    ///     .unwrap();
+    /// assert!(body.starts_with("data: Hello,\n\n"));
+    /// ```
     pub fn reply(self, reply: Reply) -> Self {
         self.reply_sequence([reply])
     }
@@ -211,7 +224,45 @@ impl MockChatServerBuilder {
     /// validation; a mock's own [`Mock::wire_format`](crate::Mock::wire_format) still wins.
     /// See [`WireFormat`] for an example.
     pub fn wire_format(mut self, format: WireFormat) -> Self {
-        self.wire_format = Some(format);
+        self.routes.wire_format = Some(format);
+        self
+    }
+
+    /// Serves every endpoint under `prefix` as well as at its own path: with
+    /// `.path_prefix("/openai")`, `/openai/v1/chat/completions` is the Chat Completions
+    /// endpoint, for a client that talks to the APIs through a gateway. May be called
+    /// more than once. Matchers and recorded requests see the path as the client sent it.
+    ///
+    /// Without it only the APIs' real paths are endpoints (`/v1/chat/completions`, not
+    /// `/chat/completions`), so a client whose base URL leaves out `/v1` gets the 404 the
+    /// real API would give it.
+    ///
+    /// ```
+    /// use chatmock::{MockChatServer, Reply};
+    ///
+    /// let server = MockChatServer::builder()
+    ///     .path_prefix("/openai")
+    ///     .reply(Reply::text("Hi!"))
+    ///     .start_blocking();
+    /// let response = reqwest::blocking::Client::new()
+    ///     .post(format!("{}/openai/v1/chat/completions", server.uri()))
+    ///     .body(r#"{"model":"gpt-4o","messages":[]}"#)
+    ///     .send()
+    ///     .unwrap();
+    /// assert_eq!(response.status(), 200);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `prefix` does not start with `/`, or ends with one.
+    #[track_caller]
+    pub fn path_prefix(mut self, prefix: impl Into<String>) -> Self {
+        let prefix = prefix.into();
+        enforce(
+            "MockChatServerBuilder::path_prefix",
+            rules::check_path_prefix(&prefix),
+        );
+        self.routes.path_prefixes.push(prefix);
         self
     }
 
@@ -360,15 +411,16 @@ impl MockChatServerBuilder {
     }
 
     fn launch(self) -> io::Result<MockChatServer> {
-        let fallback = if self.replies.is_empty() {
-            Fallback::Default(Arc::new(Reply::demo()))
-        } else {
-            Fallback::Explicit {
-                replies: self.replies.into_iter().map(Arc::new).collect(),
-                served: AtomicUsize::new(0),
-            }
-        };
-        let state = Arc::new(ServerState::new(fallback, self.wire_format, self.limits));
+        let fallback = (!self.replies.is_empty()).then(|| Fallback {
+            replies: self.replies.into_iter().map(Arc::new).collect(),
+            served: AtomicUsize::new(0),
+        });
+        let state = Arc::new(ServerState::new(
+            fallback,
+            self.routes,
+            self.limits,
+            self.advice,
+        ));
         for mock in self.mocks {
             state.mount(mock);
         }
@@ -392,15 +444,16 @@ impl MockChatServer {
             replies: Vec::new(),
             address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             wait_timeout: Duration::from_secs(5),
-            wire_format: None,
+            routes: Routes::default(),
             mocks: Vec::new(),
             virtual_time: false,
             limits: ConnectionLimits::default(),
+            advice: Advice::default(),
         }
     }
 
-    /// Starts a server with the default settings: a free loopback port, and
-    /// [`Reply::demo`] for chat requests while no mock is mounted.
+    /// Starts a server with the default settings: a free loopback port, nothing mounted,
+    /// and a 404 for every request until a mock is.
     ///
     /// `async` only to read as wiremock's API does: it returns at once, awaiting nothing.
     ///

@@ -28,7 +28,7 @@ impl Format for Anthropic {
     }
 
     fn paths(&self) -> &'static [&'static str] {
-        &["/v1/messages", "/messages"]
+        &["/v1/messages"]
     }
 
     /// `system` is read as a `system` message before the others.

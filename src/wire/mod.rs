@@ -490,27 +490,12 @@ mod tests {
                 Method::POST,
             ),
             (
-                "/chat/completions",
-                Some(WireFormat::OpenAiChatCompletions),
-                Method::POST,
-            ),
-            (
                 "/v1/responses",
                 Some(WireFormat::OpenAiResponses),
                 Method::POST,
             ),
             (
-                "/responses",
-                Some(WireFormat::OpenAiResponses),
-                Method::POST,
-            ),
-            (
                 "/v1/messages",
-                Some(WireFormat::AnthropicMessages),
-                Method::POST,
-            ),
-            (
-                "/messages",
                 Some(WireFormat::AnthropicMessages),
                 Method::POST,
             ),
@@ -543,6 +528,11 @@ mod tests {
                 None,
                 Method::POST,
             ),
+            // The APIs' real paths only: a base URL without /v1 is a mistake the real
+            // API answers with a 404.
+            ("/chat/completions", None, Method::POST),
+            ("/responses", None, Method::POST),
+            ("/messages", None, Method::POST),
             // Paths match exactly: a prefix or a trailing slash is another path.
             ("/gateway/v1/chat/completions", None, Method::POST),
             ("/v1/chat/completions/", None, Method::POST),

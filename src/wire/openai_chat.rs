@@ -24,7 +24,7 @@ impl Format for OpenAiChat {
     }
 
     fn paths(&self) -> &'static [&'static str] {
-        &["/v1/chat/completions", "/chat/completions"]
+        &["/v1/chat/completions"]
     }
 
     fn read_chat(&self, json: &Value, _path: &str) -> Option<ChatRequest> {

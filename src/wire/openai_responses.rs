@@ -28,7 +28,7 @@ impl Format for OpenAiResponses {
     }
 
     fn paths(&self) -> &'static [&'static str] {
-        &["/v1/responses", "/responses"]
+        &["/v1/responses"]
     }
 
     /// `instructions` become a `system` message, followed by `input`: a string is one

@@ -146,7 +146,7 @@ async fn a_panicking_matcher_is_a_500_and_the_server_keeps_serving() {
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_rejected_and_the_server_keeps_serving() {
-    let server = MockChatServer::start().await;
+    let server = MockChatServer::builder().reply(Reply::demo()).start().await;
     let huge = format!(
         "{{\"model\":\"m\",\"messages\":[],\"pad\":\"{}\"}}",
         "x".repeat(33 * 1024 * 1024)

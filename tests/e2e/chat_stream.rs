@@ -87,7 +87,7 @@ async fn the_frames_are_byte_exact() {
 
 #[tokio::test]
 async fn stream_headers_match_the_real_api() {
-    let server = MockChatServer::start().await;
+    let server = MockChatServer::builder().reply(Reply::demo()).start().await;
 
     let response = post_chat(&server, chat_body("gpt-4o", "Hi", true)).await;
 
@@ -209,9 +209,9 @@ async fn finish_reason_and_without_done_shape_the_end() {
 }
 
 #[tokio::test]
-async fn the_path_without_v1_is_served_too() {
+async fn the_path_without_v1_is_a_404_that_asks_about_the_base_url() {
     let server = MockChatServer::builder()
-        .reply(Reply::text("no prefix"))
+        .reply(Reply::text("never sent"))
         .start()
         .await;
 
@@ -221,9 +221,16 @@ async fn the_path_without_v1_is_served_too() {
         .send()
         .await
         .unwrap();
-    let chunks = chunks(&response.bytes().await.unwrap()).await;
 
-    assert_eq!(content_of(&chunks), "no prefix");
+    assert_eq!(response.status(), 404);
+    let error: Value = response.json().await.unwrap();
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "The real API serves /v1/chat/completions: does the client's base URL leave out /v1?"
+        ),
+        "{message}"
+    );
 }
 
 #[tokio::test]

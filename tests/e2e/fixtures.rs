@@ -1088,7 +1088,7 @@ fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
             r#"{"mock": []}"#,
             "mock",
             "unknown key \"mock\" in a fixture (did you mean \"mocks\"?); the keys allowed \
-             are \"mocks\", \"reply\", \"replies\" and \"wire_format\"",
+             are \"mocks\", \"reply\", \"replies\", \"wire_format\" and \"path_prefixes\"",
         ),
         (
             "typo in a matcher",

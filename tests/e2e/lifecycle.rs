@@ -18,13 +18,14 @@ async fn a_server_listens_on_a_free_loopback_port() {
     assert_ne!(address.port(), 0);
     assert_eq!(server.uri(), format!("http://127.0.0.1:{}", address.port()));
     assert_eq!(server.openai_base_url(), format!("{}/v1", server.uri()));
+    // Nothing is mounted: the server answers, with a 404 that says so.
     let response = post_chat(&server, chat_body("m", "x", false)).await;
-    assert_eq!(response.status(), 200);
+    assert_eq!(response.status(), 404);
 }
 
 #[tokio::test]
 async fn dropping_the_server_frees_its_port_at_once() {
-    let server = MockChatServer::start().await;
+    let server = MockChatServer::builder().reply(Reply::demo()).start().await;
     let address = *server.address();
     assert_eq!(
         post_chat(&server, chat_body("m", "x", true)).await.status(),
@@ -204,7 +205,7 @@ async fn the_server_answers_while_the_test_blocks_its_own_runtime() {
 
 #[tokio::test]
 async fn try_start_names_the_address_it_could_not_listen_on() {
-    let server = MockChatServer::start().await;
+    let server = MockChatServer::builder().reply(Reply::demo()).start().await;
     let taken = server.address().port();
 
     let error = MockChatServer::builder()

@@ -111,20 +111,19 @@ async fn a_fallback_reply_answers_what_no_mock_matches() {
 }
 
 #[tokio::test]
-async fn the_demo_reply_answers_only_while_no_mock_is_mounted() {
+async fn nothing_answers_until_a_mock_is_mounted() {
     let server = MockChatServer::start().await;
-    let demo = "Hello, this is a mocked chatbot. How can I help you?";
-    assert_eq!(
-        ask(&server, chat_body("m", "x", true)).await,
-        (200, demo.to_owned())
-    );
+    assert_eq!(ask(&server, chat_body("m", "x", true)).await.0, 404);
 
-    Mock::given(matchers::model("other"))
+    Mock::given(matchers::model("m"))
         .respond_with(Reply::text("mocked"))
         .mount(&server)
         .await;
 
-    assert_eq!(ask(&server, chat_body("m", "x", true)).await.0, 404);
+    assert_eq!(
+        ask(&server, chat_body("m", "x", true)).await,
+        (200, "mocked".to_owned())
+    );
 }
 
 #[tokio::test]
@@ -432,8 +431,8 @@ async fn reset_unmounts_every_mock_and_forgets_requests() {
     server.reset().await;
 
     assert!(server.received_requests().await.is_empty());
-    let demo = "Hello, this is a mocked chatbot. How can I help you?";
-    assert_eq!(ask(&server, chat_body("m", "x", true)).await.1, demo);
+    // Nothing is mounted any more.
+    assert_eq!(ask(&server, chat_body("m", "x", true)).await.0, 404);
 }
 
 #[tokio::test]

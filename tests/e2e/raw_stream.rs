@@ -6,7 +6,7 @@ use crate::support::parse_sse;
 
 #[tokio::test]
 async fn get_stream_sends_each_token_as_a_data_event_then_done() {
-    let server = MockChatServer::start().await;
+    let server = MockChatServer::builder().reply(Reply::demo()).start().await;
 
     let response = reqwest::get(format!("{}/stream", server.uri()))
         .await

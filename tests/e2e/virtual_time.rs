@@ -476,6 +476,7 @@ async fn waiting_for_requests_follows_the_same_clock() {
     let wall = std::time::Instant::now();
     let server = MockChatServer::builder()
         .virtual_time()
+        .reply(Reply::text("ok"))
         .wait_timeout(secs(60))
         .start()
         .await;
