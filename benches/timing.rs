@@ -472,7 +472,7 @@ async fn chatmock_round(runtime: &tokio::runtime::Handle, load: Load, samples: &
         .push(thread_cpu_ms_since("chatmock-server", &cpu_before));
     let mut first_writes = vec![None; load.streams];
     for request in &requests {
-        let json = request.body_json();
+        let json = request.body_value();
         let Some(stream) = json["messages"][0]["content"]
             .as_str()
             .and_then(|label| label.parse::<usize>().ok())

@@ -45,7 +45,7 @@
 //! // Assert: on what the client got, and on what the server received.
 //! assert_eq!(text, "Hello, world");
 //! let requests = server.received_requests().await;
-//! assert_eq!(requests[0].body_json()["model"], "gpt-4o-mini");
+//! assert_eq!(requests[0].body_value()["model"], "gpt-4o-mini");
 //! # }
 //! ```
 //!

@@ -60,6 +60,7 @@ pub(crate) fn describe_requests(requests: &[ReceivedRequest]) -> String {
             (None, None) => text.push_str(" -> no response yet"),
         }
         text.push('\n');
+        text.push_str(&request.details("       "));
     }
     text
 }

@@ -4,7 +4,8 @@
 //! updates from the stream as it plays); tests read snapshots of it and wait on it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 use tokio::time::Instant;
 
 use tokio::sync::Notify;
@@ -19,6 +20,11 @@ pub(crate) struct Recording {
     entries: Mutex<Vec<Arc<Mutex<ReceivedRequest>>>>,
     /// Woken whenever a request arrives or a response changes state.
     changed: Notify,
+    /// The same for threads that wait without a runtime: a waiter holds `gate` from its
+    /// look at the log until it sleeps on `gate_opened`, and a change passes through
+    /// `gate` before waking it, so no change falls between the look and the sleep.
+    gate: Mutex<()>,
+    gate_opened: Condvar,
     stopping: AtomicBool,
 }
 
@@ -27,7 +33,7 @@ impl Recording {
     pub(crate) fn record(self: &Arc<Self>, request: ReceivedRequest) -> ResponseRecorder {
         let entry = Arc::new(Mutex::new(request));
         lock(&self.entries).push(Arc::clone(&entry));
-        self.changed.notify_waiters();
+        self.changed();
         ResponseRecorder {
             entry,
             recording: Arc::clone(self),
@@ -45,7 +51,7 @@ impl Recording {
 
     pub(crate) fn clear(&self) {
         lock(&self.entries).clear();
-        self.changed.notify_waiters();
+        self.changed();
     }
 
     /// Waits until `condition` holds for the log, re-checking on every change.
@@ -63,6 +69,39 @@ impl Recording {
             }
             changed.await;
         }
+    }
+
+    /// Blocks the thread until `condition` holds for the log, re-checking on every
+    /// change, for at most `timeout`; the error is the log when time ran out.
+    pub(crate) fn wait_until_blocking(
+        &self,
+        mut condition: impl FnMut(&[ReceivedRequest]) -> bool,
+        timeout: Duration,
+    ) -> Result<Vec<ReceivedRequest>, Vec<ReceivedRequest>> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut gate = lock(&self.gate);
+        loop {
+            let requests = self.snapshot();
+            if condition(&requests) {
+                return Ok(requests);
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(requests);
+            }
+            gate = self
+                .gate_opened
+                .wait_timeout(gate, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Wakes every waiter, async or blocking, to look at the log again.
+    fn changed(&self) {
+        self.changed.notify_waiters();
+        drop(lock(&self.gate));
+        self.gate_opened.notify_all();
     }
 
     /// Marks the server as stopping (or, with `false`, running again), so that streams
@@ -143,7 +182,7 @@ impl ResponseRecorder {
 
     fn update(&self, change: impl FnOnce(&mut ReceivedRequest)) {
         change(&mut lock(&self.entry));
-        self.recording.changed.notify_waiters();
+        self.recording.changed();
     }
 }
 

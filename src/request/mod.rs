@@ -6,6 +6,8 @@
 //! - `chat.rs`: [`ChatRequest`] and [`ChatMessage`], which each wire format fills from its
 //!   own body shape.
 //! - `outcome.rs`: [`StreamOutcome`], what became of the response.
+//! - `secrets.rs`: which headers and query parameters are credentials, and how every
+//!   report masks them.
 //!
 //! These are plain data, on the side of the pipeline: every stage may read them, and they
 //! import no stage.
@@ -18,6 +20,7 @@ use serde_json::Value;
 
 mod chat;
 mod outcome;
+pub(crate) mod secrets;
 
 pub use chat::{ChatMessage, ChatRequest};
 pub use outcome::StreamOutcome;
@@ -45,7 +48,7 @@ pub use outcome::StreamOutcome;
 ///
 /// let requests = server.received_requests().await;
 /// assert_eq!(requests[0].path(), "/v1/chat/completions");
-/// assert_eq!(requests[0].body_json()["model"], "gpt-4o-mini");
+/// assert_eq!(requests[0].body_value()["model"], "gpt-4o-mini");
 /// let chat = requests[0].chat().expect("a chat request");
 /// assert_eq!(chat.last_user_message(), Some("Hi"));
 /// # }
@@ -133,10 +136,43 @@ impl ReceivedRequest {
         &self.body
     }
 
-    /// The body parsed as JSON, or [`Value::Null`] if it is not JSON, so that tests can
-    /// index straight into it: `request.body_json()["model"]`.
-    pub fn body_json(&self) -> Value {
-        self.json.clone().unwrap_or(Value::Null)
+    /// The body parsed as JSON into `T`, as wiremock's `Request::body_json` does.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use chatmock::{MockChatServer, Reply};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Body {
+    ///     model: String,
+    /// }
+    ///
+    /// let server = MockChatServer::builder().reply(Reply::text("Hi")).start().await;
+    /// reqwest::Client::new()
+    ///     .post(format!("{}/chat/completions", server.openai_base_url()))
+    ///     .body(r#"{"model":"gpt-4o","messages":[]}"#)
+    ///     .send()
+    ///     .await
+    ///     .unwrap();
+    /// let requests = server.received_requests().await;
+    /// let body: Body = requests[0].body_json().unwrap();
+    /// assert_eq!(body.model, "gpt-4o");
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// If the body is not JSON, or not in the shape of `T`.
+    pub fn body_json<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_slice(&self.body)
+    }
+
+    /// The body as a JSON value, or [`Value::Null`] if it is not JSON, so that tests can
+    /// index straight into it: `request.body_value()["model"]`.
+    pub fn body_value(&self) -> &Value {
+        static NOT_JSON: Value = Value::Null;
+        self.json.as_ref().unwrap_or(&NOT_JSON)
     }
 
     /// The chat-level reading of the body, if it is a chat request (a JSON object with a
@@ -181,7 +217,7 @@ impl ReceivedRequest {
         let mut line = format!("{} {}", self.method, self.path);
         if let Some(query) = &self.query {
             line.push('?');
-            line.push_str(query);
+            line.push_str(&secrets::shown_query(query));
         }
         if let Some(chat) = &self.chat {
             line.push_str(&format!(" model={:?}", chat.model()));
@@ -193,6 +229,40 @@ impl ReceivedRequest {
             line.push_str(&format!(" body={:?}", truncate(&text, 60)));
         }
         line
+    }
+}
+
+/// The body shown in reports: the first characters of its text.
+const SHOWN_BODY_CHARS: usize = 500;
+
+impl ReceivedRequest {
+    /// The request's headers and body, indented for a report, credentials masked and
+    /// the body cut short.
+    pub(crate) fn details(&self, indent: &str) -> String {
+        let mut text = String::new();
+        for (name, value) in &self.headers {
+            let value = String::from_utf8_lossy(value.as_bytes());
+            text.push_str(&format!(
+                "{indent}{name}: {}\n",
+                secrets::shown_header(name.as_str(), &value)
+            ));
+        }
+        if self.body.is_empty() {
+            text.push_str(&format!("{indent}(no body)\n"));
+        } else {
+            let body = String::from_utf8_lossy(&self.body);
+            let shown = truncate(&body, SHOWN_BODY_CHARS);
+            let cut = if body.chars().nth(SHOWN_BODY_CHARS).is_some() {
+                format!(", the first {SHOWN_BODY_CHARS} characters")
+            } else {
+                String::new()
+            };
+            text.push_str(&format!(
+                "{indent}body ({} bytes{cut}): {shown}\n",
+                self.body.len()
+            ));
+        }
+        text
     }
 }
 

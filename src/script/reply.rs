@@ -402,6 +402,12 @@ impl Reply {
     /// when it reconnects. Scripted cuts that lie before the resume point are not
     /// repeated, so `disconnect_after(3)` with ids streams the whole text across two
     /// attempts.
+    ///
+    /// Ids count SSE events, while endings and
+    /// [`StreamOutcome::content_events`](crate::StreamOutcome::content_events) count
+    /// content events (tokens and tool-call pieces): OpenAI Chat Completions streams a
+    /// role chunk first, so after `reset_connection_after(2)` the client reconnects with
+    /// `Last-Event-ID: 3` while the outcome says 2 content events.
     #[track_caller]
     pub fn event_ids(mut self) -> Reply {
         self.script_mut("event_ids").delivery.event_ids = true;

@@ -5,6 +5,8 @@
 //! - `thread.rs`: binding, the server thread and its runtime, stopping.
 //! - `mount.rs`: [`Mock::mount`], [`Mock::mount_as_scoped`] and [`MockGuard`]: mounting is
 //!   the server's business, so matching never imports the server.
+//! - `blocking.rs`: the `_blocking` twins of the async test-side methods, for plain
+//!   `#[test]`s with no runtime.
 //!
 //! Each server runs on its own OS thread with its own single-threaded tokio runtime. The
 //! test's runtime may be single-threaded, busy, or about to shut down; a server that lived
@@ -16,10 +18,11 @@
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod blocking;
 mod inline;
 mod listen;
 mod mount;
@@ -44,13 +47,16 @@ use crate::wire::WireFormat;
 /// checks the expectations of the mounted [`Mock`]s, panicking with a report if one is
 /// not met.
 ///
-/// It serves, with no mock mounted:
+/// It serves these endpoints, at the real APIs' paths (and under any
+/// [`path_prefix`](MockChatServerBuilder::path_prefix)); a request that no mock matches
+/// and no fallback [`reply`](MockChatServerBuilder::reply) answers gets a 404 that says
+/// why:
 ///
 /// | Endpoint | Format |
 /// |---|---|
-/// | `POST /v1/chat/completions` (also `/chat/completions`) | OpenAI Chat Completions: a stream when the body says `"stream": true`, one JSON object otherwise |
-/// | `POST /v1/responses` (also `/responses`) | OpenAI Responses: typed `response.*` events, or one `response` object |
-/// | `POST /v1/messages` (also `/messages`) | Anthropic Messages: `message_start` ... `message_stop`, or one `message` |
+/// | `POST /v1/chat/completions` | OpenAI Chat Completions: a stream when the body says `"stream": true`, one JSON object otherwise |
+/// | `POST /v1/responses` | OpenAI Responses: typed `response.*` events, or one `response` object |
+/// | `POST /v1/messages` | Anthropic Messages: `message_start` ... `message_stop`, or one `message` |
 /// | `POST /v1beta/models/{model}:streamGenerateContent` (`?alt=sse` for SSE) and `:generateContent` | Gemini: `GenerateContentResponse` chunks, as SSE or one JSON array, or one response |
 /// | `POST /api/chat` | Ollama: newline-delimited JSON, or one object with `"stream": false` |
 /// | `GET /stream` | the original demo: `data: <token>` events, then `data: [DONE]` |
@@ -75,7 +81,7 @@ use crate::wire::WireFormat;
 /// assert!(sse.ends_with("data: [DONE]\n\n"));
 ///
 /// let requests = server.received_requests().await;
-/// assert_eq!(requests[0].body_json()["model"], "gpt-4o-mini");
+/// assert_eq!(requests[0].body_value()["model"], "gpt-4o-mini");
 /// # }
 /// ```
 pub struct MockChatServer {
@@ -88,6 +94,8 @@ pub struct MockChatServer {
     /// at once take turns instead of racing to bind the port.
     lifecycle: tokio::sync::Mutex<()>,
     virtual_time: bool,
+    /// A failed `verify` has already shown the report.
+    reported: AtomicBool,
 }
 
 /// A running server: on a thread of its own, or on the test's runtime (virtual time).
@@ -433,6 +441,7 @@ impl MockChatServerBuilder {
             running: Mutex::new(Some(running)),
             lifecycle: tokio::sync::Mutex::new(()),
             virtual_time: self.virtual_time,
+            reported: AtomicBool::new(false),
         })
     }
 }
@@ -512,10 +521,8 @@ impl MockChatServer {
         &self,
         count: usize,
     ) -> Result<Vec<ReceivedRequest>, WaitTimeout> {
-        self.wait_for(format!("{count} requests"), |requests| {
-            requests.len() >= count
-        })
-        .await
+        let (what, condition) = wait_for_requests(count);
+        self.wait_for(what, condition).await
     }
 
     /// Waits until every response received so far has ended (completed, cut, or hung up
@@ -527,12 +534,8 @@ impl MockChatServer {
     /// [`WaitTimeout`] after the [wait timeout](MockChatServerBuilder::wait_timeout), with
     /// the requests as they were.
     pub async fn wait_for_streams_to_end(&self) -> Result<Vec<ReceivedRequest>, WaitTimeout> {
-        self.wait_for("every stream to end".to_owned(), |requests| {
-            requests
-                .iter()
-                .all(|request| request.stream_outcome().has_ended())
-        })
-        .await
+        let (what, condition) = wait_for_streams_to_end();
+        self.wait_for(what, condition).await
     }
 
     /// Waits until `condition` holds for the requests received so far (re-checked
@@ -570,8 +573,7 @@ impl MockChatServer {
         &self,
         condition: impl FnMut(&[ReceivedRequest]) -> bool,
     ) -> Result<Vec<ReceivedRequest>, WaitTimeout> {
-        self.wait_for("the condition given to wait_until".to_owned(), condition)
-            .await
+        self.wait_for(WAIT_UNTIL.to_owned(), condition).await
     }
 
     async fn wait_for(
@@ -582,11 +584,15 @@ impl MockChatServer {
         let waited = self.wait_timeout;
         tokio::time::timeout(waited, self.state.recording.wait_until(condition))
             .await
-            .map_err(|_| WaitTimeout {
-                what,
-                waited,
-                requests: self.state.recording.snapshot(),
-            })
+            .map_err(|_| self.timed_out(what, self.state.recording.snapshot()))
+    }
+
+    fn timed_out(&self, what: String, requests: Vec<ReceivedRequest>) -> WaitTimeout {
+        WaitTimeout {
+            what,
+            waited: self.wait_timeout,
+            requests,
+        }
     }
 
     /// Checks the expectations of every mounted mock now, instead of waiting for the
@@ -599,7 +605,14 @@ impl MockChatServer {
     /// With a report of every unmet expectation and every request received, if any
     /// expectation is not met.
     pub async fn verify(&self) {
+        self.verify_now();
+    }
+
+    #[track_caller]
+    fn verify_now(&self) {
         if let Err(report) = self.state.verify() {
+            // Dropping the server while this panic unwinds would print the same report.
+            self.reported.store(true, Ordering::Relaxed);
             panic!("{report}");
         }
     }
@@ -685,6 +698,10 @@ impl MockChatServer {
     pub async fn try_restart(&self) -> io::Result<()> {
         let _turn = self.lifecycle.lock().await;
         self.stop_in_turn().await;
+        self.start_in_turn()
+    }
+
+    fn start_in_turn(&self) -> io::Result<()> {
         let (_, running) =
             Running::start(self.address, Arc::clone(&self.state), self.virtual_time)?;
         *lock(&self.running) = Some(running);
@@ -712,10 +729,34 @@ impl Drop for MockChatServer {
     fn drop(&mut self) {
         self.stop_now();
         if let Err(report) = self.state.verify() {
-            fail(report);
+            if !(std::thread::panicking() && self.reported.load(Ordering::Relaxed)) {
+                fail(report);
+            }
         }
     }
 }
+
+/// What [`MockChatServer::wait_for_requests`] waits for, and its description.
+fn wait_for_requests(count: usize) -> (String, impl FnMut(&[ReceivedRequest]) -> bool) {
+    (
+        format!("{count} requests"),
+        move |requests: &[ReceivedRequest]| requests.len() >= count,
+    )
+}
+
+/// What [`MockChatServer::wait_for_streams_to_end`] waits for, and its description.
+fn wait_for_streams_to_end() -> (String, impl FnMut(&[ReceivedRequest]) -> bool) {
+    (
+        "every stream to end".to_owned(),
+        |requests: &[ReceivedRequest]| {
+            requests
+                .iter()
+                .all(|request| request.stream_outcome().has_ended())
+        },
+    )
+}
+
+const WAIT_UNTIL: &str = "the condition given to wait_until";
 
 /// The error of [`MockChatServer::wait_for_requests`],
 /// [`MockChatServer::wait_for_streams_to_end`] and [`MockChatServer::wait_until`]: the

@@ -17,6 +17,20 @@ impl Mock {
         server.mount(self);
     }
 
+    /// [`mount`](Self::mount) for synchronous code, such as a plain `#[test]`.
+    ///
+    /// ```
+    /// use chatmock::{matchers, Mock, MockChatServer, Reply};
+    ///
+    /// let server = MockChatServer::builder().start_blocking();
+    /// Mock::given(matchers::model("gpt-4o"))
+    ///     .respond_with(Reply::text("Hi!"))
+    ///     .mount_blocking(&server);
+    /// ```
+    pub fn mount_blocking(self, server: &MockChatServer) {
+        server.mount(self);
+    }
+
     /// Mounts the mock for as long as the returned guard lives. Dropping the guard
     /// unmounts the mock and checks its expectation, so one server can serve several
     /// phases of a test, each with its own expectations.
@@ -39,7 +53,28 @@ impl Mock {
     /// } // checked and unmounted here
     /// # }
     /// ```
+    #[must_use = "dropping the guard unmounts the mock at once: bind it to a name \
+                  (`let _guard = ...`; `let _ = ...` drops it)"]
     pub async fn mount_as_scoped(self, server: &MockChatServer) -> MockGuard {
+        self.mount_as_scoped_blocking(server)
+    }
+
+    /// [`mount_as_scoped`](Self::mount_as_scoped) for synchronous code.
+    ///
+    /// ```
+    /// use chatmock::{matchers, Mock, MockChatServer, Reply};
+    ///
+    /// let server = MockChatServer::builder().start_blocking();
+    /// let guard = Mock::given(matchers::any())
+    ///     .respond_with(Reply::text("Hi!"))
+    ///     .expect(0)
+    ///     .mount_as_scoped_blocking(&server);
+    /// assert!(guard.received_requests_blocking().is_empty());
+    /// drop(guard); // unmounted and checked here
+    /// ```
+    #[must_use = "dropping the guard unmounts the mock at once: bind it to a name \
+                  (`let _guard = ...`; `let _ = ...` drops it)"]
+    pub fn mount_as_scoped_blocking(self, server: &MockChatServer) -> MockGuard {
         let id = server.mount(self);
         MockGuard {
             server: server.state(),
@@ -49,7 +84,9 @@ impl Mock {
 }
 
 /// Keeps a mock mounted by [`Mock::mount_as_scoped`]; dropping it unmounts the mock and
-/// checks its expectation.
+/// checks its expectation. Bind it to a name for as long as the mock should answer:
+/// `let _guard = ...` keeps it to the end of the scope, while `let _ = ...` drops it at
+/// once.
 #[must_use = "the mock is unmounted as soon as this guard is dropped"]
 pub struct MockGuard {
     server: Arc<ServerState>,
@@ -61,6 +98,12 @@ impl MockGuard {
     ///
     /// `async` only to read as wiremock's API does: it returns at once, awaiting nothing.
     pub async fn received_requests(&self) -> Vec<ReceivedRequest> {
+        self.received_requests_blocking()
+    }
+
+    /// [`received_requests`](Self::received_requests) for synchronous code; see
+    /// [`Mock::mount_as_scoped_blocking`] for an example.
+    pub fn received_requests_blocking(&self) -> Vec<ReceivedRequest> {
         self.server.requests_matched_by(self.id)
     }
 }

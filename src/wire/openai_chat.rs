@@ -54,7 +54,7 @@ impl Format for OpenAiChat {
 
 /// Whether the request asked for usage in the stream (`stream_options.include_usage`).
 fn includes_usage(request: &ReceivedRequest) -> bool {
-    request.body_json()["stream_options"]["include_usage"] == true
+    request.body_value()["stream_options"]["include_usage"] == true
 }
 
 /// Encodes chunks by splicing the per-event part into a prefix and suffix serialised

@@ -96,7 +96,7 @@ async fn async_openai_streams_every_token_and_ends_cleanly_on_done() {
             content_events: tokens.len()
         }
     );
-    assert_eq!(requests[0].body_json()["stream"], true);
+    assert_eq!(requests[0].body_value()["stream"], true);
 }
 
 #[tokio::test]

@@ -312,7 +312,7 @@ async fn openai_python_streams_a_chat_completion_and_joins_the_deltas() {
     );
 
     let requests = ended_requests(&server, 1).await;
-    let body = requests[0].body_json();
+    let body = requests[0].body_value();
     assert_eq!(body["stream"], true);
     assert_eq!(body["stream_options"]["include_usage"], true);
     assert!(requests[0]
@@ -352,7 +352,7 @@ async fn openai_python_assembles_two_streamed_tool_calls() {
 
     let requests = ended_requests(&server, 2).await;
     for request in &requests {
-        let tools = &request.body_json()["tools"];
+        let tools = &request.body_value()["tools"];
         assert_eq!(tools[0]["function"]["name"], "get_weather");
         assert_eq!(
             request.stream_outcome(),
@@ -418,7 +418,10 @@ async fn openai_python_streams_a_responses_api_response_with_text_and_a_function
             &StreamOutcome::Completed { content_events: 8 }
         );
         assert_eq!(request.path(), "/v1/responses");
-        assert_eq!(request.body_json()["input"], "What's the weather in Paris?");
+        assert_eq!(
+            request.body_value()["input"],
+            "What's the weather in Paris?"
+        );
     }
 }
 
@@ -620,7 +623,7 @@ async fn anthropic_python_streams_text_and_tool_use_into_a_final_message() {
 
     let requests = ended_requests(&server, 1).await;
     assert_eq!(requests[0].path(), "/v1/messages");
-    assert_eq!(requests[0].body_json()["stream"], true);
+    assert_eq!(requests[0].body_value()["stream"], true);
     assert_anthropic_key(&requests[0]);
     assert!(requests[0].header("anthropic-version").is_some());
     assert_eq!(
