@@ -15,7 +15,7 @@
 //! };
 //! use async_openai::Client;
 //! use chatmock::{MockChatServer, Reply};
-//! use futures::StreamExt;
+//! use futures_util::StreamExt;
 //! use std::time::Duration;
 //!
 //! // Arrange: a server whose chat endpoint streams three tokens, 5 ms apart.

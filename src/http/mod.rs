@@ -32,7 +32,7 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use axum::Router;
-use futures::{Future, Stream, StreamExt};
+use futures_util::{Future, Stream, StreamExt};
 
 use crate::playback::{self, ResumeAfter};
 use crate::recording::ResponseRecorder;
@@ -54,6 +54,8 @@ pub(crate) fn router(state: Arc<ServerState>) -> Router {
 async fn handle(State(state): State<Arc<ServerState>>, request: Request) -> Response {
     let mut response = if is_cors_preflight(&request) {
         cors_preflight(request.headers())
+    } else if is_health_check(&request) {
+        health()
     } else {
         answer(&state, request).await
     };
@@ -87,7 +89,7 @@ async fn answer(state: &ServerState, request: Request) -> Response {
 /// The response to a client that left before it was ready: a body that fails, so the
 /// connection is dropped. Dropping the unfinished answer has logged the hang-up.
 fn abandoned() -> Response {
-    let failing = futures::stream::iter([Err::<Bytes, _>(io::Error::other(
+    let failing = futures_util::stream::iter([Err::<Bytes, _>(io::Error::other(
         "chatmock: the client left",
     ))]);
     Response::new(Body::from_stream(failing))
@@ -411,7 +413,7 @@ fn error_response(
             response.headers_mut().insert(ALLOW, allow);
         }
     }
-    recorder.answered(status.as_u16());
+    recorder.answered_with_error(status.as_u16(), &error.body.message);
     response
 }
 
@@ -487,7 +489,7 @@ async fn complete_response(
             recorder.streaming(StatusCode::OK.as_u16());
             recorder.cut(*kind);
             let cut = (*kind != CutKind::EndedCleanly).then_some(Err(*kind));
-            let body = body_ending_in_cuts(futures::stream::iter(cut), connection);
+            let body = body_ending_in_cuts(futures_util::stream::iter(cut), connection);
             with_parts(StatusCode::OK, headers, body)
         }
         Some(Ending::Stall) | None => {
@@ -505,9 +507,9 @@ fn until_client_leaves(
     leaving: Option<impl Future<Output = ()> + Send + 'static>,
 ) -> impl Stream<Item = Result<Bytes, CutKind>> + Send + 'static {
     let Some(leaving) = leaving else {
-        return futures::future::Either::Left(body);
+        return futures_util::future::Either::Left(body);
     };
-    futures::future::Either::Right(async_stream::stream! {
+    futures_util::future::Either::Right(async_stream::stream! {
         let mut body = std::pin::pin!(body);
         let mut leaving = std::pin::pin!(leaving);
         loop {
@@ -566,6 +568,18 @@ fn with_parts(status: StatusCode, headers: HeaderMap, body: Body) -> Response {
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
+}
+
+/// The health check, for a standalone server's orchestrator (Docker, Kubernetes, a CI
+/// script waiting for the port): not recorded, as it is not the client code's request.
+fn is_health_check(request: &Request) -> bool {
+    request.method() == Method::GET && request.uri().path() == "/health"
+}
+
+fn health() -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    with_parts(StatusCode::OK, headers, Body::from(r#"{"status":"ok"}"#))
 }
 
 fn is_cors_preflight(request: &Request) -> bool {

@@ -4,7 +4,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures::Stream;
+use futures_util::Stream;
 
 /// Splits each chunk of `inner` into pieces of at most `size` bytes, and pauses after
 /// each piece so that the server writes it before the next: events (and JSON chunks, and

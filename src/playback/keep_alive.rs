@@ -6,7 +6,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::Stream;
+use futures_util::Stream;
 use tokio::time::{Instant, Sleep};
 
 /// Yields `comment` whenever `inner` has yielded nothing for `interval`, stalls

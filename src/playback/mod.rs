@@ -23,8 +23,8 @@ mod render;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::future::Either;
-use futures::Stream;
+use futures_util::future::Either;
+use futures_util::Stream;
 
 use crate::recording::ResponseRecorder;
 use crate::script::{CutKind, Reply, ReplyKind};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures::Stream;
+use futures_util::Stream;
 use tokio::time::{Instant, Sleep};
 
 use super::render::{Rendered, Renderer};

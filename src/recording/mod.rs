@@ -31,13 +31,26 @@ pub(crate) struct Recording {
 impl Recording {
     /// Appends a request and returns the handle through which its response is logged.
     pub(crate) fn record(self: &Arc<Self>, request: ReceivedRequest) -> ResponseRecorder {
+        let arrived = tracing::enabled!(tracing::Level::INFO).then(|| match &request.answered_by {
+            Some((_, label)) => format!("{} -> {label}", request.summary()),
+            // A fallback reply, or an error, which its own line explains.
+            None => request.summary(),
+        });
         let entry = Arc::new(Mutex::new(request));
-        lock(&self.entries).push(Arc::clone(&entry));
+        let number = {
+            let mut entries = lock(&self.entries);
+            entries.push(Arc::clone(&entry));
+            entries.len()
+        };
+        if let Some(arrived) = arrived {
+            tracing::info!("#{number} {arrived}");
+        }
         self.changed();
         ResponseRecorder {
             entry,
             recording: Arc::clone(self),
             content_events: 0,
+            number,
         }
     }
 
@@ -119,16 +132,21 @@ pub(crate) struct ResponseRecorder {
     entry: Arc<Mutex<ReceivedRequest>>,
     recording: Arc<Recording>,
     content_events: usize,
+    /// The request's place in the log, from 1, for log lines.
+    number: usize,
 }
 
 impl ResponseRecorder {
     /// A response that is not a stream was sent with `status`.
     pub(crate) fn answered(&self, status: u16) {
-        self.update(|request| {
-            request.response.status = Some(status);
-            request.response.outcome = StreamOutcome::NotStreamed;
-            request.response.ended_at = Some(Instant::now());
-        });
+        self.update(|request| request.response.status = Some(status));
+        self.end(StreamOutcome::NotStreamed);
+    }
+
+    /// An error response with `status` was sent, saying `message`.
+    pub(crate) fn answered_with_error(&self, status: u16, message: &str) {
+        tracing::info!("#{} {status}: {message}", self.number);
+        self.answered(status);
     }
 
     /// Stream headers were sent with `status`.
@@ -174,10 +192,24 @@ impl ResponseRecorder {
     }
 
     fn end(&self, outcome: StreamOutcome) {
+        let mut ended = None;
         self.update(|request| {
+            let now = Instant::now();
+            if tracing::enabled!(tracing::Level::INFO) {
+                ended = Some((request.response.status, now - request.received_at()));
+            }
             request.response.outcome = outcome;
-            request.response.ended_at = Some(Instant::now());
+            request.response.ended_at = Some(now);
         });
+        if let Some((status, took)) = ended {
+            let status = status.map_or_else(|| "-".to_owned(), |status| status.to_string());
+            tracing::info!(
+                "#{} {status} {} in {} ms",
+                self.number,
+                lock(&self.entry).stream_outcome(),
+                took.as_millis()
+            );
+        }
     }
 
     fn update(&self, change: impl FnOnce(&mut ReceivedRequest)) {

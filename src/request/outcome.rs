@@ -1,5 +1,7 @@
 //! What became of the response to a request, as a test reads it.
 
+use std::fmt;
+
 use crate::script::CutKind;
 
 /// What became of the response to a request.
@@ -106,6 +108,56 @@ impl StreamOutcome {
             | StreamOutcome::Stalled { content_events }
             | StreamOutcome::ClientHungUp { content_events }
             | StreamOutcome::ServerStopped { content_events } => *content_events,
+        }
+    }
+}
+
+/// One line for logs and reports: `completed, 12 content events`, `cut (reset) after 2
+/// content events`.
+///
+/// ```
+/// use chatmock::{CutKind, StreamOutcome};
+///
+/// let outcome = StreamOutcome::Cut { kind: CutKind::Reset, content_events: 1 };
+/// assert_eq!(outcome.to_string(), "cut (reset) after 1 content event");
+/// ```
+impl fmt::Display for StreamOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let events = |count: usize| {
+            format!(
+                "{count} content {}",
+                if count == 1 { "event" } else { "events" }
+            )
+        };
+        match self {
+            StreamOutcome::Pending => f.write_str("pending"),
+            StreamOutcome::NotStreamed => f.write_str("answered"),
+            StreamOutcome::Streaming { content_events } => {
+                write!(f, "streaming, {} so far", events(*content_events))
+            }
+            StreamOutcome::Completed { content_events } => {
+                write!(f, "completed, {}", events(*content_events))
+            }
+            StreamOutcome::Cut {
+                kind,
+                content_events,
+            } => {
+                let kind = match kind {
+                    CutKind::EndedCleanly => "ended cleanly",
+                    CutKind::Disconnected => "disconnected",
+                    CutKind::Reset => "reset",
+                };
+                write!(f, "cut ({kind}) after {}", events(*content_events))
+            }
+            StreamOutcome::Stalled { content_events } => {
+                write!(f, "stalled after {}", events(*content_events))
+            }
+            StreamOutcome::ClientHungUp { content_events } => {
+                write!(f, "client hung up after {}", events(*content_events))
+            }
+            StreamOutcome::ServerStopped { content_events } => {
+                write!(f, "server stopped after {}", events(*content_events))
+            }
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use std::io;
 
-use futures::FutureExt;
+use futures_util::FutureExt;
 
 use super::{wait_for_requests, wait_for_streams_to_end, MockChatServer, WaitTimeout, WAIT_UNTIL};
 use crate::request::ReceivedRequest;

@@ -60,6 +60,7 @@ use crate::wire::WireFormat;
 /// | `POST /v1beta/models/{model}:streamGenerateContent` (`?alt=sse` for SSE) and `:generateContent` | Gemini: `GenerateContentResponse` chunks, as SSE or one JSON array, or one response |
 /// | `POST /api/chat` | Ollama: newline-delimited JSON, or one object with `"stream": false` |
 /// | `GET /stream` | the original demo: `data: <token>` events, then `data: [DONE]` |
+/// | `GET /health` | `{"status":"ok"}`, for readiness checks; not recorded |
 ///
 /// Every response allows cross-origin requests (CORS), so browser pages can call it too.
 ///
@@ -606,6 +607,31 @@ impl MockChatServer {
     /// expectation is not met.
     pub async fn verify(&self) {
         self.verify_now();
+    }
+
+    /// Checks the expectations of every mounted mock now, returning the report that
+    /// [`verify`](Self::verify) would panic with instead of panicking: for a program that
+    /// serves mocks and decides for itself how to fail, such as the `chatmock` binary.
+    ///
+    /// ```
+    /// use chatmock::{matchers, Mock, MockChatServer, Reply};
+    ///
+    /// let server = MockChatServer::builder().start_blocking();
+    /// Mock::given(matchers::any())
+    ///     .respond_with(Reply::text("Hi"))
+    ///     .expect(1)
+    ///     .mount_blocking(&server);
+    /// let report = server.try_verify().unwrap_err();
+    /// assert!(report.starts_with("chatmock: 1 mock expectation was not met."));
+    /// server.reset_blocking(); // nothing left for the drop to report
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The report of every unmet expectation and every request received, if any
+    /// expectation is not met.
+    pub fn try_verify(&self) -> Result<(), String> {
+        self.state.verify()
     }
 
     #[track_caller]

@@ -1,81 +1,24 @@
 //! The demo example, run as its own process the way the README tells people to run it.
+//! (The `chatmock` binary, which serves fixtures, is tested in `cli.rs`.)
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
+use crate::process::{built_next_to_tests, ServerProcess};
 use crate::support::{assert_between, chunks, content_of, ms, parse_sse};
 
 const DEMO_TEXT: &str = "Hello, this is a mocked chatbot. How can I help you?";
 
-/// The demo process; killed when dropped so a failing test leaves nothing behind.
-struct Demo {
-    child: Child,
-    uri: String,
-    /// The lines the demo prints after its address, as they come.
-    log: mpsc::Receiver<String>,
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Demo {
-    /// Waits for the next log line that contains `text`, returning it; fails the test
-    /// after a generous limit, or if the demo's output ends first.
-    fn wait_for_line(&self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.log.recv_timeout(left) {
-                Ok(line) if line.contains(text) => return line,
-                Ok(_) => {}
-                Err(error) => panic!("no log line containing {text:?}: {error}"),
-            }
-        }
-    }
-}
-
 fn demo_binary() -> PathBuf {
-    let test_binary = std::env::current_exe().unwrap();
-    let profile_dir = test_binary.parent().and_then(|deps| deps.parent()).unwrap();
-    let binary = profile_dir.join("examples").join("demo");
-    assert!(
-        binary.exists(),
-        "{} is missing: run the tests with `cargo test`, which builds the examples",
-        binary.display()
-    );
-    binary
+    built_next_to_tests("examples/demo")
 }
 
 /// Starts the example binary that `cargo test` builds next to the test binaries.
-fn start_demo(args: &[&str]) -> Demo {
-    let mut child = Command::new(demo_binary())
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first_line = String::new();
-    stdout.read_line(&mut first_line).unwrap();
-    // Keep reading, or the demo's next log line fails on a closed pipe.
-    let (sender, log) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            let _ = sender.send(line);
-        }
-    });
-    let uri = first_line
-        .trim()
-        .strip_prefix("chatmock demo listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {first_line:?}"))
-        .to_owned();
-    Demo { child, uri, log }
+fn start_demo(args: &[&str]) -> ServerProcess {
+    let mut command = Command::new(demo_binary());
+    command.args(args);
+    ServerProcess::start(command, "chatmock demo listening on ")
 }
 
 #[tokio::test]
@@ -185,131 +128,35 @@ async fn curl_streams_the_demo_as_the_readme_shows() {
     assert!(body.ends_with("data:  you?\n\ndata: [DONE]\n\n"), "{body}");
 }
 
-/// A fixture file written for one test, deleted when dropped.
-struct FixtureFile(PathBuf);
-
-impl FixtureFile {
-    fn new(name: &str, contents: &str) -> FixtureFile {
-        let path =
-            std::env::temp_dir().join(format!("chatmock-{}-{name}.json", std::process::id()));
-        std::fs::write(&path, contents).unwrap();
-        FixtureFile(path)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for FixtureFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 #[tokio::test]
-async fn the_standalone_server_serves_a_fixture_and_logs_each_request_and_outcome() {
-    let fixture = FixtureFile::new(
-        "weather",
-        r#"{
-            "mocks": [{
-                "name": "weather question",
-                "when": { "last_user_message_contains": "weather" },
-                "reply": { "tool_calls": [
-                    { "name": "get_weather", "arguments": { "city": "Paris" }, "id": "call_1" }
-                ] }
-            }],
-            "reply": { "text": "Ask me about the weather.", "token_delay": "1ms" }
-        }"#,
-    );
-    let demo = start_demo(&["--port", "0", "--fixture", fixture.path()]);
-    let client = reqwest::Client::new();
-    let url = format!("{}/v1/chat/completions", demo.uri);
+async fn the_demo_logs_each_request_and_how_its_response_ended() {
+    let demo = start_demo(&["--port", "0", "--token-delay-ms", "1"]);
 
-    let body = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"How is the weather?"}],"stream":true}"#;
-    let response = client.post(&url).body(body).send().await.unwrap();
-    assert_eq!(response.headers()["access-control-allow-origin"], "*");
-    let chunks = chunks(&response.bytes().await.unwrap()).await;
-    // The first chunk carries the role and the call together, as the live API sends it.
-    let call = &chunks[0]["choices"][0]["delta"]["tool_calls"][0];
-    assert_eq!(call["id"], "call_1");
-    assert_eq!(call["function"]["name"], "get_weather");
-    assert_eq!(
-        chunks[chunks.len() - 2]["choices"][0]["finish_reason"],
-        "tool_calls"
-    );
-    assert_eq!(
-        demo.wait_for_line("#1 "),
-        "#1 POST /v1/chat/completions model=\"gpt-4o\" stream"
-    );
-    let outcome = demo.wait_for_line("#1 ->");
-    assert!(
-        outcome.starts_with("#1 -> 200 completed, 6 events in "),
-        "{outcome}"
-    );
-
-    // Anything else gets the fixture's fallback reply, in the format of its endpoint.
-    let body = r#"{"model":"llama3.2","messages":[{"role":"user","content":"Hi"}],"stream":false}"#;
-    let reply: serde_json::Value = client
-        .post(format!("{}/api/chat", demo.uri))
-        .body(body)
-        .send()
+    let body = reqwest::get(format!("{}/stream", demo.uri))
         .await
         .unwrap()
-        .json()
+        .text()
         .await
         .unwrap();
-    assert_eq!(reply["message"]["content"], "Ask me about the weather.");
-    assert_eq!(
-        demo.wait_for_line("#2 "),
-        "#2 POST /api/chat model=\"llama3.2\""
+
+    assert!(body.ends_with("data: [DONE]\n\n"), "{body}");
+    assert_eq!(demo.wait_for_line("#1 "), "#1 GET /stream");
+    let outcome = demo.wait_for_line("#1 200");
+    assert!(
+        outcome.starts_with("#1 200 completed, 11 content events in "),
+        "{outcome}"
     );
-    assert!(demo
-        .wait_for_line("#2 ->")
-        .starts_with("#2 -> 200 answered in "));
 }
 
 #[test]
-fn the_standalone_server_stops_cleanly_on_ctrl_c() {
+fn the_demo_stops_cleanly_on_ctrl_c() {
     let mut demo = start_demo(&["--port", "0"]);
     let address = demo.uri.trim_start_matches("http://").to_owned();
 
-    // SAFETY: kill(2) on our own child's pid has no memory effects.
-    let sent = unsafe { libc::kill(demo.child.id() as libc::pid_t, libc::SIGINT) };
-    assert_eq!(sent, 0);
+    let (status, stderr) = demo.interrupt();
 
     assert_eq!(demo.wait_for_line("stopped"), "stopped");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = demo.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the demo did not exit after Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    assert!(status.success(), "{status:?}");
+    assert!(status.success(), "{status:?} {stderr}");
     // The port is free again.
     std::net::TcpListener::bind(address).expect("the port is released on exit");
-}
-
-#[test]
-fn the_standalone_server_names_the_file_and_place_of_a_bad_fixture() {
-    let fixture = FixtureFile::new(
-        "bad",
-        r#"{ "reply": { "text": "hi", "token_delay": true } }"#,
-    );
-
-    let output = Command::new(demo_binary())
-        .args(["--port", "0", "--fixture", fixture.path()])
-        .output()
-        .unwrap();
-
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(fixture.path()), "{stderr}");
-    assert!(stderr.contains("reply.token_delay"), "{stderr}");
-    assert!(stderr.contains("expected a duration"), "{stderr}");
 }

@@ -249,3 +249,79 @@ fn a_failed_verify_is_reported_once_not_again_on_drop() {
         "{printed}"
     );
 }
+
+#[test]
+#[ignore = "run by rust_log_shows_each_request_and_why_it_got_a_404, in a child process"]
+fn child_logs_with_a_subscriber_installed() {
+    let filter: tracing_subscriber::filter::Targets =
+        std::env::var("RUST_LOG").unwrap().parse().unwrap();
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .without_time()
+                .with_target(false),
+        )
+        .with(filter)
+        .init();
+    let server = MockChatServer::builder().start_blocking();
+    Mock::given(matchers::model("gpt-4o"))
+        .respond_with(Reply::text("Hi"))
+        .named("gpt-4o only")
+        .mount_blocking(&server);
+    for model in ["gpt-4o", "gpt-4o-mini"] {
+        reqwest::blocking::Client::new()
+            .post(format!("{}/chat/completions", server.openai_base_url()))
+            .body(chat_body(model, "Hi", true))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+    }
+    server.wait_for_streams_to_end_blocking().unwrap();
+}
+
+#[test]
+fn rust_log_shows_each_request_and_why_it_got_a_404() {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "newcomer::child_logs_with_a_subscriber_installed",
+            "--exact",
+            "--include-ignored",
+            "--nocapture",
+        ])
+        .env("RUST_LOG", "chatmock=debug")
+        .output()
+        .unwrap();
+
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}");
+    let lines: Vec<&str> = printed
+        .lines()
+        .filter(|line| line.contains(" #"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(lines.len(), 5, "{printed}");
+    assert_eq!(
+        lines[0],
+        "INFO #1 POST /v1/chat/completions model=\"gpt-4o\" last user message=\"Hi\" -> Mock #0 \
+         \"gpt-4o only\""
+    );
+    assert!(
+        lines[1].starts_with("INFO #1 200 completed, 1 content event in "),
+        "{printed}"
+    );
+    assert_eq!(
+        lines[2],
+        "INFO #2 POST /v1/chat/completions model=\"gpt-4o-mini\" last user message=\"Hi\""
+    );
+    assert!(
+        lines[3].starts_with("INFO #2 404: chatmock: no mock matched this request"),
+        "{printed}"
+    );
+    assert!(
+        lines[4].starts_with("INFO #2 404 answered in "),
+        "{printed}"
+    );
+}

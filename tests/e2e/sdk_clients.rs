@@ -30,7 +30,7 @@ fn repo() -> &'static Path {
 }
 
 #[derive(Clone, Copy, Debug)]
-enum Sdk {
+pub(crate) enum Sdk {
     OpenAiPython,
     AnthropicPython,
     OpenAiNode,
@@ -158,8 +158,8 @@ fn interpreter(sdk: Sdk) -> Option<Command> {
 }
 
 /// What a client process printed and how long it ran.
-struct ClientRun {
-    result: Value,
+pub(crate) struct ClientRun {
+    pub(crate) result: Value,
     elapsed: Duration,
 }
 
@@ -167,10 +167,15 @@ struct ClientRun {
 /// returns `None` if SDK tests are skipped. Panics with the client's output if it fails,
 /// prints no JSON, or runs past [`CLIENT_TIME_LIMIT`] (it is killed then).
 async fn run_client(sdk: Sdk, server: &MockChatServer, scenario: &str) -> Option<ClientRun> {
+    run_client_at(sdk, sdk.base_url(server), scenario).await
+}
+
+/// [`run_client`] against a server at `base_url`, such as the `chatmock` binary.
+pub(crate) async fn run_client_at(sdk: Sdk, base_url: String, scenario: &str) -> Option<ClientRun> {
     let mut command = interpreter(sdk)?;
     command
         .arg(sdk.script())
-        .arg(sdk.base_url(server))
+        .arg(base_url)
         .arg(scenario)
         .current_dir(repo())
         .stdin(Stdio::null())
