@@ -195,7 +195,7 @@
 //! # Spying on requests and streams
 //!
 //! [`MockChatServer::received_requests`] returns every request with its method, path,
-//! headers, body ([`ReceivedRequest::body_json`]), its chat reading
+//! headers, body ([`ReceivedRequest::body_json`], [`ReceivedRequest::body_value`]), its chat reading
 //! ([`ReceivedRequest::chat`]) and what became of its response stream
 //! ([`StreamOutcome`]: completed, or the client hung up after *k* events).
 //! [`MockChatServer::wait_for_requests`] and [`MockChatServer::wait_for_streams_to_end`]
@@ -204,9 +204,71 @@
 //! # Test isolation and runtimes
 //!
 //! Each server binds its own free port and runs on its own thread, so tests run in
-//! parallel, work with any tokio runtime flavour, and plain `#[test]`s can use
-//! [`MockChatServerBuilder::start_blocking`] with a blocking client. Dropping the server
-//! stops it at once, cutting streams in flight, and frees the port.
+//! parallel and work with any tokio runtime flavour. Dropping the server stops it at
+//! once, cutting streams in flight, and frees the port.
+//!
+//! # Plain `#[test]`s, with no runtime
+//!
+//! Every method a test calls has a twin for synchronous code, so a plain `#[test]` with a
+//! blocking client needs no runtime at all (the server runs on its own thread):
+//!
+//! | In async code | In a plain `#[test]` |
+//! |---|---|
+//! | [`builder().start().await`](MockChatServerBuilder::start) | [`builder().start_blocking()`](MockChatServerBuilder::start_blocking) |
+//! | [`Mock::mount(&server).await`](Mock::mount) | [`Mock::mount_blocking(&server)`](Mock::mount_blocking) |
+//! | [`Mock::mount_as_scoped(&server).await`](Mock::mount_as_scoped) | [`Mock::mount_as_scoped_blocking(&server)`](Mock::mount_as_scoped_blocking) |
+//! | [`server.received_requests().await`](MockChatServer::received_requests) | [`server.received_requests_blocking()`](MockChatServer::received_requests_blocking) |
+//! | [`server.wait_for_requests(n).await`](MockChatServer::wait_for_requests) | [`server.wait_for_requests_blocking(n)`](MockChatServer::wait_for_requests_blocking) |
+//! | [`server.wait_for_streams_to_end().await`](MockChatServer::wait_for_streams_to_end) | [`server.wait_for_streams_to_end_blocking()`](MockChatServer::wait_for_streams_to_end_blocking) |
+//! | [`server.wait_until(..).await`](MockChatServer::wait_until) | [`server.wait_until_blocking(..)`](MockChatServer::wait_until_blocking) |
+//! | [`server.verify().await`](MockChatServer::verify) | [`server.verify_blocking()`](MockChatServer::verify_blocking) |
+//! | [`server.reset().await`](MockChatServer::reset) | [`server.reset_blocking()`](MockChatServer::reset_blocking) |
+//! | [`server.stop().await`](MockChatServer::stop), [`restart`](MockChatServer::restart) | [`server.stop_blocking()`](MockChatServer::stop_blocking), [`restart_blocking`](MockChatServer::restart_blocking) |
+//!
+//! The methods that need neither (`uri`, `openai_base_url`, `address`, [`try_verify`](MockChatServer::try_verify))
+//! work anywhere. A blocking wait refuses to run on a thread that runs a tokio runtime,
+//! or on a [virtual-time](#virtual-time) server, where it would stop the client or the
+//! server; it panics then, naming the async method to use.
+//!
+//! ```
+//! use chatmock::{matchers, Mock, MockChatServer, Reply, StreamOutcome};
+//!
+//! // In a plain #[test]:
+//! let server = MockChatServer::builder().start_blocking();
+//! Mock::given(matchers::model("gpt-4o"))
+//!     .respond_with(Reply::tokens(["Hello", " there"]))
+//!     .expect(1)
+//!     .mount_blocking(&server);
+//!
+//! let body = reqwest::blocking::Client::new()
+//!     .post(format!("{}/chat/completions", server.openai_base_url()))
+//!     .body(r#"{"model":"gpt-4o","messages":[],"stream":true}"#)
+//!     .send()
+//!     .unwrap()
+//!     .text()
+//!     .unwrap();
+//!
+//! assert!(body.ends_with("data: [DONE]\n\n"));
+//! let requests = server.wait_for_streams_to_end_blocking().unwrap();
+//! assert_eq!(requests[0].stream_outcome(), &StreamOutcome::Completed { content_events: 2 });
+//! server.verify_blocking();
+//! ```
+//!
+//! # When a test fails: reports and logs
+//!
+//! A request that nothing answers gets a 404 that says why: nothing is mounted, no
+//! mounted mock matched, or the path is not an endpoint (a base URL without `/v1` is
+//! named as such). Reports of unmet expectations and [`WaitTimeout`]s list every request
+//! with its headers and the start of its body; credentials (`authorization`,
+//! `x-api-key`, `x-goog-api-key`, cookies, `?key=`) show only their first four
+//! characters, so reports are safe in CI logs.
+//!
+//! The server also emits [`tracing`](https://docs.rs/tracing) events, silent unless the
+//! test installs a subscriber: one as each request arrives (with the mock that answers
+//! it), one for each error response with its message, and one as each response ends
+//! (status, [`StreamOutcome`], time taken). With `tracing-subscriber`, for example,
+//! `RUST_LOG=chatmock=info` and `tracing_subscriber::fmt().with_env_filter(..).init()`
+//! print them as lines such as `#2 404: chatmock: no mock matched this request ...`.
 //!
 //! # Virtual time
 //!
