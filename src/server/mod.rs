@@ -157,7 +157,7 @@ pub struct MockChatServerBuilder {
     mocks: Vec<Mock>,
     virtual_time: bool,
     limits: ConnectionLimits,
-    pub(crate) advice: Advice,
+    advice: Advice,
 }
 
 impl MockChatServerBuilder {
@@ -417,6 +417,13 @@ impl MockChatServerBuilder {
             );
         }
         self.launch().unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// Makes the server's error messages name fixture keys rather than builder methods,
+    /// for a server built from fixture files.
+    pub(crate) fn with_fixture_advice(mut self) -> Self {
+        self.advice = Advice::Fixture;
+        self
     }
 
     fn launch(self) -> io::Result<MockChatServer> {
