@@ -358,12 +358,14 @@ mod script;
 mod server;
 mod socket;
 mod sync;
+mod traffic;
 mod wire;
 
 pub use fixture::{Fixture, FixtureError};
 pub use matching::matchers;
 pub use matching::{Match, Mock, MockBuilder, Times};
-pub use request::{ChatMessage, ChatRequest, ReceivedRequest, StreamOutcome};
-pub use script::{CutKind, Reply, Step, StreamError, ToolCall};
+pub use request::{ChaosFault, ChatMessage, ChatRequest, ReceivedRequest, StreamOutcome};
+pub use script::{CutKind, Jitter, Reply, Step, StreamError, ToolCall};
+pub use traffic::{Chaos, RateLimit};
 pub use server::{MockChatServer, MockChatServerBuilder, MockGuard, WaitTimeout};
 pub use wire::{UnknownWireFormat, WireFormat};

@@ -16,7 +16,7 @@ mod connections;
 mod state;
 
 pub(crate) use connections::{serve, ConnectionLimits, Hosting};
-pub(crate) use state::{fail, Advice, Fallback, Routes, ServerState};
+pub(crate) use state::{fail, Advice, Fallback, Routes, ServerState, Traffic};
 
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -38,8 +38,11 @@ use crate::playback::{self, ResumeAfter};
 use crate::recording::ResponseRecorder;
 use crate::request::ReceivedRequest;
 use crate::script::{CutKind, Ending, HttpError, Reply, ReplyKind, Script};
+use crate::script::random;
 use crate::socket::Connection;
 use crate::sync::lock;
+use crate::traffic::{Cost, RateLimiter, Refusal};
+use crate::wire::rate_limits::RateLimitReading;
 use crate::wire::{self, ApiError, Endpoint, Format, ResponseContext, WireFormat};
 use serde_json::Value;
 
@@ -104,7 +107,7 @@ async fn respond(state: &ServerState, incoming: Incoming, watch_for_leaving: boo
         connection,
         ..
     } = incoming;
-    let decision = match body_error {
+    let mut decision = match body_error {
         Some(error) => Err(error),
         None => choose_reply(state, &mut received, endpoint),
     };
@@ -116,6 +119,16 @@ async fn respond(state: &ServerState, incoming: Incoming, watch_for_leaving: boo
     .unwrap_or(WireFormat::OpenAiChatCompletions);
     let spec = format.spec();
     let context = ResponseContext::for_request(&received, format, &state.ids);
+    let mut rate_limit = None;
+    if let Ok(chosen) = &mut decision {
+        match shape_traffic(state, &mut received, chosen, context.prompt_tokens) {
+            Ok(reading) => rate_limit = reading,
+            Err(refusal) => {
+                let recorder = state.recording.record(received);
+                return refused_response(spec, &refusal, &context, &recorder);
+            }
+        }
+    }
     // The encoder reads its stream options from the request, which the recording keeps.
     let stream = match &decision {
         Ok(chosen)
@@ -166,9 +179,100 @@ async fn respond(state: &ServerState, incoming: Incoming, watch_for_leaving: boo
             complete_response(spec, script, &context, connection, recorder).await
         }
     };
+    let exhausted = match &reply.kind {
+        ReplyKind::HttpError(error) if error.requests_exhausted => {
+            Some(RateLimitReading::requests_exhausted())
+        }
+        _ => None,
+    };
+    if let Some(reading) = exhausted.as_ref().or(rate_limit.as_ref()) {
+        spec.rate_limit_headers(reading, response.headers_mut());
+    }
     for (name, value) in &reply.headers {
         response.headers_mut().insert(name, value.clone());
     }
+    response
+}
+
+/// What stands between a chosen reply and the client, in the order a provider applies
+/// it: the rate limits (the mock's and the server's, which may refuse the request), then
+/// chaos (the mock's, else the server's), then the seed of the reply's jitter. Records
+/// the fault and the seed on the request; returns the reading of the rate limit whose
+/// headers the response carries.
+fn shape_traffic(
+    state: &ServerState,
+    request: &mut ReceivedRequest,
+    chosen: &mut Chosen,
+    prompt_tokens: u64,
+) -> Result<Option<RateLimitReading>, Refusal> {
+    let cost = Cost {
+        prompt_tokens,
+        completion_tokens: chosen.reply.completion_tokens(),
+    };
+    let server_limit = state.traffic.rate_limiter.as_ref();
+    let mock_limit = chosen.rate_limiter.as_deref();
+    let reading = match (server_limit, mock_limit) {
+        (None, None) => None,
+        (Some(only), None) | (None, Some(only)) => Some(only.admit(request, cost)?),
+        (Some(server), Some(mock)) => {
+            let server_reading = server.admit(request, cost)?;
+            match mock.admit(request, cost) {
+                Ok(mock_reading) => Some(fewest_left(server_reading, mock_reading)),
+                Err(refusal) => {
+                    server.refund(request, cost);
+                    return Err(refusal);
+                }
+            }
+        }
+    };
+    let chaos = match &chosen.chaos {
+        Some((chaos, index)) => Some((&**chaos, *index)),
+        None => state.traffic.chaos.as_ref().map(|chaos| {
+            let index = state
+                .traffic
+                .chaos_drawn
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            (chaos, index)
+        }),
+    };
+    if let Some((fault, struck)) = chaos.and_then(|(chaos, index)| chaos.strike(index, &chosen.reply)) {
+        request.chaos = Some(fault);
+        chosen.reply = Arc::new(struck);
+    }
+    if let Some(seeded) = chosen.reply.with_drawn_seed(random::fresh_seed()) {
+        chosen.reply = Arc::new(seeded);
+    }
+    request.pacing_seed = chosen.reply.pacing_seed();
+    Ok(reading)
+}
+
+/// Of two limits' readings, the one with fewer requests left: what a client must heed.
+fn fewest_left(server: RateLimitReading, mock: RateLimitReading) -> RateLimitReading {
+    let left = |reading: &RateLimitReading| reading.requests.map_or(u64::MAX, |b| b.remaining);
+    if left(&server) < left(&mock) {
+        server
+    } else {
+        mock
+    }
+}
+
+/// The provider's 429 for a request a rate limit refused, with its headers.
+fn refused_response(
+    spec: &dyn Format,
+    refusal: &Refusal,
+    context: &ResponseContext,
+    recorder: &ResponseRecorder,
+) -> Response {
+    let error = HttpError {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        body: crate::script::ErrorBody::new(refusal.message.clone())
+            .with_type(if refusal.message.contains("tokens") { "tokens" } else { "requests" })
+            .with_code("rate_limit_exceeded"),
+        retry_after: refusal.retry_after,
+        requests_exhausted: false,
+    };
+    let mut response = http_error_response(spec, &error, context, recorder);
+    spec.rate_limit_headers(&refusal.reading, response.headers_mut());
     response
 }
 
@@ -252,6 +356,9 @@ struct StreamSetup {
 struct Chosen {
     reply: Arc<Reply>,
     wire_format: Option<WireFormat>,
+    /// The mock's own rate limit, and its chaos with the index of this match.
+    rate_limiter: Option<Arc<RateLimiter>>,
+    chaos: Option<(Arc<crate::traffic::Chaos>, u64)>,
 }
 
 /// Picks the reply for a request: validation first (as the real API would reject the
@@ -286,6 +393,8 @@ fn choose_reply(
             return Ok(Chosen {
                 reply: found.reply,
                 wire_format: found.wire_format,
+                rate_limiter: found.rate_limiter,
+                chaos: found.chaos,
             });
         }
         Ok(None) => {}
@@ -302,6 +411,8 @@ fn choose_reply(
             return Ok(Chosen {
                 reply,
                 wire_format: None,
+                rate_limiter: None,
+                chaos: None,
             });
         }
     }

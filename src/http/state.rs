@@ -2,7 +2,7 @@
 //! mocks, the request log and the id generator. Locks here are held only for quick,
 //! synchronous work, never across an await, so a slow stream can never block a test.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::ConnectionLimits;
@@ -12,6 +12,7 @@ use crate::matching::Mock;
 use crate::recording::Recording;
 use crate::request::ReceivedRequest;
 use crate::script::Reply;
+use crate::traffic::{Chaos, RateLimiter};
 use crate::sync::lock;
 use crate::wire::ids::IdGenerator;
 use crate::wire::WireFormat;
@@ -28,6 +29,16 @@ pub(crate) struct ServerState {
     pub(crate) limits: ConnectionLimits,
     /// How error messages tell the user to fix a miss.
     pub(crate) advice: Advice,
+    pub(crate) traffic: Traffic,
+}
+
+/// What stands between every request and its reply: the server's rate limit and chaos.
+#[derive(Debug, Default)]
+pub(crate) struct Traffic {
+    pub(crate) rate_limiter: Option<RateLimiter>,
+    pub(crate) chaos: Option<Chaos>,
+    /// How many requests the server's chaos has drawn for: the index of the next.
+    pub(crate) chaos_drawn: AtomicU64,
 }
 
 /// Which paths are endpoints, and of which format.
@@ -74,6 +85,7 @@ impl ServerState {
         routes: Routes,
         limits: ConnectionLimits,
         advice: Advice,
+        traffic: Traffic,
     ) -> ServerState {
         ServerState {
             mocks: Mutex::default(),
@@ -83,6 +95,7 @@ impl ServerState {
             routes,
             limits,
             advice,
+            traffic,
         }
     }
 
@@ -99,9 +112,10 @@ impl ServerState {
             .map(Arc::clone)
     }
 
-    /// Unmounts every mock and rewinds the fallback sequence.
+    /// Unmounts every mock and rewinds the fallback sequence and the server's chaos.
     pub(crate) fn reset(&self) {
         lock(&self.mocks).clear();
+        self.traffic.chaos_drawn.store(0, Ordering::Relaxed);
         if let Some(Fallback { served, .. }) = &self.fallback {
             served.store(0, Ordering::Relaxed);
         }

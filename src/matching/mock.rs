@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::request::ReceivedRequest;
 use crate::script::rules::{self, enforce};
 use crate::script::Reply;
+use crate::traffic::{Chaos, RateLimit};
 use crate::wire::WireFormat;
 
 /// Anything that can decide whether a request matches.
@@ -170,6 +171,8 @@ impl MockBuilder {
             name: None,
             priority: DEFAULT_PRIORITY,
             wire_format: None,
+            rate_limit: None,
+            chaos: None,
         }
     }
 }
@@ -217,6 +220,9 @@ pub struct Mock {
     pub(crate) name: Option<String>,
     pub(crate) priority: u8,
     pub(crate) wire_format: Option<WireFormat>,
+    /// Buckets of its own, made when it is mounted.
+    pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) chaos: Option<Arc<Chaos>>,
 }
 
 impl fmt::Debug for Mock {
@@ -229,6 +235,8 @@ impl fmt::Debug for Mock {
             .field("name", &self.name)
             .field("priority", &self.priority)
             .field("wire_format", &self.wire_format)
+            .field("rate_limit", &self.rate_limit)
+            .field("chaos", &self.chaos)
             .finish()
     }
 }
@@ -329,6 +337,46 @@ impl Mock {
     /// ```
     pub fn wire_format(mut self, format: WireFormat) -> Mock {
         self.wire_format = Some(format);
+        self
+    }
+
+    /// Limits the requests this mock answers, with buckets of its own (made when it is
+    /// mounted, so each mount starts full), on top of any limit of the server's: see
+    /// [`RateLimit`]. A request the buckets refuse gets the provider's 429 and still
+    /// counts as matched by this mock.
+    ///
+    /// ```
+    /// use chatmock::{matchers, Mock, RateLimit, Reply};
+    ///
+    /// let mock = Mock::given(matchers::model("gpt-4o"))
+    ///     .respond_with(Reply::text("Hi!"))
+    ///     .rate_limit(RateLimit::per_minute().requests(2));
+    /// # drop(mock);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the limit limits nothing (no requests, tokens, input or output tokens set).
+    #[track_caller]
+    pub fn rate_limit(mut self, limit: RateLimit) -> Mock {
+        enforce("Mock::rate_limit", limit.check());
+        self.rate_limit = Some(limit);
+        self
+    }
+
+    /// Strikes this mock's requests with seeded faults (see [`Chaos`]), counting them
+    /// per mount; it replaces the server's chaos for them.
+    ///
+    /// ```
+    /// use chatmock::{matchers, Chaos, Mock, Reply};
+    ///
+    /// let mock = Mock::given(matchers::any())
+    ///     .respond_with(Reply::text("Sometimes whole."))
+    ///     .chaos(Chaos::seeded(3).disconnect(0.2));
+    /// # drop(mock);
+    /// ```
+    pub fn chaos(mut self, chaos: Chaos) -> Mock {
+        self.chaos = Some(Arc::new(chaos));
         self
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::matching::Mock;
 use crate::request::ReceivedRequest;
 use crate::script::Reply;
+use crate::traffic::{Chaos, RateLimiter};
 use crate::wire::WireFormat;
 
 /// A mock with its running count of matched requests.
@@ -15,12 +16,16 @@ pub(crate) struct FoundMock {
     pub(crate) label: String,
     pub(crate) reply: Arc<Reply>,
     pub(crate) wire_format: Option<WireFormat>,
+    pub(crate) rate_limiter: Option<Arc<RateLimiter>>,
+    /// The mock's chaos, and which of its matches this is (from 0).
+    pub(crate) chaos: Option<(Arc<Chaos>, u64)>,
 }
 
 pub(crate) struct MountedMock {
     pub(crate) id: usize,
     pub(crate) mock: Mock,
     pub(crate) hits: u64,
+    rate_limiter: Option<Arc<RateLimiter>>,
 }
 
 impl MountedMock {
@@ -52,7 +57,16 @@ impl MockSet {
         let at = self
             .mocks
             .partition_point(|mounted| mounted.mock.priority <= mock.priority);
-        self.mocks.insert(at, MountedMock { id, mock, hits: 0 });
+        let rate_limiter = mock.rate_limit.clone().map(|limit| Arc::new(RateLimiter::new(limit)));
+        self.mocks.insert(
+            at,
+            MountedMock {
+                id,
+                mock,
+                hits: 0,
+                rate_limiter,
+            },
+        );
         id
     }
 
@@ -74,12 +88,15 @@ impl MockSet {
         })?;
         let replies = &mounted.mock.replies;
         let reply = &replies[(mounted.hits as usize).min(replies.len() - 1)];
+        let index = mounted.hits;
         mounted.hits += 1;
         Some(FoundMock {
             id: mounted.id,
             label: mounted.label(),
             reply: Arc::clone(reply),
             wire_format: mounted.mock.wire_format,
+            rate_limiter: mounted.rate_limiter.clone(),
+            chaos: mounted.mock.chaos.clone().map(|chaos| (chaos, index)),
         })
     }
 

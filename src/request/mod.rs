@@ -5,6 +5,7 @@
 //! - `mod.rs`: [`ReceivedRequest`] and the log of its response.
 //! - `chat.rs`: [`ChatRequest`] and [`ChatMessage`], which each wire format fills from its
 //!   own body shape.
+//! - `fault.rs`: [`ChaosFault`], the fault seeded chaos chose for a request.
 //! - `outcome.rs`: [`StreamOutcome`], what became of the response.
 //! - `secrets.rs`: which headers and query parameters are credentials, and how every
 //!   report masks them.
@@ -19,10 +20,12 @@ use axum::http::{HeaderMap, Method};
 use serde_json::Value;
 
 mod chat;
+mod fault;
 mod outcome;
 pub(crate) mod secrets;
 
 pub use chat::{ChatMessage, ChatRequest};
+pub use fault::ChaosFault;
 pub use outcome::StreamOutcome;
 
 /// A request the server received, with what became of its response.
@@ -65,6 +68,10 @@ pub struct ReceivedRequest {
     pub(crate) received_at: Instant,
     /// The mounted mock that answered, as `(id, label)`.
     pub(crate) answered_by: Option<(usize, String)>,
+    /// The seed the reply's jitter drew its gaps from.
+    pub(crate) pacing_seed: Option<u64>,
+    /// The fault seeded chaos chose for this request.
+    pub(crate) chaos: Option<ChaosFault>,
     pub(crate) response: ResponseLog,
 }
 
@@ -97,6 +104,8 @@ impl ReceivedRequest {
             chat,
             received_at: Instant::now(),
             answered_by: None,
+            pacing_seed: None,
+            chaos: None,
             response: ResponseLog {
                 status: None,
                 outcome: StreamOutcome::Pending,
@@ -212,6 +221,56 @@ impl ReceivedRequest {
         self.response.ended_at
     }
 
+    /// The seed the reply's [jitter](crate::Jitter) drew this request's gaps from: the
+    /// jitter's own, or the one drawn for this request when it names none. Give it to
+    /// [`Jitter::seed`](crate::Jitter::seed) to replay the request's exact timing.
+    /// `None` for a reply without jitter.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use chatmock::{Jitter, MockChatServer, Reply};
+    /// use std::time::Duration;
+    ///
+    /// let server = MockChatServer::builder()
+    ///     .reply(Reply::text("a b c").jitter(Jitter::uniform(Duration::from_millis(1))))
+    ///     .start()
+    ///     .await;
+    /// let body = r#"{"model":"m","messages":[]}"#;
+    /// let url = format!("{}/chat/completions", server.openai_base_url());
+    /// reqwest::Client::new().post(url).body(body).send().await.unwrap();
+    /// let seed = server.received_requests().await[0].pacing_seed();
+    /// assert!(seed.is_some());
+    /// # }
+    /// ```
+    pub fn pacing_seed(&self) -> Option<u64> {
+        self.pacing_seed
+    }
+
+    /// The fault [seeded chaos](crate::Chaos) chose for this request, if any.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use chatmock::{Chaos, ChaosFault, MockChatServer, Reply};
+    ///
+    /// let server = MockChatServer::builder()
+    ///     .reply(Reply::text("Hello"))
+    ///     .chaos(Chaos::seeded(1).http_error(1.0, 503))
+    ///     .start()
+    ///     .await;
+    /// let body = r#"{"model":"m","messages":[]}"#;
+    /// let url = format!("{}/chat/completions", server.openai_base_url());
+    /// let response = reqwest::Client::new().post(url).body(body).send().await.unwrap();
+    /// assert_eq!(response.status(), 503);
+    /// let requests = server.received_requests().await;
+    /// assert_eq!(requests[0].chaos_applied(), Some(&ChaosFault::HttpError { status: 503 }));
+    /// # }
+    /// ```
+    pub fn chaos_applied(&self) -> Option<&ChaosFault> {
+        self.chaos.as_ref()
+    }
+
     /// One line describing the request, for reports.
     pub(crate) fn summary(&self) -> String {
         let mut line = format!("{} {}", self.method, self.path);
@@ -227,6 +286,13 @@ impl ReceivedRequest {
         } else if !self.body.is_empty() {
             let text = String::from_utf8_lossy(&self.body);
             line.push_str(&format!(" body={:?}", truncate(&text, 60)));
+        }
+        // What a failing run needs to be replayed exactly.
+        if let Some(seed) = self.pacing_seed {
+            line.push_str(&format!(" [pacing seed {seed}]"));
+        }
+        if let Some(fault) = &self.chaos {
+            line.push_str(&format!(" [chaos: {fault}]"));
         }
         line
     }

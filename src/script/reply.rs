@@ -71,6 +71,10 @@ pub(crate) struct HttpError {
     pub(crate) status: StatusCode,
     pub(crate) body: ErrorBody,
     pub(crate) retry_after: Option<Duration>,
+    /// Sends the provider's rate-limit headers saying no request is left (OpenAI's
+    /// `x-ratelimit-remaining-requests: 0`, Anthropic's own; none where the API sends
+    /// none).
+    pub(crate) requests_exhausted: bool,
 }
 
 impl Reply {
@@ -123,6 +127,8 @@ impl Reply {
             send_done: true,
             ending: None,
             delivery: Delivery::default(),
+            jitter: None,
+            drawn_seed: None,
         })
     }
 
@@ -201,19 +207,33 @@ impl Reply {
                 status,
                 body,
                 retry_after: None,
+                requests_exhausted: false,
             }),
             headers: Vec::new(),
             headers_delay: Duration::ZERO,
         }
     }
 
-    /// HTTP 429 for a rate limit (`rate_limit_exceeded`), with rate-limit headers that say
-    /// no requests remain. Clients retry it; add [`retry_after`](Self::retry_after) to say
-    /// when.
+    /// HTTP 429 for a rate limit (`rate_limit_exceeded`), with the provider's rate-limit
+    /// headers saying that no requests remain (OpenAI's `x-ratelimit-remaining-requests:
+    /// 0` and `x-ratelimit-reset-requests: 20s`, Anthropic's `anthropic-ratelimit-requests-*`;
+    /// none for Gemini and Ollama, whose APIs send none). Clients retry it; add
+    /// [`retry_after`](Self::retry_after) to say when. For a limit that counts requests
+    /// and refills, see [`RateLimit`](crate::RateLimit).
     pub fn rate_limited() -> Reply {
-        Reply::http_error(429)
-            .header("x-ratelimit-remaining-requests", "0")
-            .header("x-ratelimit-reset-requests", "20s")
+        let mut reply = Reply::http_error(429);
+        if let ReplyKind::HttpError(error) = &mut reply.kind {
+            error.requests_exhausted = true;
+        }
+        reply
+    }
+
+    /// The completion tokens the reply delivers, which a token rate limit counts.
+    pub(crate) fn completion_tokens(&self) -> u64 {
+        match &self.kind {
+            ReplyKind::Stream(script) => script.completion_tokens(),
+            ReplyKind::HttpError(_) => 0,
+        }
     }
 
     /// HTTP 429 for an exhausted quota (`insufficient_quota`): clients must not retry it.
@@ -309,6 +329,92 @@ impl Reply {
     pub fn first_token_delay(mut self, delay: Duration) -> Reply {
         self.script_mut("first_token_delay").first_token_delay = delay;
         self
+    }
+
+    /// The time to first token: the same as [`first_token_delay`](Self::first_token_delay),
+    /// under the name provider dashboards use.
+    ///
+    /// ```
+    /// use chatmock::Reply;
+    /// use std::time::Duration;
+    ///
+    /// let reply = Reply::text("Thinking done.").time_to_first_token(Duration::from_millis(600));
+    /// # drop(reply);
+    /// ```
+    #[track_caller]
+    pub fn time_to_first_token(self, delay: Duration) -> Reply {
+        self.first_token_delay(delay)
+    }
+
+    /// Streams `rate` tokens a second: a token delay of `1 / rate` seconds, the shorthand
+    /// for a model's advertised speed. Vary it with [`jitter`](Self::jitter).
+    ///
+    /// ```
+    /// use chatmock::Reply;
+    ///
+    /// let reply = Reply::text("Fifty tokens a second.").tokens_per_second(50.0);
+    /// # drop(reply);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `rate` is not a finite number above zero.
+    #[track_caller]
+    pub fn tokens_per_second(self, rate: f64) -> Reply {
+        let delay = enforce(
+            "Reply::tokens_per_second",
+            rules::check_tokens_per_second(rate),
+        );
+        self.token_delay(delay)
+    }
+
+    /// Varies the gaps between tokens at random, from a seed: see [`Jitter`](crate::Jitter).
+    ///
+    /// ```
+    /// use chatmock::{Jitter, Reply};
+    /// use std::time::Duration;
+    ///
+    /// let reply = Reply::text("Uneven, but the same on every run.")
+    ///     .tokens_per_second(40.0)
+    ///     .jitter(Jitter::uniform(Duration::from_millis(10)).seed(1));
+    /// # drop(reply);
+    /// ```
+    #[track_caller]
+    pub fn jitter(mut self, jitter: crate::Jitter) -> Reply {
+        self.script_mut("jitter").jitter = Some(jitter);
+        self
+    }
+
+    /// This reply with `seed` drawn for its jitter, if its jitter names no seed of its
+    /// own: what one request plays.
+    pub(crate) fn with_drawn_seed(&self, seed: u64) -> Option<Reply> {
+        match &self.kind {
+            ReplyKind::Stream(script) if script.needs_seed() => {
+                let mut reply = self.clone();
+                if let ReplyKind::Stream(script) = &mut reply.kind {
+                    script.drawn_seed = Some(seed);
+                }
+                Some(reply)
+            }
+            _ => None,
+        }
+    }
+
+    /// How many content events a chaos fault may strike after: those of a stream with no
+    /// ending of its own, or `None` for a reply it cannot strike.
+    pub(crate) fn tokens_before_any_ending(&self) -> Option<usize> {
+        match &self.kind {
+            ReplyKind::Stream(script) if script.ending().is_none() => Some(script.content().count()),
+            _ => None,
+        }
+    }
+
+    /// The seed this reply's jitter draws from, if it has jitter and a seed.
+    pub(crate) fn pacing_seed(&self) -> Option<u64> {
+        match &self.kind {
+            ReplyKind::Stream(script) => script.pacing_seed(),
+            ReplyKind::HttpError(_) => None,
+        }
     }
 
     /// Waits `delay` between consecutive tokens. Defaults to zero.

@@ -21,7 +21,7 @@ use super::step::{Step, StepKind};
 use super::timeline::Script;
 
 /// A broken rule: what is wrong, with the values needed to say how to fix it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum RuleError {
     /// An HTTP error reply's status, or the status of an error event, that is not an
     /// error status.
@@ -64,6 +64,18 @@ pub(crate) enum RuleError {
     PathWithoutSlash { path: String },
     /// A prefix to serve the endpoints under that is not a path of whole segments.
     InvalidPathPrefix { prefix: String },
+    /// A token rate that is not a finite number above zero.
+    TokensPerSecondInvalid { rate: f64 },
+    /// A rate-limit window of zero.
+    RateLimitWindowZero,
+    /// A rate-limit bucket of zero requests or tokens.
+    RateLimitZero { bucket: &'static str },
+    /// A rate limit with no bucket at all.
+    RateLimitEmpty,
+    /// A fault's probability outside 0 to 1.
+    ProbabilityOutOfRange { fault: &'static str, probability: f64 },
+    /// Faults whose probabilities add up to more than 1.
+    ProbabilitiesOverOne { fault: &'static str, total: f64 },
 }
 
 impl fmt::Display for RuleError {
@@ -174,6 +186,35 @@ impl fmt::Display for RuleError {
                 f,
                 "{} is not an HTTP method name: use one such as \"GET\" or \"POST\"",
                 quoted(method)
+            ),
+            RuleError::TokensPerSecondInvalid { rate } => write!(
+                f,
+                "{rate} tokens a second is no rate a stream can play: use a number above \
+                 zero, such as 50.0"
+            ),
+            RuleError::RateLimitWindowZero => f.write_str(
+                "a rate-limit window of zero never refills: use a window above zero, such as \
+                 RateLimit::per_minute()",
+            ),
+            RuleError::RateLimitZero { bucket } => write!(
+                f,
+                "a limit of 0 {bucket} would refuse every request: use 1 or more, or leave \
+                 {bucket} unlimited by not setting it"
+            ),
+            RuleError::RateLimitEmpty => f.write_str(
+                "this rate limit limits nothing: set requests, tokens, input_tokens or \
+                 output_tokens, e.g. RateLimit::per_minute().requests(3)",
+            ),
+            RuleError::ProbabilityOutOfRange { fault, probability } => write!(
+                f,
+                "{probability} is no probability for {fault}: use a number from 0.0 (never) \
+                 to 1.0 (every request)"
+            ),
+            RuleError::ProbabilitiesOverOne { fault, total } => write!(
+                f,
+                "with {fault}, the faults' probabilities add up to {total}, more than 1, and \
+                 a request meets at most one fault: lower them so that they add up to 1.0 \
+                 or less (the rest of the requests get their reply unharmed)"
             ),
             RuleError::PathWithoutSlash { path } => write!(
                 f,
@@ -323,6 +364,59 @@ pub(crate) fn check_header_value(value: &str) -> Result<HeaderValue, RuleError> 
     HeaderValue::from_str(value).map_err(|_| RuleError::InvalidHeaderValue {
         value: value.to_owned(),
     })
+}
+
+/// A token rate a stream can play: finite and above zero, and so a delay of at most a
+/// day between tokens.
+pub(crate) fn check_tokens_per_second(rate: f64) -> Result<Duration, RuleError> {
+    if rate.is_finite() && rate >= 1.0 / 86_400.0 {
+        return Ok(Duration::from_secs_f64(1.0 / rate));
+    }
+    Err(RuleError::TokensPerSecondInvalid { rate })
+}
+
+// --- Traffic ------------------------------------------------------------------------------
+
+/// A rate-limit window that refills: above zero.
+pub(crate) fn check_rate_limit_window(window: Duration) -> Result<(), RuleError> {
+    if window.is_zero() {
+        return Err(RuleError::RateLimitWindowZero);
+    }
+    Ok(())
+}
+
+/// A bucket of at least one request or token.
+pub(crate) fn check_rate_limit_amount(bucket: &'static str, amount: u64) -> Result<(), RuleError> {
+    if amount == 0 {
+        return Err(RuleError::RateLimitZero { bucket });
+    }
+    Ok(())
+}
+
+/// A rate limit with at least one bucket.
+pub(crate) fn check_rate_limit_buckets(buckets: usize) -> Result<(), RuleError> {
+    if buckets == 0 {
+        return Err(RuleError::RateLimitEmpty);
+    }
+    Ok(())
+}
+
+/// A fault's probability from 0 to 1, added to the `before` of the faults already given:
+/// the total, which stays at most 1.
+pub(crate) fn check_probability(
+    fault: &'static str,
+    probability: f64,
+    before: f64,
+) -> Result<f64, RuleError> {
+    if !(0.0..=1.0).contains(&probability) {
+        return Err(RuleError::ProbabilityOutOfRange { fault, probability });
+    }
+    let total = before + probability;
+    // Room for rounding: 0.1 + 0.2 + 0.7 is 1.0000000000000002.
+    if total > 1.0 + 1e-9 {
+        return Err(RuleError::ProbabilitiesOverOne { fault, total });
+    }
+    Ok(total)
 }
 
 // --- Steps --------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::pacing::{Jitter, JitteredGaps};
 use super::step::{Step, StepKind};
 use super::{CutKind, StreamError};
 
@@ -17,6 +18,10 @@ pub(crate) struct Script {
     /// How the stream ends, if not normally, and after how many tokens.
     pub(super) ending: Option<(usize, Ending)>,
     pub(crate) delivery: Delivery,
+    /// Random variation of the scripted gaps, and the seed it draws from when it names
+    /// none: chosen for each request, before the timeline is played.
+    pub(super) jitter: Option<Jitter>,
+    pub(super) drawn_seed: Option<u64>,
 }
 
 /// How a stream ends when the script says it does not end normally.
@@ -66,7 +71,7 @@ pub(crate) enum OutputPart<'a> {
 
 impl Script {
     /// The content events of the script, in order.
-    pub(super) fn content(&self) -> impl Iterator<Item = MessageEvent<'_>> {
+    pub(crate) fn content(&self) -> impl Iterator<Item = MessageEvent<'_>> {
         self.steps.iter().filter_map(|step| step.kind.content())
     }
 
@@ -132,15 +137,32 @@ impl Script {
         }
     }
 
+    /// The seed the jitter draws from: its own, else the one drawn for this request.
+    pub(crate) fn pacing_seed(&self) -> Option<u64> {
+        let jitter = self.jitter.as_ref()?;
+        jitter.fixed_seed().or(self.drawn_seed)
+    }
+
+    /// Whether the jitter needs a seed drawn for each request.
+    pub(crate) fn needs_seed(&self) -> bool {
+        self.jitter.is_some_and(|jitter| jitter.fixed_seed().is_none())
+    }
+
     pub(crate) fn ending(&self) -> Option<&Ending> {
         self.ending.as_ref().map(|(_, ending)| ending)
     }
 
     /// When each step is due, counted from the response headers. Times are absolute
     /// offsets rather than gaps so that playback never drifts, however long the script.
+    ///
+    /// Jitter varies the scripted gaps before content (the first token's delay and the
+    /// token delay), not a step's own delay or a pause, which say exactly what they mean.
     fn schedule(&self) -> impl Iterator<Item = (Duration, &Step)> {
         let mut at = Duration::ZERO;
         let mut started = false;
+        let mut jittered = self
+            .jitter
+            .map(|jitter| JitteredGaps::new(jitter, self.pacing_seed().unwrap_or(0)));
         self.steps.iter().map(move |step| {
             let is_content = step.kind.content().is_some();
             let default_gap = match step.kind {
@@ -149,7 +171,12 @@ impl Script {
                 _ if is_content => self.first_token_delay,
                 _ => Duration::ZERO,
             };
-            at += step.own_delay.unwrap_or(default_gap);
+            let gap = match (step.own_delay, &mut jittered) {
+                (Some(own), _) => own,
+                (None, Some(gaps)) if is_content => gaps.next(default_gap),
+                (None, _) => default_gap,
+            };
+            at += gap;
             started |= is_content;
             (at, step)
         })

@@ -30,13 +30,14 @@ mod thread;
 
 pub use mount::MockGuard;
 
-use crate::http::{fail, Advice, ConnectionLimits, Fallback, Routes, ServerState};
+use crate::http::{fail, Advice, ConnectionLimits, Fallback, Routes, ServerState, Traffic};
 use crate::matching::verification;
 use crate::matching::Mock;
 use crate::request::ReceivedRequest;
 use crate::script::rules::{self, enforce};
 use crate::script::Reply;
 use crate::sync::lock;
+use crate::traffic::{Chaos, RateLimit, RateLimiter};
 use crate::wire::WireFormat;
 
 /// A real HTTP server on a loopback port that answers chat requests with scripted replies
@@ -158,6 +159,8 @@ pub struct MockChatServerBuilder {
     virtual_time: bool,
     limits: ConnectionLimits,
     advice: Advice,
+    rate_limit: Option<RateLimit>,
+    chaos: Option<Chaos>,
 }
 
 impl MockChatServerBuilder {
@@ -371,6 +374,49 @@ impl MockChatServerBuilder {
         self
     }
 
+    /// Limits every request to a chat endpoint with the provider's quotas: buckets of
+    /// requests and tokens per API key that refill on the server's clock, headers that
+    /// count down, and a 429 with `retry-after` once a bucket is empty. See
+    /// [`RateLimit`] and [Rate limits](crate#rate-limits).
+    ///
+    /// ```
+    /// use chatmock::{MockChatServer, RateLimit, Reply};
+    ///
+    /// let server = MockChatServer::builder()
+    ///     .reply(Reply::text("Hello!"))
+    ///     .rate_limit(RateLimit::per_minute().requests(3))
+    ///     .start_blocking();
+    /// # drop(server);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the limit limits nothing (no requests, tokens, input or output tokens set).
+    #[track_caller]
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        enforce("MockChatServerBuilder::rate_limit", limit.check());
+        self.rate_limit = Some(limit);
+        self
+    }
+
+    /// Strikes requests with faults drawn from a seed: see [`Chaos`] and
+    /// [Chaos](crate#chaos). A mock's own [`Mock::chaos`] replaces it for that mock's
+    /// requests.
+    ///
+    /// ```
+    /// use chatmock::{Chaos, MockChatServer, Reply};
+    ///
+    /// let server = MockChatServer::builder()
+    ///     .reply(Reply::text("Hello!"))
+    ///     .chaos(Chaos::seeded(7).http_error(0.1, 503).disconnect(0.1))
+    ///     .start_blocking();
+    /// # drop(server);
+    /// ```
+    pub fn chaos(mut self, chaos: Chaos) -> Self {
+        self.chaos = Some(chaos);
+        self
+    }
+
     /// How long [`MockChatServer::wait_for_requests`],
     /// [`MockChatServer::wait_for_streams_to_end`] and [`MockChatServer::wait_until`] wait
     /// before giving up. Defaults to 5 seconds.
@@ -431,11 +477,17 @@ impl MockChatServerBuilder {
             replies: self.replies.into_iter().map(Arc::new).collect(),
             served: AtomicUsize::new(0),
         });
+        let traffic = Traffic {
+            rate_limiter: self.rate_limit.map(RateLimiter::new),
+            chaos: self.chaos,
+            chaos_drawn: Default::default(),
+        };
         let state = Arc::new(ServerState::new(
             fallback,
             self.routes,
             self.limits,
             self.advice,
+            traffic,
         ));
         for mock in self.mocks {
             state.mount(mock);
@@ -466,6 +518,8 @@ impl MockChatServer {
             virtual_time: false,
             limits: ConnectionLimits::default(),
             advice: Advice::default(),
+            rate_limit: None,
+            chaos: None,
         }
     }
 

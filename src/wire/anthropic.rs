@@ -56,6 +56,14 @@ impl Format for Anthropic {
         headers(context)
     }
 
+    fn rate_limit_headers(
+        &self,
+        reading: &super::rate_limits::RateLimitReading,
+        headers: &mut HeaderMap,
+    ) {
+        super::rate_limits::anthropic_headers(reading, headers);
+    }
+
     /// With the request id Anthropic adds.
     fn error_body(
         &self,

@@ -13,6 +13,7 @@
 //! - `context.rs`: what every response of one request shares (ids, model, usage).
 //! - `json.rs`, `tool_calls.rs`, `error.rs`: helpers several formats use.
 //! - `ids.rs`: deterministic response ids.
+//! - `rate_limits.rs`: rate-limit headers in each provider's names and units.
 //!
 //! A format reads the script's events and writes frames; it never waits, writes to a
 //! socket or looks at the server's state.
@@ -28,6 +29,7 @@ mod ollama;
 mod openai_chat;
 mod openai_responses;
 mod plain_text;
+pub(crate) mod rate_limits;
 mod tool_calls;
 
 pub(crate) use context::{ResponseContext, Usage};
@@ -237,6 +239,10 @@ pub(crate) trait Format: Sync {
     fn error_status(&self, status: StatusCode) -> StatusCode {
         status
     }
+
+    /// The rate-limit headers the provider sends with every response, for `reading`.
+    /// None by default: Gemini and Ollama send none.
+    fn rate_limit_headers(&self, _reading: &rate_limits::RateLimitReading, _headers: &mut HeaderMap) {}
 
     /// The content type of a streamed response.
     fn stream_content_type(&self, _request: &ReceivedRequest) -> HeaderValue {

@@ -47,6 +47,14 @@ impl Format for OpenAiChat {
         headers(context)
     }
 
+    fn rate_limit_headers(
+        &self,
+        reading: &super::rate_limits::RateLimitReading,
+        headers: &mut HeaderMap,
+    ) {
+        super::rate_limits::openai_headers(reading, headers);
+    }
+
     fn error_body(&self, _status: StatusCode, error: &ErrorBody, _: &ResponseContext) -> Value {
         error_body(error)
     }

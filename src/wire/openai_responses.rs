@@ -69,6 +69,14 @@ impl Format for OpenAiResponses {
         openai_chat::headers(context)
     }
 
+    fn rate_limit_headers(
+        &self,
+        reading: &super::rate_limits::RateLimitReading,
+        headers: &mut HeaderMap,
+    ) {
+        super::rate_limits::openai_headers(reading, headers);
+    }
+
     fn error_body(&self, _status: StatusCode, error: &ErrorBody, _: &ResponseContext) -> Value {
         openai_chat::error_body(error)
     }
