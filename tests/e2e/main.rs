@@ -31,5 +31,6 @@ mod reliability;
 mod responses;
 mod sdk_clients;
 mod support;
+mod traffic;
 mod tools;
 mod virtual_time;

@@ -92,7 +92,50 @@ def retry_overloaded():
     }
 
 
+def rate_limit_headers(headers):
+    return {
+        name: value
+        for name, value in headers.items()
+        if name.startswith("anthropic-ratelimit-") or name.startswith("retry-after")
+    }
+
+
+def rate_limit_quota():
+    """A limit of 2 requests a window: two calls read the SDK's view of the headers, a
+    third is refused with RateLimitError, and the SDK's retry logic gets a fourth through."""
+    calls = []
+    for _ in range(2):
+        raw = client().messages.with_raw_response.create(
+            model=MODEL, max_tokens=1024, messages=MESSAGES
+        )
+        message = raw.parse()
+        calls.append({
+            "text": "".join(block.text for block in message.content if block.type == "text"),
+            "headers": rate_limit_headers(raw.headers),
+        })
+    try:
+        client().messages.create(model=MODEL, max_tokens=1024, messages=MESSAGES)
+        refused = None
+    except anthropic.RateLimitError as error:
+        refused = {
+            "status_code": error.status_code,
+            "body": error.body,
+            "headers": rate_limit_headers(error.response.headers),
+        }
+    started = time.monotonic()
+    raw = client(max_retries=2).messages.with_raw_response.create(
+        model=MODEL, max_tokens=1024, messages=MESSAGES
+    )
+    retried = {
+        "text": "".join(block.text for block in raw.parse().content if block.type == "text"),
+        "retries_taken": raw.retries_taken,
+        "seconds": time.monotonic() - started,
+    }
+    return {"calls": calls, "refused": refused, "retried": retried}
+
+
 SCENARIOS = {
+    "rate_limit_quota": rate_limit_quota,
     "messages_stream": messages_stream,
     "mid_stream_error": mid_stream_error,
     "retry_overloaded": retry_overloaded,

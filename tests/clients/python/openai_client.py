@@ -225,7 +225,58 @@ def disconnect():
     return {"text": text, "error": None}
 
 
+RATE_LIMIT_HEADERS = [
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",
+    "x-ratelimit-limit-tokens",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset-tokens",
+    "retry-after",
+    "retry-after-ms",
+]
+
+
+def rate_limit_headers(headers):
+    return {name: headers.get(name) for name in RATE_LIMIT_HEADERS}
+
+
+def rate_limit_quota():
+    """A limit of 3 requests a window: three calls, a fourth refused without retrying,
+    then one the SDK's own retry logic gets through, waiting as the 429 says."""
+    calls = []
+    for _ in range(3):
+        raw = client().chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
+        completion = raw.parse()
+        calls.append({
+            "text": completion.choices[0].message.content,
+            "headers": rate_limit_headers(raw.headers),
+        })
+    try:
+        client().chat.completions.create(model=MODEL, messages=MESSAGES)
+        refused = None
+    except openai.RateLimitError as error:
+        refused = {
+            "status_code": error.status_code,
+            "code": error.code,
+            "message": error.message,
+            "headers": rate_limit_headers(error.response.headers),
+        }
+    started = time.monotonic()
+    raw = client(max_retries=2).chat.completions.with_raw_response.create(
+        model=MODEL, messages=MESSAGES
+    )
+    retried = {
+        "text": raw.parse().choices[0].message.content,
+        "retries_taken": raw.retries_taken,
+        "seconds": time.monotonic() - started,
+        "headers": rate_limit_headers(raw.headers),
+    }
+    return {"calls": calls, "refused": refused, "retried": retried}
+
+
 SCENARIOS = {
+    "rate_limit_quota": rate_limit_quota,
     "chat_stream": chat_stream,
     "chat_tool_calls": chat_tool_calls,
     "chat_refusal": chat_refusal,
