@@ -810,3 +810,93 @@ async fn anthropic_node_throws_on_a_mid_stream_overloaded_error() {
     let requests = ended_requests(&server, 1).await;
     assert_ended_after_an_error(&requests[0], 1);
 }
+
+/// The SDK's view of a rate limit: 3 requests a window (6 seconds here, so that one
+/// request refills every 2 s and the retry waits at most that, in real time; the headers and waits scale with the window, see
+/// `tests/e2e/traffic.rs` for a per-minute limit in virtual time).
+#[tokio::test]
+async fn openai_python_counts_down_a_rate_limit_meets_its_429_and_retries_after_the_computed_time(
+) {
+    let server = MockChatServer::builder()
+        .reply(Reply::text("Within quota."))
+        .rate_limit(chatmock::RateLimit::per(Duration::from_secs(6)).requests(3))
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::OpenAiPython, &server, "rate_limit_quota").await else {
+        return;
+    };
+    let calls = run.result["calls"].as_array().unwrap();
+    for (call, remaining) in calls.iter().zip(["2", "1", "0"]) {
+        assert_eq!(call["text"], "Within quota.");
+        assert_eq!(call["headers"]["x-ratelimit-limit-requests"], "3");
+        assert_eq!(call["headers"]["x-ratelimit-remaining-requests"], remaining);
+    }
+    let refused = &run.result["refused"];
+    assert_eq!(refused["status_code"], 429, "{refused}");
+    assert_eq!(refused["code"], "rate_limit_exceeded");
+    assert_eq!(refused["headers"]["x-ratelimit-remaining-requests"], "0");
+    let wait_ms: f64 = refused["headers"]["retry-after-ms"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // At most 2 s since the three calls drained the bucket: one request refills in 2 s.
+    assert!(wait_ms > 0.0 && wait_ms <= 2000.0, "{wait_ms}");
+
+    let retried = &run.result["retried"];
+    assert_eq!(retried["text"], "Within quota.");
+    assert!(retried["retries_taken"].as_u64().unwrap() >= 1, "{retried}");
+    let requests = ended_requests(&server, 6).await;
+    let statuses: Vec<Option<u16>> = requests.iter().map(|r| r.response_status()).collect();
+    assert_eq!(&statuses[..4], [Some(200), Some(200), Some(200), Some(429)]);
+    assert_eq!(statuses.last(), Some(&Some(200)));
+    // Each retry came no earlier than the 429 before it said.
+    for pair in requests[3..].windows(2) {
+        if pair[0].response_status() == Some(429) {
+            let waited = pair[1].received_at() - pair[0].ended_at().unwrap();
+            assert!(waited >= Duration::from_millis(1), "{waited:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn anthropic_python_reads_anthropic_ratelimit_headers_and_retries_a_refused_request() {
+    let server = MockChatServer::builder()
+        .reply(Reply::text("Within quota."))
+        .rate_limit(
+            chatmock::RateLimit::per(Duration::from_secs(4))
+                .requests(2)
+                .output_tokens(100),
+        )
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::AnthropicPython, &server, "rate_limit_quota").await else {
+        return;
+    };
+    let calls = run.result["calls"].as_array().unwrap();
+    // "Within quota." is 2 output tokens; the bucket refills 25 a second meanwhile.
+    for (call, requests_left) in calls.iter().zip(["1", "0"]) {
+        let headers = &call["headers"];
+        assert_eq!(call["text"], "Within quota.");
+        assert_eq!(headers["anthropic-ratelimit-requests-limit"], "2");
+        assert_eq!(headers["anthropic-ratelimit-requests-remaining"], requests_left);
+        assert_eq!(headers["anthropic-ratelimit-output-tokens-limit"], "100");
+        let output_left: u64 = headers["anthropic-ratelimit-output-tokens-remaining"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((96..=98).contains(&output_left), "{output_left}");
+        let reset = headers["anthropic-ratelimit-requests-reset"].as_str().unwrap();
+        assert!(reset.ends_with('Z') && reset.len() == 20, "{reset}");
+    }
+    let refused = &run.result["refused"];
+    assert_eq!(refused["status_code"], 429, "{refused}");
+    assert_eq!(refused["body"]["error"]["type"], "rate_limit_error");
+    assert_eq!(refused["headers"]["anthropic-ratelimit-requests-remaining"], "0");
+    assert!(refused["headers"]["retry-after"].is_string(), "{refused}");
+    assert_eq!(run.result["retried"]["text"], "Within quota.");
+    let requests = ended_requests(&server, 5).await;
+    assert_eq!(requests[2].response_status(), Some(429));
+    assert_eq!(requests.last().unwrap().response_status(), Some(200));
+}
