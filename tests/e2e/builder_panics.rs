@@ -7,7 +7,9 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
 use std::time::Duration;
 
-use chatmock::{matchers, Mock, MockChatServer, Reply, Step, StreamError, ToolCall};
+use chatmock::{
+    matchers, Chaos, Jitter, Mock, MockChatServer, RateLimit, Reply, Step, StreamError, ToolCall,
+};
 use serde_json::json;
 
 use crate::support::{chat_body, chunks, content_of, post_chat};
@@ -70,6 +72,58 @@ async fn a_mis_built_scenario_panics_at_the_line_that_builds_it() {
     // (what the line at the panic's location contains, the builder, how its message starts)
     type Build = Box<dyn FnOnce()>;
     let cases: Vec<(&str, Build, &str)> = vec![
+        (
+            ".tokens_per_second(f64::NAN)",
+            Box::new(|| drop(Reply::text("Hi").tokens_per_second(f64::NAN))),
+            "Reply::tokens_per_second: NaN tokens a second is no rate a stream can play",
+        ),
+        (
+            ".jitter(Jitter::normal(second))",
+            Box::new(move || drop(Reply::server_error().jitter(Jitter::normal(second)))),
+            "Reply::jitter: this option applies to streamed replies",
+        ),
+        (
+            "RateLimit::per(zero)",
+            Box::new(move || drop(RateLimit::per(zero))),
+            "RateLimit::per: a rate-limit window of zero never refills",
+        ),
+        (
+            ".tokens(0)",
+            Box::new(|| drop(RateLimit::per_minute().tokens(0))),
+            "RateLimit::tokens: a limit of 0 tokens would refuse every request",
+        ),
+        (
+            ".rate_limit(RateLimit::per_minute())",
+            Box::new(|| drop(MockChatServer::builder().rate_limit(RateLimit::per_minute()))),
+            "MockChatServerBuilder::rate_limit: this rate limit limits nothing",
+        ),
+        (
+            ".rate_limit(RateLimit::per_minute().shared())",
+            Box::new(|| {
+                drop(
+                    Mock::given(matchers::any())
+                        .respond_with(Reply::demo())
+                        .rate_limit(RateLimit::per_minute().shared()),
+                )
+            }),
+            "Mock::rate_limit: this rate limit limits nothing",
+        ),
+        (
+            ".stall(-0.1)",
+            Box::new(|| drop(Chaos::seeded(1).stall(-0.1))),
+            "Chaos::stall: -0.1 is no probability for stall: use a number from 0.0 (never) to \
+             1.0 (every request)",
+        ),
+        (
+            ".reset(0.5)",
+            Box::new(|| drop(Chaos::seeded(1).disconnect(0.6).reset(0.5))),
+            "Chaos::reset: with reset, the faults' probabilities add up to 1.1, more than 1",
+        ),
+        (
+            ".http_error(0.1, 302)",
+            Box::new(|| drop(Chaos::seeded(1).http_error(0.1, 302))),
+            "Chaos::http_error: 302 is not an HTTP error status",
+        ),
         (
             ".keep_alive(zero)",
             Box::new(move || drop(Reply::text("Hi").keep_alive(zero))),

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chatmock::{
-    matchers, CutKind, Fixture, Mock, MockChatServer, MockChatServerBuilder, Reply, Step,
+    matchers, CutKind, Fixture, Jitter, Mock, MockChatServer, MockChatServerBuilder, Reply, Step,
     StreamError, StreamOutcome, ToolCall, WireFormat,
 };
 use futures::StreamExt;
@@ -370,10 +370,50 @@ fn every_reply_key_builds_the_reply_the_builder_builds() {
                 .header("x-why", "maintenance")
                 .delay_headers(Duration::from_secs(60)),
         ),
+        (
+            json!({ "text": "a b", "time_to_first_token": "400ms", "tokens_per_second": 50,
+                    "jitter": { "normal": "5ms", "seed": 42 } }),
+            Reply::text("a b")
+                .time_to_first_token(ms(400))
+                .tokens_per_second(50.0)
+                .jitter(Jitter::normal(ms(5)).seed(42)),
+        ),
+        (
+            json!({ "text": "a b", "jitter": { "uniform": 10 } }),
+            Reply::text("a b").jitter(Jitter::uniform(ms(10))),
+        ),
     ];
     for (json, built) in cases {
         assert_eq!(from_json(json.clone()), built, "{json}");
     }
+}
+
+#[tokio::test]
+async fn a_fixtures_rate_limit_and_chaos_act_as_the_builders_do() {
+    let fixture = Fixture::from_json(
+        r#"{
+          "reply": { "text": "Hi" },
+          "rate_limit": { "window": "1m", "requests": 2, "shared": true },
+          "mocks": [{
+            "when": { "model": "flaky" },
+            "reply": { "text": "Hi" },
+            "chaos": { "seed": 3, "http_error": { "probability": 1.0, "status": 502 } }
+          }]
+        }"#,
+    )
+    .unwrap();
+    let server = start_with(fixture).await;
+    let statuses = [
+        post_chat(&server, chat_body("flaky", "x", false)).await.status(),
+        post_chat(&server, chat_body("steady", "x", false)).await.status(),
+        post_chat(&server, chat_body("steady", "x", false)).await.status(),
+    ];
+    assert_eq!(statuses.map(|status| status.as_u16()), [502, 200, 429]);
+    let requests = server.received_requests().await;
+    assert_eq!(
+        requests[0].chaos_applied(),
+        Some(&chatmock::ChaosFault::HttpError { status: 502 })
+    );
 }
 
 /// What a client observed of one response: enough to tell two servers apart.
@@ -1077,7 +1117,8 @@ fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
             "unknown key \"token_delai\" in a reply (did you mean \"token_delay\"?); the keys \
              allowed are \"text\", \"tokens\", \"steps\", \"refusal\", \"tool_calls\", \
              \"http_error\", \"headers\", \"delay_headers\", \"error_message\", \
-             \"retry_after\", \"first_token_delay\", \"token_delay\", \"finish_reason\", \
+             \"retry_after\", \"first_token_delay\", \"time_to_first_token\", \
+             \"token_delay\", \"tokens_per_second\", \"jitter\", \"finish_reason\", \
              \"without_done\", \"error_after\", \"end_cleanly_after\", \"disconnect_after\", \
              \"reset_connection_after\", \"stall_after\", \"event_ids\", \
              \"reconnection_time\", \"keep_alive\", \"crlf_line_endings\" and \
@@ -1088,7 +1129,8 @@ fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
             r#"{"mock": []}"#,
             "mock",
             "unknown key \"mock\" in a fixture (did you mean \"mocks\"?); the keys allowed \
-             are \"mocks\", \"reply\", \"replies\", \"wire_format\" and \"path_prefixes\"",
+             are \"mocks\", \"reply\", \"replies\", \"wire_format\", \"path_prefixes\", \
+             \"rate_limit\" and \"chaos\"",
         ),
         (
             "typo in a matcher",
@@ -1364,6 +1406,77 @@ fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
             "mocks[0].when.header_exists[1]",
             "\"x:no\" is not a valid HTTP header name: use letters, digits and any of \
              !#$%&'*+-.^_`|~, without spaces or colons, e.g. \"x-request-id\"",
+        ),
+        (
+            "a token rate of zero",
+            r#"{"reply": {"text": "a", "tokens_per_second": 0}}"#,
+            "reply.tokens_per_second",
+            "0 tokens a second is no rate a stream can play: use a number above zero, such as \
+             50.0",
+        ),
+        (
+            "jitter on an HTTP error",
+            r#"{"reply": {"http_error": 500, "jitter": {"normal": "5ms"}}}"#,
+            "reply.jitter",
+            "this option applies to streamed replies, but this reply is an HTTP 500 error, \
+             which has no stream: use delay_headers to delay the error response",
+        ),
+        (
+            "a jitter of no kind",
+            r#"{"reply": {"text": "a", "jitter": {"seed": 1}}}"#,
+            "reply.jitter",
+            "a jitter needs \"uniform\" (a spread) or \"normal\" (a standard deviation), found \
+             neither",
+        ),
+        (
+            "a rate limit of zero requests",
+            r#"{"rate_limit": {"requests": 0}}"#,
+            "rate_limit.requests",
+            "a limit of 0 requests would refuse every request: use 1 or more, or leave requests \
+             unlimited by not setting it",
+        ),
+        (
+            "a rate limit of nothing on a mock",
+            r#"{"mocks": [{"reply": {"text": "a"}, "rate_limit": {"window": "10s"}}]}"#,
+            "mocks[0].rate_limit",
+            "this rate limit limits nothing: set requests, tokens, input_tokens or \
+             output_tokens, e.g. RateLimit::per_minute().requests(3)",
+        ),
+        (
+            "a rate limit window of zero",
+            r#"{"rate_limit": {"window": 0, "requests": 1}}"#,
+            "rate_limit.window",
+            "a rate-limit window of zero never refills: use a window above zero, such as \
+             RateLimit::per_minute()",
+        ),
+        (
+            "chaos whose probabilities add up to more than 1",
+            r#"{"chaos": {"seed": 1, "disconnect": 0.6, "stall": 0.5}}"#,
+            "chaos.stall",
+            "with stall, the faults' probabilities add up to 1.1, more than 1, and a request \
+             meets at most one fault: lower them so that they add up to 1.0 or less (the rest \
+             of the requests get their reply unharmed)",
+        ),
+        (
+            "a chaos probability above 1",
+            r#"{"chaos": {"seed": 1, "reset": 1.5}}"#,
+            "chaos.reset",
+            "1.5 is no probability for reset: use a number from 0.0 (never) to 1.0 (every \
+             request)",
+        ),
+        (
+            "a chaos HTTP error that is no error",
+            r#"{"chaos": {"seed": 1, "http_error": [{"probability": 0.1, "status": 503}, {"probability": 0.1, "status": 200}]}}"#,
+            "chaos.http_error[1].status",
+            "200 is not an HTTP error status: use one from 400 to 599 (for a success, script a \
+             streamed reply instead)",
+        ),
+        (
+            "chaos without a seed on a mock",
+            r#"{"mocks": [{"reply": {"text": "a"}, "chaos": {"stall": 0.1}}]}"#,
+            "mocks[0].chaos",
+            "chaos needs \"seed\": expected the whole number its faults are drawn from, found \
+             none",
         ),
         (
             "mocks that are not an array",
