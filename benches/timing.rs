@@ -29,14 +29,20 @@
 //! the part of the error that is the machine's (two cores shared by 1,000 clients and a
 //! server, 100,000 writes and reads a second, tokio's 1 ms timer) and not chatmock's.
 //!
-//! Run with `cargo bench --bench timing`.
+//! Jitter's cost, in the same run: at the end, rounds of 1,000 streams alternate between
+//! the fixed 10 ms gaps and the same gaps with `Jitter::normal(2 ms)` drawn from a fresh
+//! seed per request (the costlier path: each request draws a seed and plays its own copy
+//! of the reply), and the server's CPU per token of each is compared.
+//!
+//! Run with `cargo bench --bench timing`; `cargo bench --bench timing -- jitter` runs only
+//! the jitter comparison.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use chatmock::{MockChatServer, Reply, StreamOutcome};
+use chatmock::{Jitter, MockChatServer, Reply, StreamOutcome};
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -456,7 +462,17 @@ fn client_figures(streams: &[Vec<Instant>], first_writes: &[Instant], samples: &
 
 /// One round on a fresh chatmock server.
 async fn chatmock_round(runtime: &tokio::runtime::Handle, load: Load, samples: &mut Samples) {
-    let replies = std::iter::repeat_n(Reply::tokens(["w"]), load.streams).chain([timed_reply()]);
+    chatmock_round_playing(runtime, load, samples, timed_reply()).await;
+}
+
+/// One round on a fresh chatmock server whose timed streams play `timed`.
+async fn chatmock_round_playing(
+    runtime: &tokio::runtime::Handle,
+    load: Load,
+    samples: &mut Samples,
+    timed: Reply,
+) {
+    let replies = std::iter::repeat_n(Reply::tokens(["w"]), load.streams).chain([timed]);
     let cpu_before = threads_cpu_ms();
     let server = MockChatServer::builder()
         .reply_sequence(replies)
@@ -637,6 +653,10 @@ fn main() {
          beforehand, on a 2-worker runtime; client and server share 2 cores"
     );
     println!("load average before: {}", loadavg());
+    if std::env::args().any(|arg| arg == "jitter") {
+        jitter_cost(&clients, &handle);
+        return;
+    }
     let events = Arc::new(clients.block_on(capture_events()));
     let started = Instant::now();
     let mut verdicts = Vec::new();
@@ -703,4 +723,57 @@ fn main() {
             if p99 < 2.0 { "met" } else { "NOT met" }
         );
     }
+    jitter_cost(&clients, &handle);
+}
+
+/// The server's CPU per token with jitter against fixed gaps, rounds alternating.
+fn jitter_cost(clients: &tokio::runtime::Runtime, handle: &tokio::runtime::Handle) {
+    let load = Load {
+        streams: 1_000,
+        stagger: Some(STAGGER),
+        client: ClientKind::Lean,
+    };
+    let jittered = || timed_reply().jitter(Jitter::normal(Duration::from_millis(2)));
+    let mut fixed = Samples::default();
+    let mut jitter = Samples::default();
+    for round in 0..ROUNDS {
+        if round % 2 == 0 {
+            clients.block_on(chatmock_round(handle, load, &mut fixed));
+            clients.block_on(chatmock_round_playing(handle, load, &mut jitter, jittered()));
+        } else {
+            clients.block_on(chatmock_round_playing(handle, load, &mut jitter, jittered()));
+            clients.block_on(chatmock_round(handle, load, &mut fixed));
+        }
+    }
+    let per_token = |samples: &Samples| -> Vec<f64> {
+        let mut rounds: Vec<f64> = samples
+            .server_cpu
+            .iter()
+            .map(|cpu| cpu * 1000.0 / (load.streams * TOKENS) as f64)
+            .collect();
+        rounds.sort_by(f64::total_cmp);
+        rounds
+    };
+    let (fixed, jitter) = (per_token(&fixed), per_token(&jitter));
+    let median = |rounds: &[f64]| (rounds[rounds.len() / 2 - 1] + rounds[rounds.len() / 2]) / 2.0;
+    let show = |rounds: &[f64]| {
+        rounds
+            .iter()
+            .map(|us| format!("{us:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "== jitter: server CPU per token written, 1,000 streams staggered over 50 ms, lean \
+         clients, {ROUNDS} rounds each, alternating"
+    );
+    println!("  fixed 10 ms gaps (us, sorted): {}", show(&fixed));
+    println!("  Jitter::normal(2 ms), a fresh seed per request (us, sorted): {}", show(&jitter));
+    let ratio = median(&jitter) / median(&fixed);
+    println!(
+        "  median {:.1} us against {:.1} us: jitter costs {ratio:.2}x (target: within 1.2x, {})",
+        median(&jitter),
+        median(&fixed),
+        if ratio <= 1.2 { "met" } else { "NOT met" }
+    );
 }

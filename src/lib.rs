@@ -341,6 +341,135 @@
 //! before the clock moves past *t*. On a virtual-time server, dropping cancels its
 //! connections for the runtime's next turn; [`MockChatServer::stop`] returns once they
 //! are closed.
+//!
+//! # Pacing
+//!
+//! A real model's stream arrives unevenly. [`Reply::time_to_first_token`] and
+//! [`Reply::tokens_per_second`] set the shape; [`Reply::jitter`] with [`Jitter::normal`]
+//! or [`Jitter::uniform`] varies each gap at random, keeping the mean and never going
+//! negative. The gaps come from a seed: the jitter's own ([`Jitter::seed`]), the same on
+//! every run and machine, or one drawn for each request, recorded
+//! ([`ReceivedRequest::pacing_seed`]) and printed in failure reports, so that a failing
+//! run can be replayed exactly.
+//!
+//! ```
+//! use chatmock::{Jitter, MockChatServer, Reply};
+//! use std::time::Duration;
+//!
+//! let server = MockChatServer::builder()
+//!     .reply(
+//!         Reply::text("Tokens arrive at about fifty a second, never quite evenly.")
+//!             .time_to_first_token(Duration::from_millis(400))
+//!             .tokens_per_second(50.0)
+//!             .jitter(Jitter::normal(Duration::from_millis(5)).seed(42)),
+//!     )
+//!     .start_blocking();
+//! # drop(server);
+//! ```
+//!
+//! # Rate limits
+//!
+//! [`MockChatServerBuilder::rate_limit`] (or [`Mock::rate_limit`], for one mock's
+//! requests) enforces a provider's quota: buckets of requests and tokens (prompt words
+//! plus the reply's completion tokens; Anthropic's input and output tokens apart, if
+//! asked), counted per API key (`Authorization: Bearer`, `x-api-key`, `x-goog-api-key`,
+//! `?key=`) or [shared](RateLimit::shared), refilled steadily over the window on the
+//! server's clock. Every response carries the provider's headers, counting down: OpenAI's
+//! `x-ratelimit-remaining-requests` and the rest, with resets such as `20s` or `6m0s`;
+//! Anthropic's `anthropic-ratelimit-requests-remaining` and the rest, with RFC 3339 reset
+//! times; nothing for Gemini and Ollama, whose APIs send none. A request the buckets
+//! cannot pay for gets the provider's 429 with `retry-after` (and `retry-after-ms`) set to
+//! when they will. With virtual time, a client's back-off against a per-minute quota takes
+//! milliseconds:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! // In a test: #[tokio::test(start_paused = true)]
+//! use chatmock::{MockChatServer, RateLimit, Reply};
+//! use std::time::Duration;
+//!
+//! let server = MockChatServer::builder()
+//!     .virtual_time()
+//!     .reply(Reply::text("Hello!"))
+//!     .rate_limit(RateLimit::per_minute().requests(3))
+//!     .start()
+//!     .await;
+//! let url = format!("{}/chat/completions", server.openai_base_url());
+//! let client = reqwest::Client::new();
+//! let send = || {
+//!     client
+//!         .post(&url)
+//!         .bearer_auth("sk-test")
+//!         .body(r#"{"model":"gpt-4o","messages":[{"role":"user","content":"Hi"}]}"#)
+//!         .send()
+//! };
+//!
+//! for left in ["2", "1", "0"] {
+//!     let response = send().await.unwrap();
+//!     assert_eq!(response.headers()["x-ratelimit-remaining-requests"], left);
+//! }
+//! let refused = send().await.unwrap();
+//! assert_eq!(refused.status(), 429);
+//! // One request comes back every 20 seconds.
+//! assert_eq!(refused.headers()["retry-after"], "20");
+//!
+//! tokio::time::sleep(Duration::from_secs(20)).await; // in virtual time
+//! assert_eq!(send().await.unwrap().status(), 200);
+//! # }
+//! ```
+//!
+//! # Chaos
+//!
+//! [`Chaos::seeded`] strikes requests at random with the faults a reply can script: an
+//! HTTP error, an error event, a disconnect, a connection reset or a stall, each with its
+//! probability, at a random token. The choice for the n-th request depends on the seed
+//! and `n` alone, so a soak test sees the same faults in the same order on every run, and
+//! each request records the fault it met ([`ReceivedRequest::chaos_applied`]), so the
+//! test can check that its client recovered from each. Attach it to the server
+//! ([`MockChatServerBuilder::chaos`]) or to a mock ([`Mock::chaos`]).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! use chatmock::{Chaos, ChaosFault, MockChatServer, Reply};
+//! use std::time::Duration;
+//!
+//! let server = MockChatServer::builder()
+//!     .virtual_time()
+//!     .reply(Reply::text("The whole answer."))
+//!     .chaos(Chaos::seeded(7).http_error(0.2, 503).disconnect(0.2).stall(0.1))
+//!     .start()
+//!     .await;
+//! let url = format!("{}/chat/completions", server.openai_base_url());
+//! let client = reqwest::Client::new();
+//! let body = r#"{"model":"m","messages":[]}"#;
+//!
+//! // The code under test: retry until the answer arrives whole, with a timeout.
+//! let mut attempts = 0;
+//! let answer = loop {
+//!     attempts += 1;
+//!     let attempt = async {
+//!         let response = client.post(&url).body(body).send().await.ok()?;
+//!         if !response.status().is_success() {
+//!             return None;
+//!         }
+//!         response.json::<serde_json::Value>().await.ok()
+//!     };
+//!     if let Ok(Some(json)) = tokio::time::timeout(Duration::from_secs(30), attempt).await {
+//!         break json;
+//!     }
+//! };
+//! assert_eq!(answer["choices"][0]["message"]["content"], "The whole answer.");
+//!
+//! // The server's record says what the client met on the way.
+//! let requests = server.received_requests().await;
+//! assert_eq!(requests.len(), attempts);
+//! assert!(requests[..attempts - 1].iter().all(|r| r.chaos_applied().is_some()));
+//! assert_eq!(requests[attempts - 1].chaos_applied(), None);
+//! # let _ = ChaosFault::HttpError { status: 503 };
+//! # }
+//! ```
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use crate::request::ReceivedRequest;
 use crate::script::rules::{self, enforce};
 use crate::sync::lock;
-use crate::wire::rate_limits::{BucketReading, RateLimitReading};
+use crate::wire::rate_limits::{go_duration, BucketReading, RateLimitReading};
 
 /// A provider's quota: at most so many requests and tokens in a window, counted per API
 /// key, with headers that count down and a 429 once a bucket is empty. Give it to
@@ -322,20 +322,24 @@ impl RateLimiter {
             None => Ok(reading),
             Some((index, retry_after)) => {
                 let limit = self.bucket_limit(index);
+                // OpenAI's wording, for the window this limit has.
+                let per = if self.limit.window == Duration::from_secs(60) {
+                    format!("per min ({})", SHORT[index])
+                } else {
+                    format!("per {}", go_duration(self.limit.window))
+                };
                 let message = match retry_after {
                     Some(wait) => format!(
-                        "Rate limit reached for {} per min ({}): Limit {limit}, Requested {}. \
+                        "Rate limit reached for {} {per}: Limit {limit}, Requested {}. \
                          Please try again in {}.",
                         NAMES[index],
-                        SHORT[index],
                         amounts[index],
-                        crate::wire::rate_limits::go_duration(wait)
+                        go_duration(wait)
                     ),
                     None => format!(
-                        "Request too large for {} per min ({}): Limit {limit}, Requested {}. \
-                         The input or output tokens must be reduced in order to run \
-                         successfully.",
-                        NAMES[index], SHORT[index], amounts[index]
+                        "Request too large for {} {per}: Limit {limit}, Requested {}. The \
+                         input or output tokens must be reduced in order to run successfully.",
+                        NAMES[index], amounts[index]
                     ),
                 };
                 Err(Refusal {
