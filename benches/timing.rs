@@ -739,9 +739,19 @@ fn jitter_cost(clients: &tokio::runtime::Runtime, handle: &tokio::runtime::Handl
     for round in 0..ROUNDS {
         if round % 2 == 0 {
             clients.block_on(chatmock_round(handle, load, &mut fixed));
-            clients.block_on(chatmock_round_playing(handle, load, &mut jitter, jittered()));
+            clients.block_on(chatmock_round_playing(
+                handle,
+                load,
+                &mut jitter,
+                jittered(),
+            ));
         } else {
-            clients.block_on(chatmock_round_playing(handle, load, &mut jitter, jittered()));
+            clients.block_on(chatmock_round_playing(
+                handle,
+                load,
+                &mut jitter,
+                jittered(),
+            ));
             clients.block_on(chatmock_round(handle, load, &mut fixed));
         }
     }
@@ -768,7 +778,10 @@ fn jitter_cost(clients: &tokio::runtime::Runtime, handle: &tokio::runtime::Handl
          clients, {ROUNDS} rounds each, alternating"
     );
     println!("  fixed 10 ms gaps (us, sorted): {}", show(&fixed));
-    println!("  Jitter::normal(2 ms), a fresh seed per request (us, sorted): {}", show(&jitter));
+    println!(
+        "  Jitter::normal(2 ms), a fresh seed per request (us, sorted): {}",
+        show(&jitter)
+    );
     let ratio = median(&jitter) / median(&fixed);
     println!(
         "  median {:.1} us against {:.1} us: jitter costs {ratio:.2}x (target: within 1.2x, {})",

@@ -495,6 +495,6 @@ pub use matching::matchers;
 pub use matching::{Match, Mock, MockBuilder, Times};
 pub use request::{ChaosFault, ChatMessage, ChatRequest, ReceivedRequest, StreamOutcome};
 pub use script::{CutKind, Jitter, Reply, Step, StreamError, ToolCall};
-pub use traffic::{Chaos, RateLimit};
 pub use server::{MockChatServer, MockChatServerBuilder, MockGuard, WaitTimeout};
+pub use traffic::{Chaos, RateLimit};
 pub use wire::{UnknownWireFormat, WireFormat};

@@ -37,8 +37,8 @@ use futures_util::{Future, Stream, StreamExt};
 use crate::playback::{self, ResumeAfter};
 use crate::recording::ResponseRecorder;
 use crate::request::ReceivedRequest;
-use crate::script::{CutKind, Ending, HttpError, Reply, ReplyKind, Script};
 use crate::script::random;
+use crate::script::{CutKind, Ending, HttpError, Reply, ReplyKind, Script};
 use crate::socket::Connection;
 use crate::sync::lock;
 use crate::traffic::{Cost, RateLimiter, Refusal};
@@ -204,7 +204,7 @@ fn shape_traffic(
     request: &mut ReceivedRequest,
     chosen: &mut Chosen,
     prompt_tokens: u64,
-) -> Result<Option<RateLimitReading>, Refusal> {
+) -> Result<Option<RateLimitReading>, Box<Refusal>> {
     let cost = Cost {
         prompt_tokens,
         completion_tokens: chosen.reply.completion_tokens(),
@@ -235,7 +235,9 @@ fn shape_traffic(
             (chaos, index)
         }),
     };
-    if let Some((fault, struck)) = chaos.and_then(|(chaos, index)| chaos.strike(index, &chosen.reply)) {
+    if let Some((fault, struck)) =
+        chaos.and_then(|(chaos, index)| chaos.strike(index, &chosen.reply))
+    {
         request.chaos = Some(fault);
         chosen.reply = Arc::new(struck);
     }
@@ -266,7 +268,11 @@ fn refused_response(
     let error = HttpError {
         status: StatusCode::TOO_MANY_REQUESTS,
         body: crate::script::ErrorBody::new(refusal.message.clone())
-            .with_type(if refusal.message.contains("tokens") { "tokens" } else { "requests" })
+            .with_type(if refusal.message.contains("tokens") {
+                "tokens"
+            } else {
+                "requests"
+            })
             .with_code("rate_limit_exceeded"),
         retry_after: refusal.retry_after,
         requests_exhausted: false,

@@ -12,8 +12,8 @@ use crate::matching::Mock;
 use crate::recording::Recording;
 use crate::request::ReceivedRequest;
 use crate::script::Reply;
-use crate::traffic::{Chaos, RateLimiter};
 use crate::sync::lock;
+use crate::traffic::{Chaos, RateLimiter};
 use crate::wire::ids::IdGenerator;
 use crate::wire::WireFormat;
 

@@ -57,7 +57,10 @@ impl MockSet {
         let at = self
             .mocks
             .partition_point(|mounted| mounted.mock.priority <= mock.priority);
-        let rate_limiter = mock.rate_limit.clone().map(|limit| Arc::new(RateLimiter::new(limit)));
+        let rate_limiter = mock
+            .rate_limit
+            .clone()
+            .map(|limit| Arc::new(RateLimiter::new(limit)));
         self.mocks.insert(
             at,
             MountedMock {

@@ -31,6 +31,7 @@ use super::random;
 /// # drop(reply);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[must_use = "a Jitter does nothing until it is given to Reply::jitter"]
 pub struct Jitter {
     spread: Spread,
     seed: Option<u64>,
@@ -176,7 +177,12 @@ mod tests {
 
     #[test]
     fn a_uniform_spread_stays_within_its_bounds() {
-        let drawn = gaps(Jitter::uniform(Duration::from_millis(5)), 9, Duration::from_millis(20), 5_000);
+        let drawn = gaps(
+            Jitter::uniform(Duration::from_millis(5)),
+            9,
+            Duration::from_millis(20),
+            5_000,
+        );
         assert!(drawn
             .iter()
             .all(|g| (Duration::from_millis(15)..=Duration::from_millis(25)).contains(g)));

@@ -404,7 +404,9 @@ impl Reply {
     /// ending of its own, or `None` for a reply it cannot strike.
     pub(crate) fn tokens_before_any_ending(&self) -> Option<usize> {
         match &self.kind {
-            ReplyKind::Stream(script) if script.ending().is_none() => Some(script.content().count()),
+            ReplyKind::Stream(script) if script.ending().is_none() => {
+                Some(script.content().count())
+            }
             _ => None,
         }
     }

@@ -73,7 +73,10 @@ pub(crate) enum RuleError {
     /// A rate limit with no bucket at all.
     RateLimitEmpty,
     /// A fault's probability outside 0 to 1.
-    ProbabilityOutOfRange { fault: &'static str, probability: f64 },
+    ProbabilityOutOfRange {
+        fault: &'static str,
+        probability: f64,
+    },
     /// Faults whose probabilities add up to more than 1.
     ProbabilitiesOverOne { fault: &'static str, total: f64 },
 }

@@ -145,7 +145,8 @@ impl Script {
 
     /// Whether the jitter needs a seed drawn for each request.
     pub(crate) fn needs_seed(&self) -> bool {
-        self.jitter.is_some_and(|jitter| jitter.fixed_seed().is_none())
+        self.jitter
+            .is_some_and(|jitter| jitter.fixed_seed().is_none())
     }
 
     pub(crate) fn ending(&self) -> Option<&Ending> {

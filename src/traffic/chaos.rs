@@ -45,6 +45,7 @@ use crate::script::{Reply, StreamError};
 /// # drop(server);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[must_use = "Chaos does nothing until it is given to a server or a mock"]
 pub struct Chaos {
     seed: u64,
     faults: Vec<(f64, Kind)>,
@@ -193,9 +194,10 @@ impl Chaos {
                 ChaosFault::Reset { after_tokens: at },
                 struck.reset_connection_after(at),
             ),
-            Kind::Stall | Kind::HttpError(_) => {
-                (ChaosFault::Stall { after_tokens: at }, struck.stall_after(at))
-            }
+            Kind::Stall | Kind::HttpError(_) => (
+                ChaosFault::Stall { after_tokens: at },
+                struck.stall_after(at),
+            ),
         })
     }
 }
@@ -221,7 +223,17 @@ mod tests {
         let reply = Reply::text("one two three four");
         let drawn = faults(&chaos, &reply, 20_000);
         assert_eq!(drawn, faults(&chaos, &reply, 20_000));
-        assert_ne!(drawn, faults(&Chaos { seed: 8, ..chaos.clone() }, &reply, 20_000));
+        assert_ne!(
+            drawn,
+            faults(
+                &Chaos {
+                    seed: 8,
+                    ..chaos.clone()
+                },
+                &reply,
+                20_000
+            )
+        );
         let share = |test: fn(&ChaosFault) -> bool| {
             drawn.iter().flatten().filter(|fault| test(fault)).count() as f64 / 20_000.0
         };
@@ -234,7 +246,9 @@ mod tests {
         ] {
             assert!((share - 0.1).abs() < 0.01, "{share}");
         }
-        assert!((drawn.iter().filter(|f| f.is_none()).count() as f64 / 20_000.0 - 0.5).abs() < 0.02);
+        assert!(
+            (drawn.iter().filter(|f| f.is_none()).count() as f64 / 20_000.0 - 0.5).abs() < 0.02
+        );
         // Cuts strike anywhere from before the first token to after the last.
         let positions: std::collections::BTreeSet<usize> = drawn
             .iter()
@@ -253,7 +267,9 @@ mod tests {
         assert_eq!(chaos.strike(0, &Reply::server_error()), None);
         assert_eq!(chaos.strike(0, &Reply::text("a b").stall_after(1)), None);
         let errors = Chaos::seeded(1).http_error(1.0, 500);
-        let (fault, reply) = errors.strike(0, &Reply::text("a b").stall_after(1)).unwrap();
+        let (fault, reply) = errors
+            .strike(0, &Reply::text("a b").stall_after(1))
+            .unwrap();
         assert_eq!(fault, ChaosFault::HttpError { status: 500 });
         assert_eq!(reply, Reply::http_error(500));
     }

@@ -17,5 +17,5 @@ mod chaos;
 mod rate_limit;
 
 pub use chaos::Chaos;
-pub(crate) use rate_limit::{Cost, RateLimiter, Refusal};
 pub use rate_limit::RateLimit;
+pub(crate) use rate_limit::{Cost, RateLimiter, Refusal};

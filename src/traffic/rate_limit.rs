@@ -44,6 +44,7 @@ use crate::wire::rate_limits::{go_duration, BucketReading, RateLimitReading};
 /// # drop(server);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "a RateLimit does nothing until it is given to a server or a mock"]
 pub struct RateLimit {
     window: Duration,
     requests: Option<u64>,
@@ -101,7 +102,10 @@ impl RateLimit {
     /// If `n` is zero.
     #[track_caller]
     pub fn requests(mut self, n: u64) -> RateLimit {
-        enforce("RateLimit::requests", rules::check_rate_limit_amount("requests", n));
+        enforce(
+            "RateLimit::requests",
+            rules::check_rate_limit_amount("requests", n),
+        );
         self.requests = Some(n);
         self
     }
@@ -113,7 +117,10 @@ impl RateLimit {
     /// If `n` is zero.
     #[track_caller]
     pub fn tokens(mut self, n: u64) -> RateLimit {
-        enforce("RateLimit::tokens", rules::check_rate_limit_amount("tokens", n));
+        enforce(
+            "RateLimit::tokens",
+            rules::check_rate_limit_amount("tokens", n),
+        );
         self.tokens = Some(n);
         self
     }
@@ -165,7 +172,12 @@ impl RateLimit {
 
     /// The limit's buckets, checked when it is attached: a limit of nothing is a mistake.
     pub(crate) fn check(&self) -> Result<(), rules::RuleError> {
-        let buckets = [self.requests, self.tokens, self.input_tokens, self.output_tokens];
+        let buckets = [
+            self.requests,
+            self.tokens,
+            self.input_tokens,
+            self.output_tokens,
+        ];
         rules::check_rate_limit_buckets(buckets.iter().flatten().count())
     }
 }
@@ -273,7 +285,7 @@ impl RateLimiter {
         &self,
         request: &ReceivedRequest,
         cost: Cost,
-    ) -> Result<RateLimitReading, Refusal> {
+    ) -> Result<RateLimitReading, Box<Refusal>> {
         let now = Instant::now();
         let window = self.limit.window.as_nanos();
         let amounts = [
@@ -342,11 +354,11 @@ impl RateLimiter {
                         NAMES[index], amounts[index]
                     ),
                 };
-                Err(Refusal {
+                Err(Box::new(Refusal {
                     reading,
                     retry_after,
                     message,
-                })
+                }))
             }
         }
     }
@@ -364,7 +376,8 @@ impl RateLimiter {
             for (index, bucket) in buckets.iter_mut().enumerate() {
                 if let Some(bucket) = bucket {
                     let capacity = u128::from(bucket.limit) * window;
-                    bucket.level = (bucket.level + u128::from(amounts[index]) * window).min(capacity);
+                    bucket.level =
+                        (bucket.level + u128::from(amounts[index]) * window).min(capacity);
                 }
             }
         }
@@ -412,7 +425,9 @@ impl RateLimiter {
 pub(crate) fn api_key(request: &ReceivedRequest) -> Option<&str> {
     let bearer = request.header("authorization").and_then(|value| {
         let (scheme, token) = value.split_once(' ')?;
-        scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then_some(token.trim())
     });
     bearer
         .or_else(|| request.header("x-api-key"))
@@ -455,7 +470,10 @@ mod tests {
     #[test]
     fn api_keys_are_read_where_each_provider_puts_them() {
         let cases = [
-            (request(&[("authorization", "Bearer sk-1")], None), Some("sk-1")),
+            (
+                request(&[("authorization", "Bearer sk-1")], None),
+                Some("sk-1"),
+            ),
             (request(&[("x-api-key", "ant-2")], None), Some("ant-2")),
             (request(&[("x-goog-api-key", "g-3")], None), Some("g-3")),
             (request(&[], Some("alt=sse&key=g-4")), Some("g-4")),
@@ -485,7 +503,15 @@ mod tests {
 
         // Another key has buckets of its own.
         let other = request(&[("x-api-key", "sk-b")], None);
-        assert_eq!(limiter.admit(&other, FREE).unwrap().requests.unwrap().remaining, 2);
+        assert_eq!(
+            limiter
+                .admit(&other, FREE)
+                .unwrap()
+                .requests
+                .unwrap()
+                .remaining,
+            2
+        );
 
         tokio::time::advance(secs(19)).await;
         let refused = limiter.admit(&client, FREE).unwrap_err();
@@ -525,7 +551,11 @@ mod tests {
             .unwrap_err();
         // 10 input tokens are missing, at 1 a second.
         assert_eq!(refused.retry_after, Some(Duration::from_secs(10)));
-        assert!(refused.message.contains("input tokens"), "{}", refused.message);
+        assert!(
+            refused.message.contains("input tokens"),
+            "{}",
+            refused.message
+        );
         assert_eq!(refused.reading.tokens.unwrap().remaining, 50);
 
         let too_large = limiter
@@ -538,6 +568,10 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(too_large.retry_after, None);
-        assert!(too_large.message.starts_with("Request too large"), "{}", too_large.message);
+        assert!(
+            too_large.message.starts_with("Request too large"),
+            "{}",
+            too_large.message
+        );
     }
 }

@@ -242,7 +242,12 @@ pub(crate) trait Format: Sync {
 
     /// The rate-limit headers the provider sends with every response, for `reading`.
     /// None by default: Gemini and Ollama send none.
-    fn rate_limit_headers(&self, _reading: &rate_limits::RateLimitReading, _headers: &mut HeaderMap) {}
+    fn rate_limit_headers(
+        &self,
+        _reading: &rate_limits::RateLimitReading,
+        _headers: &mut HeaderMap,
+    ) {
+    }
 
     /// The content type of a streamed response.
     fn stream_content_type(&self, _request: &ReceivedRequest) -> HeaderValue {

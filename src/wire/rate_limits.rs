@@ -49,7 +49,11 @@ pub(crate) fn openai_headers(reading: &RateLimitReading, headers: &mut HeaderMap
     for (name, bucket) in [("requests", reading.requests), ("tokens", reading.tokens)] {
         let Some(bucket) = bucket else { continue };
         if let Some(limit) = bucket.limit {
-            insert(headers, &format!("x-ratelimit-limit-{name}"), limit.to_string());
+            insert(
+                headers,
+                &format!("x-ratelimit-limit-{name}"),
+                limit.to_string(),
+            );
         }
         insert(
             headers,
@@ -76,7 +80,11 @@ pub(crate) fn anthropic_headers(reading: &RateLimitReading, headers: &mut Header
     for (name, bucket) in buckets {
         let Some(bucket) = bucket else { continue };
         if let Some(limit) = bucket.limit {
-            insert(headers, &format!("anthropic-ratelimit-{name}-limit"), limit.to_string());
+            insert(
+                headers,
+                &format!("anthropic-ratelimit-{name}-limit"),
+                limit.to_string(),
+            );
         }
         insert(
             headers,
@@ -165,7 +173,10 @@ mod tests {
     fn times_are_rfc3339_seconds_rounded_up() {
         let at = |secs: u64, nanos: u32| UNIX_EPOCH + Duration::new(secs, nanos);
         assert_eq!(rfc3339_seconds(at(0, 0)), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339_seconds(at(1_796_173_519, 1)), "2026-12-02T01:05:20Z");
+        assert_eq!(
+            rfc3339_seconds(at(1_796_173_519, 1)),
+            "2026-12-02T01:05:20Z"
+        );
     }
 
     #[test]

@@ -404,9 +404,15 @@ async fn a_fixtures_rate_limit_and_chaos_act_as_the_builders_do() {
     .unwrap();
     let server = start_with(fixture).await;
     let statuses = [
-        post_chat(&server, chat_body("flaky", "x", false)).await.status(),
-        post_chat(&server, chat_body("steady", "x", false)).await.status(),
-        post_chat(&server, chat_body("steady", "x", false)).await.status(),
+        post_chat(&server, chat_body("flaky", "x", false))
+            .await
+            .status(),
+        post_chat(&server, chat_body("steady", "x", false))
+            .await
+            .status(),
+        post_chat(&server, chat_body("steady", "x", false))
+            .await
+            .status(),
     ];
     assert_eq!(statuses.map(|status| status.as_u16()), [502, 200, 429]);
     let requests = server.received_requests().await;

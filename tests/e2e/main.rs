@@ -31,6 +31,6 @@ mod reliability;
 mod responses;
 mod sdk_clients;
 mod support;
-mod traffic;
 mod tools;
+mod traffic;
 mod virtual_time;

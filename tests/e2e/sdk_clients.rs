@@ -815,8 +815,8 @@ async fn anthropic_node_throws_on_a_mid_stream_overloaded_error() {
 /// request refills every 2 s and the retry waits at most that, in real time; the headers and waits scale with the window, see
 /// `tests/e2e/traffic.rs` for a per-minute limit in virtual time).
 #[tokio::test]
-async fn openai_python_counts_down_a_rate_limit_meets_its_429_and_retries_after_the_computed_time(
-) {
+async fn openai_python_counts_down_a_rate_limit_meets_its_429_and_retries_after_the_computed_time()
+{
     let server = MockChatServer::builder()
         .reply(Reply::text("Within quota."))
         .rate_limit(chatmock::RateLimit::per(Duration::from_secs(6)).requests(3))
@@ -879,7 +879,10 @@ async fn anthropic_python_reads_anthropic_ratelimit_headers_and_retries_a_refuse
         let headers = &call["headers"];
         assert_eq!(call["text"], "Within quota.");
         assert_eq!(headers["anthropic-ratelimit-requests-limit"], "2");
-        assert_eq!(headers["anthropic-ratelimit-requests-remaining"], requests_left);
+        assert_eq!(
+            headers["anthropic-ratelimit-requests-remaining"],
+            requests_left
+        );
         assert_eq!(headers["anthropic-ratelimit-output-tokens-limit"], "100");
         let output_left: u64 = headers["anthropic-ratelimit-output-tokens-remaining"]
             .as_str()
@@ -887,13 +890,18 @@ async fn anthropic_python_reads_anthropic_ratelimit_headers_and_retries_a_refuse
             .parse()
             .unwrap();
         assert!((96..=98).contains(&output_left), "{output_left}");
-        let reset = headers["anthropic-ratelimit-requests-reset"].as_str().unwrap();
+        let reset = headers["anthropic-ratelimit-requests-reset"]
+            .as_str()
+            .unwrap();
         assert!(reset.ends_with('Z') && reset.len() == 20, "{reset}");
     }
     let refused = &run.result["refused"];
     assert_eq!(refused["status_code"], 429, "{refused}");
     assert_eq!(refused["body"]["error"]["type"], "rate_limit_error");
-    assert_eq!(refused["headers"]["anthropic-ratelimit-requests-remaining"], "0");
+    assert_eq!(
+        refused["headers"]["anthropic-ratelimit-requests-remaining"],
+        "0"
+    );
     assert!(refused["headers"]["retry-after"].is_string(), "{refused}");
     assert_eq!(run.result["retried"]["text"], "Within quota.");
     let requests = ended_requests(&server, 5).await;

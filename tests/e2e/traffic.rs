@@ -39,7 +39,10 @@ async fn token_arrivals(server: &MockChatServer) -> Vec<Duration> {
             for event in parse_sse(&event).await {
                 let chunk: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
                 // The first chunk carries the role and an empty content.
-                if chunk["choices"][0]["delta"]["content"].as_str().is_some_and(|t| !t.is_empty()) {
+                if chunk["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .is_some_and(|t| !t.is_empty())
+                {
                     arrivals.push(started.elapsed());
                 }
             }
@@ -93,10 +96,21 @@ async fn jitter_at_50_tokens_a_second_keeps_the_rate_and_a_seed_replays_every_ga
     // The gaps do vary, by about the standard deviation asked for.
     let gaps = gaps_ms(&arrivals);
     let mean = gaps.iter().sum::<u128>() as f64 / gaps.len() as f64;
-    let variance =
-        gaps.iter().map(|gap| (*gap as f64 - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
-    assert!((3.5..6.5).contains(&variance.sqrt()), "sd {} ms", variance.sqrt());
-    assert!(arrivals[0] >= ms(280) && arrivals[0] <= ms(320), "{:?}", arrivals[0]);
+    let variance = gaps
+        .iter()
+        .map(|gap| (*gap as f64 - mean).powi(2))
+        .sum::<f64>()
+        / gaps.len() as f64;
+    assert!(
+        (3.5..6.5).contains(&variance.sqrt()),
+        "sd {} ms",
+        variance.sqrt()
+    );
+    assert!(
+        arrivals[0] >= ms(280) && arrivals[0] <= ms(320),
+        "{:?}",
+        arrivals[0]
+    );
 
     // The same seed gives the same gaps, to the millisecond; another seed others.
     let (again, _) = play(paced(Jitter::normal(sd).seed(42))).await;
@@ -150,10 +164,18 @@ async fn a_failure_report_names_each_requests_pacing_seed_and_chaos_fault() {
 // --- Rate limits ----------------------------------------------------------------------------
 
 fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
-    response.headers().get(name).map(|value| value.to_str().unwrap())
+    response
+        .headers()
+        .get(name)
+        .map(|value| value.to_str().unwrap())
 }
 
-async fn post(server: &MockChatServer, path: &str, key: Option<(&str, &str)>, body: Value) -> reqwest::Response {
+async fn post(
+    server: &MockChatServer,
+    path: &str,
+    key: Option<(&str, &str)>,
+    body: Value,
+) -> reqwest::Response {
     let mut request = reqwest::Client::new()
         .post(format!("{}{path}", server.uri()))
         .body(body.to_string());
@@ -186,11 +208,20 @@ async fn openai_headers_count_down_request_by_request_then_a_429_says_when_to_re
         let response = post(&server, "/v1/chat/completions", key, openai_body()).await;
         assert_eq!(response.status(), 200);
         assert_eq!(header(&response, "x-ratelimit-limit-requests"), Some("3"));
-        assert_eq!(header(&response, "x-ratelimit-remaining-requests"), Some(remaining));
+        assert_eq!(
+            header(&response, "x-ratelimit-remaining-requests"),
+            Some(remaining)
+        );
         assert_eq!(header(&response, "x-ratelimit-reset-requests"), Some(reset));
         assert_eq!(header(&response, "x-ratelimit-limit-tokens"), Some("100"));
-        assert_eq!(header(&response, "x-ratelimit-remaining-tokens"), Some(tokens_left));
-        assert_eq!(header(&response, "x-ratelimit-reset-tokens"), Some(tokens_reset));
+        assert_eq!(
+            header(&response, "x-ratelimit-remaining-tokens"),
+            Some(tokens_left)
+        );
+        assert_eq!(
+            header(&response, "x-ratelimit-reset-tokens"),
+            Some(tokens_reset)
+        );
         let json: Value = response.json().await.unwrap();
         assert_eq!(json["usage"]["total_tokens"], 7);
     }
@@ -199,13 +230,19 @@ async fn openai_headers_count_down_request_by_request_then_a_429_says_when_to_re
     assert_eq!(refused.status(), 429);
     assert_eq!(header(&refused, "retry-after"), Some("20"));
     assert_eq!(header(&refused, "retry-after-ms"), Some("20000"));
-    assert_eq!(header(&refused, "x-ratelimit-remaining-requests"), Some("0"));
+    assert_eq!(
+        header(&refused, "x-ratelimit-remaining-requests"),
+        Some("0")
+    );
     assert_eq!(header(&refused, "x-ratelimit-reset-requests"), Some("1m0s"));
     let json: Value = refused.json().await.unwrap();
     assert_eq!(json["error"]["code"], "rate_limit_exceeded");
     assert_eq!(json["error"]["type"], "requests");
     let message = json["error"]["message"].as_str().unwrap();
-    assert!(message.contains("Limit 3") && message.contains("20s"), "{message}");
+    assert!(
+        message.contains("Limit 3") && message.contains("20s"),
+        "{message}"
+    );
 
     // One request's worth refills in 20 s of the server's clock, not before.
     tokio::time::sleep(secs(19)).await;
@@ -222,7 +259,11 @@ async fn openai_headers_count_down_request_by_request_then_a_429_says_when_to_re
 /// Seconds since the epoch of an RFC 3339 UTC time to the second (`2026-12-02T01:05:20Z`).
 fn epoch_seconds(time: &str) -> i64 {
     let number = |range: std::ops::Range<usize>| time[range].parse::<i64>().unwrap();
-    assert_eq!((time.len(), &time[10..11], &time[19..]), (20, "T", "Z"), "{time}");
+    assert_eq!(
+        (time.len(), &time[10..11], &time[19..]),
+        (20, "T", "Z"),
+        "{time}"
+    );
     let (y, m, d) = (number(0..4), number(5..7), number(8..10));
     // Days from civil (Howard Hinnant).
     let y = if m <= 2 { y - 1 } else { y };
@@ -276,12 +317,19 @@ async fn anthropic_headers_count_requests_input_and_output_tokens_down_with_rfc3
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    assert!((resets[1] - now - 60).abs() <= 2, "{} s from now", resets[1] - now);
+    assert!(
+        (resets[1] - now - 60).abs() <= 2,
+        "{} s from now",
+        resets[1] - now
+    );
 
     let refused = post(&server, "/v1/messages", key, body).await;
     assert_eq!(refused.status(), 429);
     assert_eq!(header(&refused, "retry-after"), Some("30"));
-    assert_eq!(header(&refused, "anthropic-ratelimit-requests-remaining"), Some("0"));
+    assert_eq!(
+        header(&refused, "anthropic-ratelimit-requests-remaining"),
+        Some("0")
+    );
     let json: Value = refused.json().await.unwrap();
     assert_eq!(json["type"], "error");
     assert_eq!(json["error"]["type"], "rate_limit_error");
@@ -298,9 +346,17 @@ async fn gemini_and_ollama_answer_a_limit_with_429_and_no_rate_limit_headers() {
     let gemini = json!({ "contents": [{ "parts": [{ "text": "Hi" }] }] });
     let ollama = json!({ "model": "llama3.2", "stream": false, "messages": [{ "role": "user", "content": "Hi" }] });
     let calls = [
-        ("/v1beta/models/gemini-2.0-flash:generateContent", gemini.clone(), 200),
+        (
+            "/v1beta/models/gemini-2.0-flash:generateContent",
+            gemini.clone(),
+            200,
+        ),
         ("/api/chat", ollama.clone(), 429),
-        ("/v1beta/models/gemini-2.0-flash:generateContent", gemini, 429),
+        (
+            "/v1beta/models/gemini-2.0-flash:generateContent",
+            gemini,
+            429,
+        ),
     ];
     for (path, body, status) in calls {
         let response = post(&server, path, None, body).await;
@@ -311,7 +367,11 @@ async fn gemini_and_ollama_answer_a_limit_with_429_and_no_rate_limit_headers() {
             .map(|name| name.as_str())
             .filter(|name| name.contains("ratelimit"))
             .collect();
-        assert_eq!(named, Vec::<&str>::new(), "{path} sends no rate-limit headers");
+        assert_eq!(
+            named,
+            Vec::<&str>::new(),
+            "{path} sends no rate-limit headers"
+        );
         if status == 429 {
             assert_eq!(header(&response, "retry-after"), Some("60"), "{path}");
         }
@@ -319,9 +379,17 @@ async fn gemini_and_ollama_answer_a_limit_with_429_and_no_rate_limit_headers() {
 
     // The preset rate-limit reply, too, sends OpenAI's header names only where OpenAI is.
     for (path, body, expected) in [
-        ("/v1beta/models/m:generateContent", json!({ "contents": [] }), None),
+        (
+            "/v1beta/models/m:generateContent",
+            json!({ "contents": [] }),
+            None,
+        ),
         ("/api/chat", json!({ "model": "m", "messages": [] }), None),
-        ("/v1/chat/completions", json!({ "model": "m", "messages": [] }), Some("0")),
+        (
+            "/v1/chat/completions",
+            json!({ "model": "m", "messages": [] }),
+            Some("0"),
+        ),
     ] {
         let server = MockChatServer::builder()
             .virtual_time()
@@ -330,7 +398,11 @@ async fn gemini_and_ollama_answer_a_limit_with_429_and_no_rate_limit_headers() {
             .await;
         let response = post(&server, path, None, body).await;
         assert_eq!(response.status(), 429);
-        assert_eq!(header(&response, "x-ratelimit-remaining-requests"), expected, "{path}");
+        assert_eq!(
+            header(&response, "x-ratelimit-remaining-requests"),
+            expected,
+            "{path}"
+        );
     }
 }
 
@@ -344,17 +416,28 @@ async fn each_api_key_has_its_own_buckets_unless_the_limit_is_shared() {
         .await;
     let body = openai_body();
     let keys = [
-        ("/v1/chat/completions", Some(("authorization", "Bearer sk-one"))),
+        (
+            "/v1/chat/completions",
+            Some(("authorization", "Bearer sk-one")),
+        ),
         ("/v1/chat/completions", Some(("x-api-key", "sk-two"))),
         ("/v1/chat/completions", Some(("x-goog-api-key", "sk-three"))),
         ("/v1/chat/completions?key=sk-four", None),
         ("/v1/chat/completions", None),
     ];
     for (path, key) in keys {
-        assert_eq!(post(&per_key, path, key, body.clone()).await.status(), 200, "{path} {key:?}");
+        assert_eq!(
+            post(&per_key, path, key, body.clone()).await.status(),
+            200,
+            "{path} {key:?}"
+        );
     }
     for (path, key) in keys {
-        assert_eq!(post(&per_key, path, key, body.clone()).await.status(), 429, "{path} {key:?}");
+        assert_eq!(
+            post(&per_key, path, key, body.clone()).await.status(),
+            429,
+            "{path} {key:?}"
+        );
     }
 
     let shared = MockChatServer::builder()
@@ -406,14 +489,23 @@ async fn async_openai_retries_a_429_after_the_time_the_bucket_computes() {
     let client = client_for(&server);
     for _ in 0..4 {
         let response = client.chat().create(request("gpt-4o", "Hi")).await.unwrap();
-        assert_eq!(response.choices[0].message.content.as_deref(), Some("Fine."));
+        assert_eq!(
+            response.choices[0].message.content.as_deref(),
+            Some("Fine.")
+        );
     }
     let requests = server.received_requests().await;
     let statuses: Vec<Option<u16>> = requests.iter().map(|r| r.response_status()).collect();
-    assert_eq!(statuses, [Some(200), Some(200), Some(200), Some(429), Some(200)]);
+    assert_eq!(
+        statuses,
+        [Some(200), Some(200), Some(200), Some(429), Some(200)]
+    );
     // async-openai waits the `retry-after` seconds: the 20 s one request takes to refill.
     let waited = requests[4].received_at() - requests[3].ended_at().unwrap();
-    assert!(waited >= secs(20) && waited <= secs(20) + ms(5), "{waited:?}");
+    assert!(
+        waited >= secs(20) && waited <= secs(20) + ms(5),
+        "{waited:?}"
+    );
 }
 
 // --- Chaos ----------------------------------------------------------------------------------
@@ -423,10 +515,17 @@ async fn async_openai_retries_a_429_after_the_time_the_bucket_computes() {
 enum Seen {
     Whole,
     Status(u16),
-    ErrorEvent { after_tokens: usize },
+    ErrorEvent {
+        after_tokens: usize,
+    },
     /// The body broke off; `reset` when the error was a connection reset.
-    Cut { after_tokens: usize, reset: bool },
-    TimedOut { after_tokens: usize },
+    Cut {
+        after_tokens: usize,
+        reset: bool,
+    },
+    TimedOut {
+        after_tokens: usize,
+    },
 }
 
 const ANSWER: &str = "The full answer arrives, every single time.";
@@ -463,15 +562,36 @@ async fn attempt(client: &reqwest::Client, url: &str) -> (Seen, String) {
     loop {
         let next = match tokio::time::timeout(READ_TIMEOUT, body.next()).await {
             Ok(next) => next,
-            Err(_) => return (Seen::TimedOut { after_tokens: tokens }, text),
+            Err(_) => {
+                return (
+                    Seen::TimedOut {
+                        after_tokens: tokens,
+                    },
+                    text,
+                )
+            }
         };
         match next {
             Some(Ok(bytes)) => pending.extend_from_slice(&bytes),
             Some(Err(error)) => {
                 let reset = is_reset(&error);
-                return (Seen::Cut { after_tokens: tokens, reset }, text);
+                return (
+                    Seen::Cut {
+                        after_tokens: tokens,
+                        reset,
+                    },
+                    text,
+                );
             }
-            None => return (Seen::Cut { after_tokens: tokens, reset: false }, text),
+            None => {
+                return (
+                    Seen::Cut {
+                        after_tokens: tokens,
+                        reset: false,
+                    },
+                    text,
+                )
+            }
         }
         while let Some(end) = pending.windows(2).position(|pair| pair == b"\n\n") {
             let event: Vec<u8> = pending.drain(..end + 2).collect();
@@ -481,7 +601,12 @@ async fn attempt(client: &reqwest::Client, url: &str) -> (Seen, String) {
                 }
                 let chunk: Value = serde_json::from_str(&event.data).unwrap();
                 if chunk.get("error").is_some() {
-                    return (Seen::ErrorEvent { after_tokens: tokens }, text);
+                    return (
+                        Seen::ErrorEvent {
+                            after_tokens: tokens,
+                        },
+                        text,
+                    );
                 }
                 let content = chunk["choices"][0]["delta"]["content"].as_str();
                 if let Some(token) = content.filter(|token| !token.is_empty()) {
@@ -548,7 +673,10 @@ async fn soak(seed: u64, requests: usize) -> (Vec<Seen>, Vec<ReceivedRequest>) {
                 assert_eq!(text, ANSWER, "a whole answer is the full text");
                 break;
             }
-            assert!(ANSWER.starts_with(&text), "{text:?} is a prefix of the answer");
+            assert!(
+                ANSWER.starts_with(&text),
+                "{text:?} is a prefix of the answer"
+            );
         }
     }
     let record = server
@@ -569,7 +697,8 @@ async fn a_retrying_client_gets_every_answer_through_2000_requests_of_seeded_cha
     if let Some(at) = (0..seen.len()).find(|&i| seen[i] != recorded[i]) {
         panic!(
             "attempt {at}: the client saw {:?}, the server recorded {:?}",
-            seen[at], record[at].chaos_applied()
+            seen[at],
+            record[at].chaos_applied()
         );
     }
 
@@ -578,9 +707,21 @@ async fn a_retrying_client_gets_every_answer_through_2000_requests_of_seeded_cha
     let kinds = [
         ("503", count(|s| *s == Seen::Status(503)), 0.04),
         ("429", count(|s| *s == Seen::Status(429)), 0.03),
-        ("error event", count(|s| matches!(s, Seen::ErrorEvent { .. })), 0.05),
-        ("disconnect", count(|s| matches!(s, Seen::Cut { reset: false, .. })), 0.05),
-        ("reset", count(|s| matches!(s, Seen::Cut { reset: true, .. })), 0.05),
+        (
+            "error event",
+            count(|s| matches!(s, Seen::ErrorEvent { .. })),
+            0.05,
+        ),
+        (
+            "disconnect",
+            count(|s| matches!(s, Seen::Cut { reset: false, .. })),
+            0.05,
+        ),
+        (
+            "reset",
+            count(|s| matches!(s, Seen::Cut { reset: true, .. })),
+            0.05,
+        ),
         ("stall", count(|s| matches!(s, Seen::TimedOut { .. })), 0.03),
     ];
     for (kind, n, p) in kinds {
@@ -617,8 +758,17 @@ async fn a_mocks_chaos_counts_its_own_matches_and_replaces_the_servers() {
             .await;
     }
     let requests = server.wait_for_streams_to_end().await.unwrap();
-    let faults: Vec<Option<ChaosFault>> = requests.iter().map(|r| r.chaos_applied().copied()).collect();
-    assert!(matches!(faults[0], Some(ChaosFault::Disconnect { .. })), "{faults:?}");
+    let faults: Vec<Option<ChaosFault>> = requests
+        .iter()
+        .map(|r| r.chaos_applied().copied())
+        .collect();
+    assert!(
+        matches!(faults[0], Some(ChaosFault::Disconnect { .. })),
+        "{faults:?}"
+    );
     assert_eq!(faults[1], Some(ChaosFault::HttpError { status: 500 }));
-    assert!(matches!(faults[2], Some(ChaosFault::Disconnect { .. })), "{faults:?}");
+    assert!(
+        matches!(faults[2], Some(ChaosFault::Disconnect { .. })),
+        "{faults:?}"
+    );
 }
