@@ -265,8 +265,10 @@ impl Bucket {
     }
 }
 
+/// A wait of `nanos`, rounded up to the millisecond: the unit of `retry-after-ms` and of
+/// the reset headers, so that a client that waits what they say never comes back early.
 fn nanos(nanos: u128) -> Duration {
-    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    Duration::from_millis(u64::try_from(nanos.div_ceil(1_000_000)).unwrap_or(u64::MAX))
 }
 
 impl RateLimiter {

@@ -112,9 +112,22 @@ async fn jitter_at_50_tokens_a_second_keeps_the_rate_and_a_seed_replays_every_ga
         arrivals[0]
     );
 
-    // The same seed gives the same gaps, to the millisecond; another seed others.
-    let (again, _) = play(paced(Jitter::normal(sd).seed(42))).await;
+    // The same seed gives the same gaps, to the millisecond; another seed others. The
+    // server's own log agrees: the same first and last write.
+    let served = |request: &ReceivedRequest| {
+        let first = request.first_event_at().unwrap() - request.received_at();
+        let last = request.ended_at().unwrap() - request.received_at();
+        (first.as_millis(), last.as_millis())
+    };
+    let (again, again_request) = play(paced(Jitter::normal(sd).seed(42))).await;
     assert_eq!(gaps_ms(&again), gaps);
+    assert_eq!(served(&again_request), served(&request));
+    let span_served = served(&request).1 - served(&request).0;
+    let span_seen = (arrivals[TOKENS - 1] - arrivals[0]).as_millis();
+    assert!(
+        span_served.abs_diff(span_seen) <= 2,
+        "{span_served} ms against {span_seen} ms"
+    );
     let (other, _) = play(paced(Jitter::normal(sd).seed(43))).await;
     assert_ne!(gaps_ms(&other), gaps);
 
