@@ -621,6 +621,48 @@ mod tests {
     }
 
     #[test]
+    fn jitter_varies_the_scripted_gaps_but_not_a_steps_own_delay_or_a_pause() {
+        let reply = |jitter: crate::Jitter| {
+            Reply::steps([
+                Step::token("a"),
+                Step::token("b").after(ms(50)),
+                Step::pause(ms(30)),
+                Step::token("c"),
+            ])
+            .first_token_delay(ms(100))
+            .token_delay(ms(10))
+            .jitter(jitter)
+        };
+        let times = |reply: Reply| -> Vec<Duration> {
+            let script = script(reply);
+            script
+                .timeline()
+                .iter()
+                .filter(|beat| beat.event.is_content())
+                .map(|beat| beat.at)
+                .collect()
+        };
+        for seed in 0..50 {
+            let at = times(reply(crate::Jitter::uniform(ms(5)).seed(seed)));
+            assert!((ms(95)..=ms(105)).contains(&at[0]), "{at:?}");
+            assert_eq!(at[1] - at[0], ms(50), "a step's own delay is exact");
+            assert!((ms(35)..=ms(45)).contains(&(at[2] - at[1])), "{at:?}");
+        }
+        let seeded = || times(reply(crate::Jitter::normal(ms(3)).seed(9)));
+        assert_eq!(seeded(), seeded());
+
+        // Without a seed of its own, the reply plays the seed drawn for it.
+        let unseeded = reply(crate::Jitter::normal(ms(3)));
+        assert_eq!(unseeded.pacing_seed(), None);
+        let drawn = unseeded.with_drawn_seed(9).unwrap();
+        assert_eq!(drawn.pacing_seed(), Some(9));
+        assert_eq!(times(drawn), seeded());
+        assert!(reply(crate::Jitter::normal(ms(3)).seed(9))
+            .with_drawn_seed(1)
+            .is_none());
+    }
+
+    #[test]
     fn the_duration_is_the_time_of_the_last_event() {
         let cases: Vec<(Reply, Duration)> = vec![
             (Reply::tokens(Vec::<String>::new()), Duration::ZERO),

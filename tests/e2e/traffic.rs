@@ -390,8 +390,9 @@ async fn gemini_and_ollama_answer_a_limit_with_429_and_no_rate_limit_headers() {
         }
     }
 
-    // The preset rate-limit reply, too, sends OpenAI's header names only where OpenAI is.
-    for (path, body, expected) in [
+    // The preset rate-limit reply, too, sends each provider's own header names, or none.
+    let anthropic = json!({ "model": "m", "max_tokens": 8, "messages": [] });
+    let presets = [
         (
             "/v1beta/models/m:generateContent",
             json!({ "contents": [] }),
@@ -401,9 +402,15 @@ async fn gemini_and_ollama_answer_a_limit_with_429_and_no_rate_limit_headers() {
         (
             "/v1/chat/completions",
             json!({ "model": "m", "messages": [] }),
-            Some("0"),
+            Some("x-ratelimit-remaining-requests"),
         ),
-    ] {
+        (
+            "/v1/messages",
+            anthropic,
+            Some("anthropic-ratelimit-requests-remaining"),
+        ),
+    ];
+    for (path, body, remaining) in presets {
         let server = MockChatServer::builder()
             .virtual_time()
             .reply(Reply::rate_limited())
@@ -411,11 +418,18 @@ async fn gemini_and_ollama_answer_a_limit_with_429_and_no_rate_limit_headers() {
             .await;
         let response = post(&server, path, None, body).await;
         assert_eq!(response.status(), 429);
-        assert_eq!(
-            header(&response, "x-ratelimit-remaining-requests"),
-            expected,
-            "{path}"
-        );
+        let named: Vec<&str> = response
+            .headers()
+            .keys()
+            .map(|name| name.as_str())
+            .filter(|name| {
+                name.contains("remaining-requests") || name.contains("requests-remaining")
+            })
+            .collect();
+        assert_eq!(named, Vec::from_iter(remaining), "{path}");
+        if let Some(name) = remaining {
+            assert_eq!(header(&response, name), Some("0"), "{path}");
+        }
     }
 }
 
