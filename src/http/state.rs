@@ -112,10 +112,14 @@ impl ServerState {
             .map(Arc::clone)
     }
 
-    /// Unmounts every mock and rewinds the fallback sequence and the server's chaos.
+    /// Unmounts every mock, rewinds the fallback sequence and the server's chaos, and
+    /// refills its rate limit.
     pub(crate) fn reset(&self) {
         lock(&self.mocks).clear();
         self.traffic.chaos_drawn.store(0, Ordering::Relaxed);
+        if let Some(limiter) = &self.traffic.rate_limiter {
+            limiter.refill_all();
+        }
         if let Some(Fallback { served, .. }) = &self.fallback {
             served.store(0, Ordering::Relaxed);
         }

@@ -704,9 +704,11 @@ impl MockChatServer {
         }
     }
 
-    /// Unmounts every mock, forgets every received request and rewinds a
-    /// [`reply_sequence`](MockChatServerBuilder::reply_sequence), as if the server had
-    /// just started (its address stays the same).
+    /// Unmounts every mock, forgets every received request, rewinds a
+    /// [`reply_sequence`](MockChatServerBuilder::reply_sequence) and the server's
+    /// [chaos](MockChatServerBuilder::chaos), and refills its
+    /// [rate limit](MockChatServerBuilder::rate_limit), as if the server had just started
+    /// (its address stays the same).
     ///
     /// `async` only to read as wiremock's API does: it returns at once, awaiting nothing.
     pub async fn reset(&self) {

@@ -22,7 +22,8 @@ use crate::script::{Reply, StreamError};
 /// soak test can check that its client recovered from every kind it met.
 ///
 /// Each fault is one a reply can script, and plays the same way: an HTTP error
-/// ([`Reply::http_error`]), an error event ([`Reply::error_after`] with
+/// ([`Reply::http_error`]; for 429, [`Reply::rate_limited`], with the provider's
+/// rate-limit headers), an error event ([`Reply::error_after`] with
 /// [`StreamError::server_error`]), a disconnect ([`Reply::disconnect_after`]), a
 /// connection reset ([`Reply::reset_connection_after`]) or a stall
 /// ([`Reply::stall_after`]). A fault inside a stream strikes only replies that are
@@ -52,8 +53,9 @@ pub struct Chaos {
     total: f64,
 }
 
+/// A kind of fault, with what it needs.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Kind {
+pub(crate) enum Kind {
     HttpError(StatusCode),
     ErrorEvent,
     Disconnect,
@@ -134,30 +136,18 @@ impl Chaos {
     }
 
     #[track_caller]
-    fn add(mut self, fault: &'static str, p: f64, kind: Kind) -> Chaos {
-        self.total = enforce(
-            format_args!("Chaos::{fault}"),
-            rules::check_probability(fault, p, self.total),
-        );
-        self.faults.push((p, kind));
-        self
+    fn add(self, fault: &'static str, p: f64, kind: Kind) -> Chaos {
+        enforce(format_args!("Chaos::{fault}"), self.try_add(fault, p, kind))
     }
 
-    /// Builds chaos from fixture values, checking each as the builder would.
-    pub(crate) fn try_add_from_fixture(
+    /// Adds a fault from a fixture, by the rule the builder methods enforce.
+    pub(crate) fn try_add(
         mut self,
         fault: &'static str,
         p: f64,
-        status: Option<StatusCode>,
+        kind: Kind,
     ) -> Result<Chaos, rules::RuleError> {
         self.total = rules::check_probability(fault, p, self.total)?;
-        let kind = match (fault, status) {
-            ("http_error", Some(status)) => Kind::HttpError(status),
-            ("error_event", _) => Kind::ErrorEvent,
-            ("disconnect", _) => Kind::Disconnect,
-            ("reset", _) => Kind::Reset,
-            _ => Kind::Stall,
-        };
         self.faults.push((p, kind));
         Ok(self)
     }
@@ -175,7 +165,12 @@ impl Chaos {
             let fault = ChaosFault::HttpError {
                 status: status.as_u16(),
             };
-            return Some((fault, Reply::http_error(status.as_u16())));
+            // A 429 says, as a provider's does, that no requests remain.
+            let reply = match status {
+                StatusCode::TOO_MANY_REQUESTS => Reply::rate_limited(),
+                status => Reply::http_error(status.as_u16()),
+            };
+            return Some((fault, reply));
         }
         let tokens = reply.tokens_before_any_ending()?;
         let position = random::draw(self.seed, POSITION_STREAM, index) % (tokens as u64 + 1);
@@ -272,5 +267,8 @@ mod tests {
             .unwrap();
         assert_eq!(fault, ChaosFault::HttpError { status: 500 });
         assert_eq!(reply, Reply::http_error(500));
+        let limited = Chaos::seeded(1).http_error(1.0, 429);
+        let (_, reply) = limited.strike(0, &Reply::text("a")).unwrap();
+        assert_eq!(reply, Reply::rate_limited());
     }
 }

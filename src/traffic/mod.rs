@@ -17,5 +17,6 @@ mod chaos;
 mod rate_limit;
 
 pub use chaos::Chaos;
+pub(crate) use chaos::Kind as ChaosKind;
 pub use rate_limit::RateLimit;
 pub(crate) use rate_limit::{Cost, RateLimiter, Refusal};

@@ -365,6 +365,11 @@ impl RateLimiter {
         }
     }
 
+    /// Forgets every key's buckets: each starts full again.
+    pub(crate) fn refill_all(&self) {
+        lock(&self.keys).clear();
+    }
+
     /// Gives back what an admitted request took, when another limit refused it.
     pub(crate) fn refund(&self, request: &ReceivedRequest, cost: Cost) {
         let window = self.limit.window.as_nanos();

@@ -506,6 +506,31 @@ async fn a_mocks_limit_counts_its_own_requests_and_refuses_them_alone() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn reset_refills_the_rate_limit_and_rewinds_the_chaos() {
+    let server = MockChatServer::builder()
+        .virtual_time()
+        .reply(Reply::text("Hi"))
+        .rate_limit(RateLimit::per_minute().requests(1))
+        .chaos(Chaos::seeded(11).http_error(0.5, 503))
+        .start()
+        .await;
+    let run = || async {
+        post(&server, "/v1/chat/completions", None, openai_body()).await;
+        let second = post(&server, "/v1/chat/completions", None, openai_body()).await;
+        let requests = server.wait_for_streams_to_end().await.unwrap();
+        (second.status(), requests[0].chaos_applied().copied())
+    };
+    let before = run().await;
+    assert_eq!(before.0, 429);
+    server.reset().await;
+    assert_eq!(
+        run().await,
+        before,
+        "a fresh quota and the same first fault"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn async_openai_retries_a_429_after_the_time_the_bucket_computes() {
     let server = MockChatServer::builder()
         .virtual_time()
