@@ -483,6 +483,7 @@ mod matching;
 mod playback;
 mod recording;
 mod request;
+mod schema;
 mod script;
 mod server;
 mod socket;
@@ -492,8 +493,11 @@ mod wire;
 
 pub use fixture::{Fixture, FixtureError};
 pub use matching::matchers;
-pub use matching::{Match, Mock, MockBuilder, Times};
-pub use request::{ChaosFault, ChatMessage, ChatRequest, ReceivedRequest, StreamOutcome};
+pub use matching::{Conversation, Match, Mock, MockBuilder, Respond, Times};
+pub use request::{
+    ChaosFault, ChatMessage, ChatRequest, DeclaredTool, EarlierToolCall, ReceivedRequest,
+    ResponseFormat, StreamOutcome, ToolResult,
+};
 pub use script::{CutKind, Jitter, Reply, Step, StreamError, ToolCall};
 pub use server::{MockChatServer, MockChatServerBuilder, MockGuard, WaitTimeout};
 pub use traffic::{Chaos, RateLimit};

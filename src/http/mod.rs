@@ -34,9 +34,11 @@ use axum::response::Response;
 use axum::Router;
 use futures_util::{Future, Stream, StreamExt};
 
+use crate::matching::explain::{self, panic_message};
 use crate::playback::{self, ResumeAfter};
 use crate::recording::ResponseRecorder;
 use crate::request::ReceivedRequest;
+use crate::schema;
 use crate::script::random;
 use crate::script::{CutKind, Ending, HttpError, Reply, ReplyKind, Script};
 use crate::socket::Connection;
@@ -388,32 +390,53 @@ fn choose_reply(
         }
         endpoint.format.spec().validate(request)?;
     }
-    let (found, mounted) = {
+    let found = {
         let mut mocks = lock(&state.mocks);
-        let found = catch_unwind(AssertUnwindSafe(|| mocks.find(request)));
-        (found, mocks.len())
+        match catch_unwind(AssertUnwindSafe(|| mocks.find(request))) {
+            Ok(found) => Ok(found),
+            Err(panic) => Err(panic_message(&*panic)),
+        }
     };
-    match found {
-        Ok(Some(found)) => {
-            request.answered_by = Some((found.id, found.label));
-            return Ok(Chosen {
-                reply: found.reply,
-                wire_format: found.wire_format,
-                rate_limiter: found.rate_limiter,
-                chaos: found.chaos,
-            });
-        }
-        Ok(None) => {}
+    let found = match found {
+        Ok(found) => found,
         Err(panic) => {
-            return Err(ApiError::server_error(format!(
-                "chatmock: a matcher panicked while matching {}: {}",
-                request.summary(),
-                panic_message(&*panic)
-            )))
+            let failure = format!(
+                "a matcher panicked while matching {}: {panic}",
+                request.summary()
+            );
+            state.record_failure(failure.clone());
+            return Err(ApiError::server_error(format!("chatmock: {failure}")));
         }
+    };
+    if let Some(found) = found {
+        request.answered_by = Some((found.id, found.label.clone()));
+        // The responder runs outside the lock: it may be slow, and may panic.
+        let reply = catch_unwind(AssertUnwindSafe(|| found.reply(request)));
+        return match reply {
+            Ok(reply) => {
+                checked_against_schema(state, request, &found.label, &reply)?;
+                Ok(Chosen {
+                    reply,
+                    wire_format: found.wire_format,
+                    rate_limiter: found.rate_limiter,
+                    chaos: found.chaos,
+                })
+            }
+            Err(panic) => {
+                let failure = format!(
+                    "the responder of {} panicked while answering {}: {}",
+                    found.label,
+                    request.summary(),
+                    panic_message(&*panic)
+                );
+                state.record_failure(failure.clone());
+                Err(ApiError::server_error(format!("chatmock: {failure}")))
+            }
+        };
     }
     if endpoint.is_some() {
         if let Some(reply) = state.fallback_reply() {
+            checked_against_schema(state, request, "the server's fallback", &reply)?;
             return Ok(Chosen {
                 reply,
                 wire_format: None,
@@ -422,15 +445,40 @@ fn choose_reply(
             });
         }
     }
-    Err(not_found(request, endpoint.is_some(), mounted, state))
+    Err(not_found(request, endpoint.is_some(), state))
 }
 
-fn not_found(
-    request: &ReceivedRequest,
-    known_endpoint: bool,
-    mounted: usize,
+/// For a reply that asked for it, the check against the schema the request sent; a
+/// reply that breaks it is a failure of the test, answered with a 500.
+fn checked_against_schema(
     state: &ServerState,
-) -> ApiError {
+    request: &ReceivedRequest,
+    label: &str,
+    reply: &Reply,
+) -> Result<(), ApiError> {
+    if !reply.validate_schema {
+        return Ok(());
+    }
+    schema::check_reply(reply, request.chat()).map_err(|problem| {
+        let failure = format!(
+            "the reply of {label} to {} could not come from the real API: {problem}",
+            request.summary()
+        );
+        state.record_failure(failure.clone());
+        ApiError::server_error(format!("chatmock: {failure}"))
+    })
+}
+
+/// The 404 of a request no mock matched, naming the mock that came closest and the first
+/// of its matchers that failed.
+fn not_found(request: &ReceivedRequest, known_endpoint: bool, state: &ServerState) -> ApiError {
+    let (mounted, closest) = {
+        let mocks = lock(&state.mocks);
+        let closest = explain::closest_mock(mocks.iter(), request).map(|(mock, verdict)| {
+            format!(" The closest is {}: {}.", mock.label(), verdict.describe())
+        });
+        (mocks.len(), closest.unwrap_or_default())
+    };
     let (mount, fallback, prefix) = match state.advice {
         Advice::Rust => (
             "mount one with Mock::given(..).respond_with(..).mount(&server)",
@@ -446,7 +494,7 @@ fn not_found(
     let message = if !known_endpoint {
         let mut message = format!(
             "Invalid URL ({} {}): chatmock serves {}, and no mounted mock matched this \
-             request.",
+             request.{closest}",
             request.method(),
             request.path(),
             Endpoint::list()
@@ -475,8 +523,8 @@ fn not_found(
             (format!("{mounted} mocks are"), "their")
         };
         format!(
-            "chatmock: no mock matched this request ({}). {count} mounted; check {its} \
-             matchers, or {fallback}.",
+            "chatmock: no mock matched this request ({}). {count} mounted.{closest} Check \
+             {its} matchers, or {fallback}.",
             request.summary()
         )
     };
@@ -505,14 +553,6 @@ fn body_read_error(error: &axum::Error) -> ApiError {
             ),
         )
     }
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)")
 }
 
 fn error_response(

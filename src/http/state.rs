@@ -29,6 +29,11 @@ pub(crate) struct ServerState {
     pub(crate) limits: ConnectionLimits,
     /// How error messages tell the user to fix a miss.
     pub(crate) advice: Advice,
+    /// Panics of matchers and responders, and replies that broke a rule of the request
+    /// (`validate_against_request_schema`): answered with a 500 at the time, and reported
+    /// as failures when the server verifies, so that a client that retries cannot hide
+    /// them.
+    failures: Mutex<Vec<String>>,
     pub(crate) traffic: Traffic,
 }
 
@@ -96,7 +101,12 @@ impl ServerState {
             limits,
             advice,
             traffic,
+            failures: Mutex::default(),
         }
+    }
+
+    pub(crate) fn record_failure(&self, failure: String) {
+        lock(&self.failures).push(failure);
     }
 
     pub(crate) fn mount(&self, mock: Mock) -> usize {
@@ -112,10 +122,11 @@ impl ServerState {
             .map(Arc::clone)
     }
 
-    /// Unmounts every mock, rewinds the fallback sequence and the server's chaos, and
-    /// refills its rate limit.
+    /// Unmounts every mock, forgets the failures, rewinds the fallback sequence and the
+    /// server's chaos, and refills its rate limit.
     pub(crate) fn reset(&self) {
         lock(&self.mocks).clear();
+        lock(&self.failures).clear();
         self.traffic.chaos_drawn.store(0, Ordering::Relaxed);
         if let Some(limiter) = &self.traffic.rate_limiter {
             limiter.refill_all();
@@ -125,13 +136,16 @@ impl ServerState {
         }
     }
 
-    /// Checks every mounted mock's expectation; the error is the full report.
+    /// Checks every mounted mock's expectation, and that nothing failed while
+    /// answering; the error is the full report.
     pub(crate) fn verify(&self) -> Result<(), String> {
-        let unmet = verification::unmet_expectations(lock(&self.mocks).iter());
-        if unmet.is_empty() {
+        let requests = self.recording.snapshot();
+        let unmet = verification::unmet_expectations(lock(&self.mocks).iter(), &requests);
+        let failures = lock(&self.failures).clone();
+        if unmet.is_empty() && failures.is_empty() {
             return Ok(());
         }
-        Err(verification::report(&unmet, &self.recording.snapshot()))
+        Err(verification::report(&unmet, &failures, &requests))
     }
 
     pub(crate) fn requests_matched_by(&self, mock_id: usize) -> Vec<ReceivedRequest> {
@@ -146,9 +160,10 @@ impl ServerState {
         let Some(mounted) = lock(&self.mocks).unmount(mock_id) else {
             return;
         };
-        let unmet = verification::unmet_expectations([&mounted]);
+        let requests = self.recording.snapshot();
+        let unmet = verification::unmet_expectations([&mounted], &requests);
         if !unmet.is_empty() {
-            fail(verification::report(&unmet, &self.recording.snapshot()));
+            fail(verification::report(&unmet, &[], &requests));
         }
     }
 }

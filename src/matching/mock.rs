@@ -5,6 +5,7 @@ use std::fmt;
 use std::ops::{Range, RangeFrom, RangeFull, RangeInclusive, RangeTo, RangeToInclusive};
 use std::sync::Arc;
 
+use super::respond::{Respond, Responder};
 use crate::request::ReceivedRequest;
 use crate::script::rules::{self, enforce};
 use crate::script::Reply;
@@ -14,7 +15,17 @@ use crate::wire::WireFormat;
 /// Anything that can decide whether a request matches.
 ///
 /// Ready-made matchers live in [`matchers`](crate::matchers). Any closure
-/// `Fn(&ReceivedRequest) -> bool` is a matcher too:
+/// `Fn(&ReceivedRequest) -> bool` is a matcher too.
+///
+/// A matcher must be free of side effects (no counting, no state): every mounted mock's
+/// matchers are evaluated for every request, in any order, and again when a 404 or a
+/// verification report explains which matcher failed. Count turns with
+/// [`matchers::turn`](crate::matchers::turn), or answer them with a
+/// [`Conversation`](crate::Conversation), instead of counting in a closure.
+///
+/// [`describe`](Self::describe) and [`explain_mismatch`](Self::explain_mismatch) are what
+/// reports say about the matcher; a matcher of your own may give them, as the ready-made
+/// ones do.
 ///
 /// ```
 /// use chatmock::{Mock, ReceivedRequest, Reply};
@@ -28,6 +39,47 @@ use crate::wire::WireFormat;
 pub trait Match: Send + Sync {
     /// Whether `request` matches.
     fn matches(&self, request: &ReceivedRequest) -> bool;
+
+    /// How the matcher reads in reports, as its constructor is written:
+    /// `` `model("gpt-4o")` ``. By default `a custom matcher`.
+    ///
+    /// ```
+    /// use chatmock::{matchers, Match};
+    ///
+    /// assert_eq!(matchers::model("gpt-4o").describe(), r#"`model("gpt-4o")`"#);
+    /// ```
+    fn describe(&self) -> String {
+        "a custom matcher".to_owned()
+    }
+
+    /// What `request` had instead, for a request the matcher rejects: `the model was
+    /// "gpt-4o-mini"`. `None` (the default) when there is nothing more to say.
+    ///
+    /// ```
+    /// use chatmock::{Match, ReceivedRequest};
+    ///
+    /// /// Matches conversations of more than `0` messages.
+    /// struct LongerThan(usize);
+    ///
+    /// impl Match for LongerThan {
+    ///     fn matches(&self, request: &ReceivedRequest) -> bool {
+    ///         request.chat().is_some_and(|chat| chat.messages().len() > self.0)
+    ///     }
+    ///     fn describe(&self) -> String {
+    ///         format!("`LongerThan({})`", self.0)
+    ///     }
+    ///     fn explain_mismatch(&self, request: &ReceivedRequest) -> Option<String> {
+    ///         let messages = request.chat().map_or(0, |chat| chat.messages().len());
+    ///         Some(format!("the request has {messages} messages"))
+    ///     }
+    /// }
+    /// // A 404 then reads: ... `LongerThan(10)` did not: the request has 2 messages.
+    /// # let _ = LongerThan(10).describe();
+    /// ```
+    fn explain_mismatch(&self, request: &ReceivedRequest) -> Option<String> {
+        let _ = request;
+        None
+    }
 }
 
 impl<F> Match for F
@@ -36,6 +88,10 @@ where
 {
     fn matches(&self, request: &ReceivedRequest) -> bool {
         self(request)
+    }
+
+    fn describe(&self) -> String {
+        "a closure matcher".to_owned()
     }
 }
 
@@ -124,15 +180,70 @@ pub struct MockBuilder {
 }
 
 impl MockBuilder {
+    pub(crate) fn new(matchers: Vec<Arc<dyn Match>>) -> MockBuilder {
+        MockBuilder { matchers }
+    }
+
+    pub(crate) fn into_matchers(self) -> Vec<Arc<dyn Match>> {
+        self.matchers
+    }
+
     /// Adds a matcher: the mock matches only requests that every matcher accepts.
     pub fn and(mut self, matcher: impl Match + 'static) -> MockBuilder {
         self.matchers.push(Arc::new(matcher));
         self
     }
 
-    /// Completes the mock: matching requests get `reply`.
-    pub fn respond_with(self, reply: Reply) -> Mock {
-        self.respond_with_sequence([reply])
+    /// Completes the mock: matching requests get what `responder` answers. A [`Reply`]
+    /// answers every request the same; a closure `Fn(&ReceivedRequest) -> Reply` (or
+    /// anything else implementing [`Respond`]) computes the reply from the request.
+    ///
+    /// ```
+    /// use chatmock::{matchers, Mock, Reply};
+    ///
+    /// let mock = Mock::given(matchers::any()).respond_with(Reply::text("Hi!"));
+    /// # drop(mock);
+    /// ```
+    pub fn respond_with(self, responder: impl Respond + 'static) -> Mock {
+        self.finish(vec![Responder::new(responder)])
+    }
+
+    /// Completes the mock with a reply computed from each matching request: echo the
+    /// user's message, answer by the tool result, count the turns of the conversation.
+    /// The same as [`respond_with`](Self::respond_with) with a closure, with the
+    /// closure's argument type spelled out for you.
+    ///
+    /// A responder that panics answers its request with a 500 that names the panic, and
+    /// the panic fails the test when the server verifies (on drop, or
+    /// [`verify`](crate::MockChatServer::verify)), so a client that retries the 500 cannot
+    /// hide it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use chatmock::{matchers, Mock, MockChatServer, Reply};
+    ///
+    /// let server = MockChatServer::start().await;
+    /// Mock::given(matchers::any())
+    ///     .respond_with_fn(|request| {
+    ///         let chat = request.chat().expect("a chat request");
+    ///         Reply::text(format!("You said: {}", chat.last_user_message().unwrap_or("")))
+    ///     })
+    ///     .mount(&server)
+    ///     .await;
+    ///
+    /// let body = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"Hello"}]}"#;
+    /// let url = format!("{}/chat/completions", server.openai_base_url());
+    /// let response = reqwest::Client::new().post(url).body(body).send().await.unwrap();
+    /// let json: serde_json::Value = response.json().await.unwrap();
+    /// assert_eq!(json["choices"][0]["message"]["content"], "You said: Hello");
+    /// # }
+    /// ```
+    pub fn respond_with_fn<F>(self, responder: F) -> Mock
+    where
+        F: Fn(&ReceivedRequest) -> Reply + Send + Sync + 'static,
+    {
+        self.respond_with(responder)
     }
 
     /// Completes the mock with replies for successive matches: the first matching request
@@ -157,14 +268,18 @@ impl MockBuilder {
     /// If `replies` is empty.
     #[track_caller]
     pub fn respond_with_sequence(self, replies: impl IntoIterator<Item = Reply>) -> Mock {
-        let replies: Vec<Arc<Reply>> = replies.into_iter().map(Arc::new).collect();
+        let replies: Vec<Responder> = replies.into_iter().map(Responder::new).collect();
         enforce(
             "MockBuilder::respond_with_sequence",
             rules::check_sequence(replies.len()),
         );
+        self.finish(replies)
+    }
+
+    pub(crate) fn finish(self, responders: Vec<Responder>) -> Mock {
         Mock {
             matchers: self.matchers,
-            replies,
+            responders,
             expectation: Times::from(..),
             expectation_set: false,
             max_matches: None,
@@ -173,6 +288,7 @@ impl MockBuilder {
             wire_format: None,
             rate_limit: None,
             chaos: None,
+            conversation_turns: None,
         }
     }
 }
@@ -212,8 +328,8 @@ const DEFAULT_PRIORITY: u8 = 5;
 #[must_use = "a Mock does nothing until it is mounted on a server"]
 pub struct Mock {
     pub(crate) matchers: Vec<Arc<dyn Match>>,
-    /// Answers successive matches; the last one repeats.
-    pub(crate) replies: Vec<Arc<Reply>>,
+    /// Answer successive matches; the last one repeats.
+    pub(crate) responders: Vec<Responder>,
     pub(crate) expectation: Times,
     pub(crate) expectation_set: bool,
     pub(crate) max_matches: Option<u64>,
@@ -223,13 +339,23 @@ pub struct Mock {
     /// Buckets of its own, made when it is mounted.
     pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) chaos: Option<Arc<Chaos>>,
+    /// For a [`Conversation`](crate::Conversation): how many turns it scripts, each of
+    /// which verification checks was reached.
+    pub(crate) conversation_turns: Option<usize>,
 }
 
 impl fmt::Debug for Mock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Mock")
-            .field("matchers", &self.matchers.len())
-            .field("replies", &self.replies)
+            .field(
+                "matchers",
+                &self
+                    .matchers
+                    .iter()
+                    .map(|m| m.describe())
+                    .collect::<Vec<_>>(),
+            )
+            .field("responders", &self.responders.len())
             .field("expectation", &self.expectation)
             .field("max_matches", &self.max_matches)
             .field("name", &self.name)

@@ -3,24 +3,36 @@
 
 use std::sync::Arc;
 
+use super::respond::Responder;
 use crate::matching::Mock;
 use crate::request::ReceivedRequest;
 use crate::script::Reply;
 use crate::traffic::{Chaos, RateLimiter};
 use crate::wire::WireFormat;
 
-/// A mock with its running count of matched requests.
 /// The mock that answers a request, and how.
 pub(crate) struct FoundMock {
     pub(crate) id: usize,
     pub(crate) label: String,
-    pub(crate) reply: Arc<Reply>,
+    responder: Responder,
     pub(crate) wire_format: Option<WireFormat>,
     pub(crate) rate_limiter: Option<Arc<RateLimiter>>,
     /// The mock's chaos, and which of its matches this is (from 0).
     pub(crate) chaos: Option<(Arc<Chaos>, u64)>,
 }
 
+impl FoundMock {
+    /// The mock's reply to `request`: its fixed reply, or what its responder computes,
+    /// which runs here, outside the lock on the mocks, and may panic.
+    pub(crate) fn reply(&self, request: &ReceivedRequest) -> Arc<Reply> {
+        match &self.responder {
+            Responder::Fixed(reply) => Arc::clone(reply),
+            Responder::Computed(responder) => Arc::new(responder.respond(request)),
+        }
+    }
+}
+
+/// A mock with its running count of matched requests.
 pub(crate) struct MountedMock {
     pub(crate) id: usize,
     pub(crate) mock: Mock,
@@ -37,7 +49,7 @@ impl MountedMock {
         }
     }
 
-    fn exhausted(&self) -> bool {
+    pub(crate) fn exhausted(&self) -> bool {
         self.mock.max_matches.is_some_and(|max| self.hits >= max)
     }
 }
@@ -79,7 +91,7 @@ impl MockSet {
     }
 
     /// The first mock that matches `request` and still has matches left, counting the hit.
-    /// Returns the mock's id, its label for reports, and its reply.
+    /// Returns the mock's id, its label for reports, and how it answers.
     pub(crate) fn find(&mut self, request: &ReceivedRequest) -> Option<FoundMock> {
         let mounted = self.mocks.iter_mut().find(|mounted| {
             !mounted.exhausted()
@@ -89,14 +101,14 @@ impl MockSet {
                     .iter()
                     .all(|matcher| matcher.matches(request))
         })?;
-        let replies = &mounted.mock.replies;
-        let reply = &replies[(mounted.hits as usize).min(replies.len() - 1)];
+        let responders = &mounted.mock.responders;
+        let responder = &responders[(mounted.hits as usize).min(responders.len() - 1)];
         let index = mounted.hits;
         mounted.hits += 1;
         Some(FoundMock {
             id: mounted.id,
             label: mounted.label(),
-            reply: Arc::clone(reply),
+            responder: responder.clone(),
             wire_format: mounted.mock.wire_format,
             rate_limiter: mounted.rate_limiter.clone(),
             chaos: mounted.mock.chaos.clone().map(|chaos| (chaos, index)),

@@ -2,39 +2,116 @@
 
 use std::fmt::Write as _;
 
+use crate::matching::explain;
 use crate::matching::mock_set::MountedMock;
 use crate::request::ReceivedRequest;
 
-/// One line per mock whose expectation is not met.
+/// One entry per mock whose expectation is not met: for a mock that matched nothing,
+/// with the request that came closest and the first matcher it failed; for a
+/// [`Conversation`](crate::Conversation), the turns never reached.
 pub(crate) fn unmet_expectations<'a>(
     mocks: impl IntoIterator<Item = &'a MountedMock>,
+    requests: &[ReceivedRequest],
 ) -> Vec<String> {
-    mocks
-        .into_iter()
-        .filter(|mounted| {
-            mounted.mock.expectation_set && !mounted.mock.expectation.contains(mounted.hits)
-        })
-        .map(|mounted| {
-            format!(
-                "{} matched {} {}, but expects {}.",
-                mounted.label(),
-                mounted.hits,
-                plural(mounted.hits == 1, "request", "requests"),
-                mounted.mock.expectation,
-            )
-        })
-        .collect()
+    let mut unmet = Vec::new();
+    for mounted in mocks {
+        if let Some(turns) = mounted.mock.conversation_turns {
+            unmet.extend(unreached_turns(mounted, turns, requests));
+            continue;
+        }
+        if !mounted.mock.expectation_set || mounted.mock.expectation.contains(mounted.hits) {
+            continue;
+        }
+        let mut entry = format!(
+            "{} matched {} {}, but expects {}.",
+            mounted.label(),
+            mounted.hits,
+            plural(mounted.hits == 1, "request", "requests"),
+            mounted.mock.expectation,
+        );
+        if mounted.hits == 0 {
+            entry.push_str(&closest_request(mounted, requests));
+        }
+        unmet.push(entry);
+    }
+    unmet
 }
 
-/// The full failure report: what was expected, then everything the server received, so
-/// the reader can see which request went where.
-pub(crate) fn report(unmet: &[String], requests: &[ReceivedRequest]) -> String {
-    let mut report = format!(
-        "chatmock: {} mock {} not met.\n\n",
-        unmet.len(),
-        plural(unmet.len() == 1, "expectation was", "expectations were")
+/// The turns of a conversation that no request it answered asked for.
+fn unreached_turns(
+    mounted: &MountedMock,
+    turns: usize,
+    requests: &[ReceivedRequest],
+) -> Option<String> {
+    let reached: Vec<usize> = requests
+        .iter()
+        .filter(|request| matches!(request.answered_by, Some((id, _)) if id == mounted.id))
+        .filter_map(|request| request.chat().map(|chat| chat.turn()))
+        .collect();
+    let missing: Vec<String> = (1..=turns)
+        .filter(|turn| !reached.contains(turn))
+        .map(|turn| turn.to_string())
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let mut entry = format!(
+        "{}, a conversation of {}: turn {} {} never reached",
+        mounted.label(),
+        plural_count(turns, "turn", "turns"),
+        missing.join(", turn "),
+        plural(missing.len() == 1, "was", "were"),
     );
-    for line in unmet {
+    if reached.is_empty() {
+        entry.push_str(" (it answered no request).");
+        entry.push_str(&closest_request(mounted, requests));
+    } else {
+        let mut reached = reached;
+        reached.sort_unstable();
+        reached.dedup();
+        let reached: Vec<String> = reached.iter().map(ToString::to_string).collect();
+        entry.push_str(&format!(" (it answered turn {}).", reached.join(", ")));
+    }
+    Some(entry)
+}
+
+/// ` The closest request was #2 (POST ...): `model("a")` matched, ...`, or nothing
+/// when no request came.
+fn closest_request(mounted: &MountedMock, requests: &[ReceivedRequest]) -> String {
+    match explain::closest_request(mounted, requests) {
+        Some((number, request, verdict)) => format!(
+            "\n    The closest request was #{number} ({}): {}.",
+            request.summary(),
+            verdict.describe()
+        ),
+        None => String::new(),
+    }
+}
+
+/// The full failure report: what was expected, what failed while answering (panics,
+/// replies that broke a rule), then everything the server received, so the reader can
+/// see which request went where.
+pub(crate) fn report(
+    unmet: &[String],
+    failures: &[String],
+    requests: &[ReceivedRequest],
+) -> String {
+    let mut headline = Vec::new();
+    if !unmet.is_empty() {
+        headline.push(format!(
+            "{} mock {} not met",
+            unmet.len(),
+            plural(unmet.len() == 1, "expectation was", "expectations were")
+        ));
+    }
+    if !failures.is_empty() {
+        headline.push(format!(
+            "{} while answering",
+            plural_count(failures.len(), "request failed", "requests failed")
+        ));
+    }
+    let mut report = format!("chatmock: {}.\n\n", headline.join("; "));
+    for line in unmet.iter().chain(failures) {
         let _ = writeln!(report, "  - {line}");
     }
     let _ = write!(report, "\n{}", describe_requests(requests));
@@ -71,4 +148,9 @@ fn plural(one: bool, singular: &'static str, plural: &'static str) -> &'static s
     } else {
         plural
     }
+}
+
+/// `1 turn`, `2 turns`.
+fn plural_count(n: usize, singular: &'static str, plural_form: &'static str) -> String {
+    format!("{n} {}", plural(n == 1, singular, plural_form))
 }

@@ -24,7 +24,9 @@ mod fault;
 mod outcome;
 pub(crate) mod secrets;
 
-pub use chat::{ChatMessage, ChatRequest};
+pub use chat::{
+    ChatMessage, ChatRequest, DeclaredTool, EarlierToolCall, ResponseFormat, ToolResult,
+};
 pub use fault::ChaosFault;
 pub use outcome::StreamOutcome;
 

@@ -10,7 +10,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 
 use super::error::ErrorBody;
 use super::rules::{self, enforce};
-use super::step::{expand_tool_calls, split_into_words};
+use super::step::{expand_tool_calls, split_arguments, split_into_words};
 use super::timeline::{Delivery, Ending, Script};
 use super::{CutKind, Step, StreamError, ToolCall};
 
@@ -57,6 +57,9 @@ pub struct Reply {
     /// Extra response headers, sent after (and so overriding) the wire format's own.
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) headers_delay: Duration,
+    /// Checked against the schema the request sent before it is sent
+    /// ([`Reply::validate_against_request_schema`]).
+    pub(crate) validate_schema: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +86,7 @@ impl Reply {
             kind: ReplyKind::Stream(script),
             headers: Vec::new(),
             headers_delay: Duration::ZERO,
+            validate_schema: false,
         }
     }
 
@@ -137,6 +141,58 @@ impl Reply {
     /// This is what a server answers when it was given no other reply.
     pub fn demo() -> Reply {
         Reply::text(DEMO_TEXT)
+    }
+
+    /// Streams `value` as compact JSON text, in fragments broken where a model's tokens
+    /// break JSON (`{"`, `city`, `":"`, `Paris`, `"}`): the reply to a request for
+    /// structured output (OpenAI's `response_format`, the Responses API's `text.format`,
+    /// Gemini's `responseSchema`, Ollama's `format`). A non-streaming request gets the
+    /// document whole, as the message text. Add
+    /// [`validate_against_request_schema`](Self::validate_against_request_schema) to
+    /// have the server check it against the schema the client sent.
+    ///
+    /// ```
+    /// use chatmock::Reply;
+    /// use serde_json::json;
+    ///
+    /// let reply = Reply::json(json!({ "city": "Paris", "temperature": 18 }));
+    /// # drop(reply);
+    /// ```
+    pub fn json(value: serde_json::Value) -> Reply {
+        Reply::tokens(split_arguments(&value.to_string()))
+    }
+
+    /// Makes the server check this reply against what the request asked for before
+    /// sending it: its text against the request's JSON schema (or, for `json_object`,
+    /// that it is a JSON object), and each tool call's arguments against the schema of the
+    /// tool it calls, which the request must declare. A reply that the real API could
+    /// never give to that request is answered with a 500 naming what is wrong, and fails
+    /// the test when the server verifies.
+    ///
+    /// The check covers the keywords structured outputs use: `type`, `properties`,
+    /// `required`, `additionalProperties`, `items`, `enum`, `const`, `anyOf` and local
+    /// `$ref`s; other keywords (lengths, patterns, formats) are not checked.
+    ///
+    /// ```
+    /// use chatmock::{matchers, Mock, Reply};
+    /// use serde_json::json;
+    ///
+    /// let mock = Mock::given(matchers::response_format("json_schema"))
+    ///     .respond_with(Reply::json(json!({ "city": "Paris" })).validate_against_request_schema());
+    /// # drop(mock);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// On an HTTP error reply, which has nothing to check.
+    #[track_caller]
+    pub fn validate_against_request_schema(mut self) -> Reply {
+        enforce(
+            "Reply::validate_against_request_schema",
+            rules::check_stream(&self),
+        );
+        self.validate_schema = true;
+        self
     }
 
     /// Streams one tool call and no text; the finish reason is `tool_calls`.
@@ -211,6 +267,7 @@ impl Reply {
             }),
             headers: Vec::new(),
             headers_delay: Duration::ZERO,
+            validate_schema: false,
         }
     }
 

@@ -79,6 +79,16 @@ pub(crate) enum RuleError {
     },
     /// Faults whose probabilities add up to more than 1.
     ProbabilitiesOverOne { fault: &'static str, total: f64 },
+    /// A regular expression that does not compile.
+    InvalidRegex { pattern: String, error: String },
+    /// A response format matcher for a kind there is not.
+    UnknownResponseFormat { name: String },
+    /// A turn matcher for turn 0: turns count from 1.
+    TurnZero,
+    /// A header matcher for no values at all.
+    NoHeaderValues { name: String },
+    /// A conversation of no turns.
+    NoTurns,
 }
 
 impl fmt::Display for RuleError {
@@ -239,6 +249,29 @@ impl fmt::Display for RuleError {
                     write!(f, ": write {}", quoted(&format!("/{trimmed}")))
                 }
             }
+            RuleError::InvalidRegex { pattern, error } => write!(
+                f,
+                "{} is not a regular expression the regex crate accepts: {}",
+                quoted(pattern),
+                error.lines().last().unwrap_or_default().trim()
+            ),
+            RuleError::UnknownResponseFormat { name } => write!(
+                f,
+                "{} is not a response format: use \"text\", \"json_object\" or \"json_schema\"",
+                quoted(name)
+            ),
+            RuleError::TurnZero => f.write_str(
+                "turns count from 1 (the first request of a conversation is turn 1): use 1 or more",
+            ),
+            RuleError::NoHeaderValues { name } => write!(
+                f,
+                "a match on the values of header {} needs at least one value: use header_exists \
+                 to match the header whatever its value",
+                quoted(name)
+            ),
+            RuleError::NoTurns => f.write_str(
+                "a conversation needs at least one turn: add the reply of turn 1 with turn(reply)",
+            ),
         }
     }
 }
@@ -500,6 +533,54 @@ pub(crate) fn check_path_prefix(prefix: &str) -> Result<(), RuleError> {
         return Err(RuleError::InvalidPathPrefix {
             prefix: prefix.to_owned(),
         });
+    }
+    Ok(())
+}
+
+/// A regular expression for `path_regex` and `header_regex`.
+pub(crate) fn check_regex(pattern: &str) -> Result<regex::Regex, RuleError> {
+    regex::Regex::new(pattern).map_err(|error| RuleError::InvalidRegex {
+        pattern: pattern.to_owned(),
+        error: error.to_string(),
+    })
+}
+
+/// The names `ResponseFormat::name` gives (script/ imports nothing of the crate, so
+/// the list lives here; a unit test of `request/` checks that the two agree).
+pub(crate) const RESPONSE_FORMATS: &[&str] = &["text", "json_object", "json_schema"];
+
+/// The name of a kind of response format (`ResponseFormat::name`).
+pub(crate) fn check_response_format(name: &str) -> Result<(), RuleError> {
+    if RESPONSE_FORMATS.contains(&name) {
+        return Ok(());
+    }
+    Err(RuleError::UnknownResponseFormat {
+        name: name.to_owned(),
+    })
+}
+
+/// A turn of a conversation: 1 or more.
+pub(crate) fn check_turn(turn: u64) -> Result<usize, RuleError> {
+    usize::try_from(turn)
+        .ok()
+        .filter(|turn| *turn > 0)
+        .ok_or(RuleError::TurnZero)
+}
+
+/// The values a header must have: at least one.
+pub(crate) fn check_header_values(name: &str, values: usize) -> Result<(), RuleError> {
+    if values == 0 {
+        return Err(RuleError::NoHeaderValues {
+            name: name.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The turns of a conversation: at least one.
+pub(crate) fn check_turns(turns: usize) -> Result<(), RuleError> {
+    if turns == 0 {
+        return Err(RuleError::NoTurns);
     }
     Ok(())
 }

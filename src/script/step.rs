@@ -225,7 +225,7 @@ impl ToolCall {
 
 /// Splits JSON text where letters and digits meet punctuation, which is roughly where a
 /// model's tokens break it: `{"city":"Paris"}` becomes `{"`, `city`, `":"`, `Paris`, `"}`.
-fn split_arguments(json: &str) -> Vec<String> {
+pub(super) fn split_arguments(json: &str) -> Vec<String> {
     let mut fragments: Vec<String> = Vec::new();
     let mut previous_is_word = None;
     for ch in json.chars() {

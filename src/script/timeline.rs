@@ -91,8 +91,22 @@ impl Script {
     /// The delivered content gathered into parts: runs of text, runs of refusal, and
     /// each tool call with its whole arguments.
     pub(crate) fn delivered_output(&self) -> Vec<OutputPart<'_>> {
-        let mut parts: Vec<OutputPart<'_>> = Vec::new();
-        for event in self.delivered_content() {
+        gather(self.delivered_content())
+    }
+
+    /// All the scripted content gathered into parts, whether or not an ending cuts it
+    /// short: what the reply means to say.
+    pub(crate) fn output(&self) -> Vec<OutputPart<'_>> {
+        gather(self.content())
+    }
+}
+
+/// Content events gathered into parts: runs of text, runs of refusal, and each tool call
+/// with its whole arguments.
+fn gather<'a>(events: impl Iterator<Item = MessageEvent<'a>>) -> Vec<OutputPart<'a>> {
+    {
+        let mut parts: Vec<OutputPart<'a>> = Vec::new();
+        for event in events {
             match (event, parts.last_mut()) {
                 (MessageEvent::Token(text), Some(OutputPart::Text(all)))
                 | (MessageEvent::Refusal(text), Some(OutputPart::Refusal(all))) => {
@@ -121,7 +135,9 @@ impl Script {
         }
         parts
     }
+}
 
+impl Script {
     /// The reason generation ended: the script's own, else `tool_calls` for a reply that
     /// calls a tool, else `stop`.
     pub(crate) fn finish_reason(&self) -> FinishReason<'_> {

@@ -14,9 +14,14 @@ use serde_json::{json, Value};
 
 use super::frame::{Event, Frame};
 use super::ids::IdGenerator;
-use super::json::{arguments_value, json_object, read_messages};
+use super::json::{
+    arguments_json, arguments_value, content_text, count_parts, declared_tool, json_object,
+    read_messages, role, string_field,
+};
 use super::{ApiError, Encoder, Format, ResponseContext, Usage};
-use crate::request::{ChatRequest, ReceivedRequest};
+use crate::request::{
+    ChatMessage, ChatRequest, EarlierToolCall, ReceivedRequest, ResponseFormat, ToolResult,
+};
 use crate::script::{ErrorBody, FinishReason, MessageEvent, OutputPart, Script};
 
 /// Anthropic Messages.
@@ -31,9 +36,27 @@ impl Format for Anthropic {
         &["/v1/messages"]
     }
 
-    /// `system` is read as a `system` message before the others.
+    /// `system` is read as a `system` message before the others; `tool_use` blocks are
+    /// the assistant's calls, `tool_result` blocks (in `user` messages) their results;
+    /// `output_format` is the response format.
     fn read_chat(&self, json: &Value, _path: &str) -> Option<ChatRequest> {
-        read_messages(json)
+        let tools = json["tools"].as_array().into_iter().flatten();
+        let response_format = match json["output_format"]["type"].as_str() {
+            Some("json_schema") => ResponseFormat::JsonSchema {
+                name: None,
+                schema: json["output_format"]["schema"].clone(),
+            },
+            _ => ResponseFormat::Text,
+        };
+        Some(
+            read_messages(json, read_message)?
+                .with_tools(
+                    tools
+                        .filter_map(|tool| declared_tool(tool, "input_schema"))
+                        .collect(),
+                )
+                .with_response_format(response_format),
+        )
     }
 
     fn validate(&self, request: &ReceivedRequest) -> Result<(), ApiError> {
@@ -84,6 +107,38 @@ impl Format for Anthropic {
             status
         }
     }
+}
+
+fn read_message(message: &Value) -> ChatMessage {
+    let blocks = message["content"].as_array().into_iter().flatten();
+    let of_type = |kind: &'static str| {
+        blocks
+            .clone()
+            .filter(move |block| block["type"].as_str() == Some(kind))
+    };
+    let calls = of_type("tool_use")
+        .filter_map(|block| {
+            Some(EarlierToolCall::new(
+                string_field(block, "id"),
+                block["name"].as_str()?.to_owned(),
+                arguments_json(&block["input"]),
+            ))
+        })
+        .collect();
+    let results = of_type("tool_result")
+        .map(|block| {
+            ToolResult::new(
+                string_field(block, "tool_use_id"),
+                None,
+                content_text(&block["content"]),
+                block["is_error"] == true,
+            )
+        })
+        .collect();
+    ChatMessage::new(role(message), content_text(&message["content"]))
+        .with_tool_calls(calls)
+        .with_tool_results(results)
+        .with_images(count_parts(&message["content"], &["image"]))
 }
 
 /// Error types only Anthropic uses. A script naming one gets it as is; any other type

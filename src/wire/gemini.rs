@@ -15,10 +15,16 @@ use serde_json::{json, Value};
 
 use super::frame::Frame;
 use super::ids::IdGenerator;
-use super::json::{arguments_value, content_text, json_object, stream_flag};
+use super::json::{
+    arguments_json, arguments_value, content_text, declared_tool, json_object, stream_flag,
+    string_field,
+};
 use super::tool_calls::PendingCalls;
 use super::{ApiError, Encoder, Format, ResponseContext, Usage, EVENT_STREAM};
-use crate::request::{ChatMessage, ChatRequest, ReceivedRequest};
+use crate::request::{
+    ChatMessage, ChatRequest, DeclaredTool, EarlierToolCall, ReceivedRequest, ResponseFormat,
+    ToolResult,
+};
 use crate::script::{ErrorBody, FinishReason, MessageEvent, OutputPart, Script};
 
 /// Google Gemini.
@@ -42,8 +48,11 @@ impl Format for Gemini {
         })
     }
 
-    /// `systemInstruction` and `contents`, whose parts carry the text and whose `model`
-    /// role is the assistant; the model comes from the path.
+    /// `systemInstruction` and `contents`, whose parts carry the text, the calls
+    /// (`functionCall`) and their results (`functionResponse`), and whose `model` role is
+    /// the assistant; the model comes from the path. `tools[].functionDeclarations` are
+    /// the declared tools, `generationConfig.responseMimeType` and `responseSchema` (or
+    /// `responseJsonSchema`) the response format.
     fn read_chat(&self, json: &Value, path: &str) -> Option<ChatRequest> {
         if json.get("messages").is_some() || json.get("input").is_some() {
             return None;
@@ -51,25 +60,21 @@ impl Format for Gemini {
         let contents = json.get("contents")?.as_array()?;
         let system = json
             .get("systemInstruction")
+            .or_else(|| json.get("system_instruction"))
             .map(|instruction| ChatMessage::new("system", content_text(&instruction["parts"])));
-        let messages = contents.iter().map(|content| {
-            let role = match content["role"].as_str() {
-                Some("model") => "assistant",
-                Some(role) => role,
-                None => "user",
-            };
-            ChatMessage::new(role, content_text(&content["parts"]))
-        });
         let model = json["model"]
             .as_str()
             .or_else(|| model_and_method(path).map(|(model, _)| model))
             .unwrap_or_default();
-        let messages = system.into_iter().chain(messages).collect();
-        Some(ChatRequest::new(
-            model.to_owned(),
-            messages,
-            stream_flag(json),
-        ))
+        let messages = system
+            .into_iter()
+            .chain(contents.iter().map(read_content))
+            .collect();
+        Some(
+            ChatRequest::new(model.to_owned(), messages, stream_flag(json))
+                .with_tools(declared_tools(json))
+                .with_response_format(response_format(&json["generationConfig"])),
+        )
     }
 
     fn validate(&self, request: &ReceivedRequest) -> Result<(), ApiError> {
@@ -111,6 +116,106 @@ impl Format for Gemini {
         } else {
             "application/json"
         })
+    }
+}
+
+/// One of `contents`: its text, calls, results and images.
+fn read_content(content: &Value) -> ChatMessage {
+    let role = match content["role"].as_str() {
+        Some("model") => "assistant",
+        Some(role) => role,
+        None => "user",
+    };
+    let parts = content["parts"].as_array().into_iter().flatten();
+    let calls = parts
+        .clone()
+        .filter_map(|part| {
+            let call = part.get("functionCall")?;
+            Some(EarlierToolCall::new(
+                string_field(call, "id"),
+                call["name"].as_str()?.to_owned(),
+                arguments_json(&call["args"]),
+            ))
+        })
+        .collect();
+    let results = parts
+        .clone()
+        .filter_map(|part| {
+            let result = part.get("functionResponse")?;
+            let (content, is_error) = response_text(&result["response"]);
+            Some(ToolResult::new(
+                string_field(result, "id"),
+                string_field(result, "name"),
+                content,
+                is_error,
+            ))
+        })
+        .collect();
+    let images = parts
+        .filter(|part| {
+            ["inlineData", "fileData"].iter().any(|key| {
+                part[key]["mimeType"]
+                    .as_str()
+                    .is_some_and(|mime| mime.starts_with("image/"))
+            })
+        })
+        .count();
+    ChatMessage::new(role, content_text(&content["parts"]))
+        .with_tool_calls(calls)
+        .with_tool_results(results)
+        .with_images(images)
+}
+
+/// A `functionResponse.response` as text: the string of its `output`, `result` or
+/// `error` key (the keys Google's guides use), else compact JSON; and whether it is an
+/// error.
+fn response_text(response: &Value) -> (String, bool) {
+    for (key, is_error) in [("output", false), ("result", false), ("error", true)] {
+        if let Some(text) = response[key].as_str() {
+            return (text.to_owned(), is_error);
+        }
+    }
+    match response {
+        Value::String(text) => (text.clone(), false),
+        other => (other.to_string(), other.get("error").is_some()),
+    }
+}
+
+fn declared_tools(json: &Value) -> Vec<DeclaredTool> {
+    json["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|tool| {
+            tool["functionDeclarations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+        })
+        .filter_map(|function| {
+            let schema_key = if function.get("parametersJsonSchema").is_some() {
+                "parametersJsonSchema"
+            } else {
+                "parameters"
+            };
+            declared_tool(function, schema_key)
+        })
+        .collect()
+}
+
+fn response_format(config: &Value) -> ResponseFormat {
+    if config["responseMimeType"].as_str() != Some("application/json") {
+        return ResponseFormat::Text;
+    }
+    match config
+        .get("responseJsonSchema")
+        .or_else(|| config.get("responseSchema"))
+    {
+        Some(schema) => ResponseFormat::JsonSchema {
+            name: None,
+            schema: schema.clone(),
+        },
+        None => ResponseFormat::JsonObject,
     }
 }
 

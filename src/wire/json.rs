@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use serde_json::Value;
 
 use super::ApiError;
-use crate::request::{ChatMessage, ChatRequest, ReceivedRequest};
+use crate::request::{ChatMessage, ChatRequest, DeclaredTool, ReceivedRequest, ResponseFormat};
 
 /// Appends `text` as a JSON string literal, escaped exactly as `serde_json` escapes it,
 /// without the intermediate allocations of going through a `Value`.
@@ -105,9 +105,12 @@ pub(crate) fn content_text(content: &Value) -> String {
 }
 
 /// The conversation of a body with a `messages` array (Chat Completions, Anthropic,
-/// Ollama): the messages, after a top-level `system` prompt (Anthropic's) where there is
-/// one.
-pub(crate) fn read_messages(json: &Value) -> Option<ChatRequest> {
+/// Ollama), each message read the format's way: the messages, after a top-level
+/// `system` prompt (Anthropic's) where there is one.
+pub(crate) fn read_messages(
+    json: &Value,
+    read_message: fn(&Value) -> ChatMessage,
+) -> Option<ChatRequest> {
     let Value::Array(messages) = json.get("messages")? else {
         return None;
     };
@@ -121,12 +124,79 @@ pub(crate) fn read_messages(json: &Value) -> Option<ChatRequest> {
     Some(ChatRequest::new(model(json), messages, stream_flag(json)))
 }
 
-/// A message object with `role` (default `user`) and `content`.
-pub(crate) fn read_message(message: &Value) -> ChatMessage {
-    ChatMessage::new(
-        message["role"].as_str().unwrap_or("user"),
-        content_text(&message["content"]),
-    )
+/// A message's `role`, `user` when it names none.
+pub(crate) fn role(message: &Value) -> &str {
+    message["role"].as_str().unwrap_or("user")
+}
+
+/// A string field, owned, if it is a string.
+pub(crate) fn string_field(value: &Value, key: &str) -> Option<String> {
+    value[key].as_str().map(str::to_owned)
+}
+
+/// Tool-call arguments as JSON, whether they travel as text (OpenAI) or as an object.
+pub(crate) fn arguments_json(arguments: &Value) -> Value {
+    match arguments {
+        Value::String(text) => arguments_value(text),
+        Value::Null => Value::Object(serde_json::Map::new()),
+        other => other.clone(),
+    }
+}
+
+/// How many parts of `content` have one of these `type`s.
+pub(crate) fn count_parts(content: &Value, types: &[&str]) -> usize {
+    content.as_array().map_or(0, |parts| {
+        parts
+            .iter()
+            .filter(|part| {
+                part["type"]
+                    .as_str()
+                    .is_some_and(|kind| types.contains(&kind))
+            })
+            .count()
+    })
+}
+
+/// A declared tool from an object with `name`, `description` and the schema under
+/// `schema_key`; `None` for an object without a name.
+pub(crate) fn declared_tool(tool: &Value, schema_key: &str) -> Option<DeclaredTool> {
+    Some(DeclaredTool::new(
+        tool["name"].as_str()?.to_owned(),
+        string_field(tool, "description"),
+        tool.get(schema_key).cloned().unwrap_or(Value::Null),
+    ))
+}
+
+/// Chat Completions' and Ollama's `tools` (`{"type": "function", "function": {...}}`),
+/// and Chat Completions' older `functions`.
+pub(crate) fn function_tools(json: &Value) -> Vec<DeclaredTool> {
+    let tools = json["tools"].as_array().into_iter().flatten();
+    let functions = json["functions"].as_array().into_iter().flatten();
+    tools
+        .map(|tool| &tool["function"])
+        .chain(functions)
+        .filter_map(|function| declared_tool(function, "parameters"))
+        .collect()
+}
+
+/// An OpenAI-style format object: `{"type": "json_schema", "json_schema": {...}}` in
+/// Chat Completions, `{"type": "json_schema", "name", "schema"}` in Responses.
+pub(crate) fn openai_response_format(format: &Value) -> ResponseFormat {
+    match format["type"].as_str() {
+        Some("json_object") => ResponseFormat::JsonObject,
+        Some("json_schema") => {
+            let spec = if format["json_schema"].is_object() {
+                &format["json_schema"]
+            } else {
+                format
+            };
+            ResponseFormat::JsonSchema {
+                name: string_field(spec, "name"),
+                schema: spec.get("schema").cloned().unwrap_or(Value::Null),
+            }
+        }
+        _ => ResponseFormat::Text,
+    }
 }
 
 /// The body's `model`, empty if it names none.

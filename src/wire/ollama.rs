@@ -15,10 +15,15 @@ use axum::http::HeaderValue;
 
 use super::frame::Frame;
 use super::ids::IdGenerator;
-use super::json::{arguments_value, json_object, read_messages};
+use super::json::{
+    arguments_json, arguments_value, content_text, function_tools, json_object, read_messages,
+    role, string_field,
+};
 use super::tool_calls::PendingCalls;
 use super::{ApiError, Encoder, Format, ResponseContext, Usage};
-use crate::request::{ChatRequest, ReceivedRequest};
+use crate::request::{
+    ChatMessage, ChatRequest, EarlierToolCall, ReceivedRequest, ResponseFormat, ToolResult,
+};
 use crate::script::{ErrorBody, FinishReason, MessageEvent, OutputPart, Script};
 
 /// Ollama's chat API.
@@ -33,8 +38,23 @@ impl Format for Ollama {
         &["/api/chat"]
     }
 
+    /// `messages`, whose assistant messages carry `tool_calls`, whose `tool` messages
+    /// name their tool (`tool_name`), and whose `images` are base64 strings; `tools` as
+    /// in Chat Completions; `format`: `"json"` or a schema.
     fn read_chat(&self, json: &Value, _path: &str) -> Option<ChatRequest> {
-        read_messages(json)
+        let response_format = match &json["format"] {
+            Value::String(format) if format == "json" => ResponseFormat::JsonObject,
+            schema @ Value::Object(_) => ResponseFormat::JsonSchema {
+                name: None,
+                schema: schema.clone(),
+            },
+            _ => ResponseFormat::Text,
+        };
+        Some(
+            read_messages(json, read_message)?
+                .with_tools(function_tools(json))
+                .with_response_format(response_format),
+        )
     }
 
     fn validate(&self, request: &ReceivedRequest) -> Result<(), ApiError> {
@@ -75,6 +95,38 @@ impl Format for Ollama {
     fn stream_content_type(&self, _request: &ReceivedRequest) -> HeaderValue {
         HeaderValue::from_static("application/x-ndjson")
     }
+}
+
+fn read_message(message: &Value) -> ChatMessage {
+    let role = role(message);
+    let content = content_text(&message["content"]);
+    let calls = message["tool_calls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|call| {
+            Some(EarlierToolCall::new(
+                string_field(call, "id"),
+                call["function"]["name"].as_str()?.to_owned(),
+                arguments_json(&call["function"]["arguments"]),
+            ))
+        })
+        .collect();
+    let results = if role == "tool" {
+        vec![ToolResult::new(
+            string_field(message, "tool_call_id"),
+            string_field(message, "tool_name").or_else(|| string_field(message, "name")),
+            content.clone(),
+            false,
+        )]
+    } else {
+        Vec::new()
+    };
+    let images = message["images"].as_array().map_or(0, Vec::len);
+    ChatMessage::new(role, content)
+        .with_tool_calls(calls)
+        .with_tool_results(results)
+        .with_images(images)
 }
 
 struct LineEncoder {

@@ -10,9 +10,12 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde_json::{json, Value};
 
 use super::frame::Frame;
-use super::json::{json_kind, json_object, json_string, push_json_string, read_messages};
+use super::json::{
+    arguments_json, content_text, count_parts, function_tools, json_kind, json_object, json_string,
+    openai_response_format, push_json_string, read_messages, role, string_field,
+};
 use super::{ApiError, Encoder, Format, ResponseContext, Usage};
-use crate::request::{ChatRequest, ReceivedRequest};
+use crate::request::{ChatMessage, ChatRequest, EarlierToolCall, ReceivedRequest, ToolResult};
 use crate::script::{ErrorBody, MessageEvent, OutputPart, Script};
 
 /// OpenAI Chat Completions.
@@ -28,7 +31,7 @@ impl Format for OpenAiChat {
     }
 
     fn read_chat(&self, json: &Value, _path: &str) -> Option<ChatRequest> {
-        read_messages(json)
+        read_chat(json)
     }
 
     fn validate(&self, request: &ReceivedRequest) -> Result<(), ApiError> {
@@ -58,6 +61,56 @@ impl Format for OpenAiChat {
     fn error_body(&self, _status: StatusCode, error: &ErrorBody, _: &ResponseContext) -> Value {
         error_body(error)
     }
+}
+
+/// `messages`, whose assistant messages carry `tool_calls` and whose `tool` messages
+/// the results; `tools` (and the older `functions`); `response_format`.
+pub(super) fn read_chat(json: &Value) -> Option<ChatRequest> {
+    Some(
+        read_messages(json, read_message)?
+            .with_tools(function_tools(json))
+            .with_response_format(openai_response_format(&json["response_format"])),
+    )
+}
+
+fn read_message(message: &Value) -> ChatMessage {
+    let role = role(message);
+    let content = content_text(&message["content"]);
+    let calls = message["tool_calls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|call| (string_field(call, "id"), &call["function"]))
+        // The older `function_call`, one call without an id.
+        .chain(message.get("function_call").map(|call| (None, call)))
+        .filter_map(|(id, function)| {
+            let name = function["name"].as_str()?.to_owned();
+            Some(EarlierToolCall::new(
+                id,
+                name,
+                arguments_json(&function["arguments"]),
+            ))
+        })
+        .collect();
+    let results = match role {
+        "tool" => vec![ToolResult::new(
+            string_field(message, "tool_call_id"),
+            None,
+            content.clone(),
+            false,
+        )],
+        "function" => vec![ToolResult::new(
+            None,
+            string_field(message, "name"),
+            content.clone(),
+            false,
+        )],
+        _ => Vec::new(),
+    };
+    ChatMessage::new(role, content)
+        .with_tool_calls(calls)
+        .with_tool_results(results)
+        .with_images(count_parts(&message["content"], &["image_url"]))
 }
 
 /// Whether the request asked for usage in the stream (`stream_options.include_usage`).

@@ -14,9 +14,12 @@ use serde_json::{json, Value};
 
 use super::frame::{Event, Frame};
 use super::ids::IdGenerator;
-use super::json::{json_object, model, read_message, stream_flag};
+use super::json::{
+    arguments_json, content_text, count_parts, declared_tool, json_object, model,
+    openai_response_format, role, stream_flag, string_field,
+};
 use super::{openai_chat, ApiError, Encoder, Format, ResponseContext, Usage};
-use crate::request::{ChatMessage, ChatRequest, ReceivedRequest};
+use crate::request::{ChatMessage, ChatRequest, EarlierToolCall, ReceivedRequest, ToolResult};
 use crate::script::{ErrorBody, FinishReason, MessageEvent, Script};
 
 /// OpenAI Responses.
@@ -32,7 +35,10 @@ impl Format for OpenAiResponses {
     }
 
     /// `instructions` become a `system` message, followed by `input`: a string is one
-    /// `user` message, an array a list of messages.
+    /// `user` message, an array a list of items. `function_call` items join the
+    /// assistant message they follow (one assistant turn is several items);
+    /// `function_call_output` items are `tool` messages. `tools` are the declared tools,
+    /// `text.format` the response format.
     fn read_chat(&self, json: &Value, _path: &str) -> Option<ChatRequest> {
         if json.get("messages").is_some() {
             return None;
@@ -42,11 +48,20 @@ impl Format for OpenAiResponses {
             .map(|text| ChatMessage::new("system", text.to_owned()));
         let input: Vec<ChatMessage> = match json.get("input")? {
             Value::String(text) => vec![ChatMessage::new("user", text.clone())],
-            Value::Array(items) => items.iter().map(read_message).collect(),
+            Value::Array(items) => read_items(items),
             _ => return None,
         };
         let messages = instructions.into_iter().chain(input).collect();
-        Some(ChatRequest::new(model(json), messages, stream_flag(json)))
+        let tools = json["tools"].as_array().into_iter().flatten();
+        Some(
+            ChatRequest::new(model(json), messages, stream_flag(json))
+                .with_tools(
+                    tools
+                        .filter_map(|tool| declared_tool(tool, "parameters"))
+                        .collect(),
+                )
+                .with_response_format(openai_response_format(&json["text"]["format"])),
+        )
     }
 
     fn validate(&self, request: &ReceivedRequest) -> Result<(), ApiError> {
@@ -80,6 +95,42 @@ impl Format for OpenAiResponses {
     fn error_body(&self, _status: StatusCode, error: &ErrorBody, _: &ResponseContext) -> Value {
         openai_chat::error_body(error)
     }
+}
+
+/// The input items as messages, consecutive assistant items (its text and its calls)
+/// as one message.
+fn read_items(items: &[Value]) -> Vec<ChatMessage> {
+    let mut messages: Vec<ChatMessage> = Vec::new();
+    let mut previous_was_assistant = false;
+    for item in items {
+        let message = match item["type"].as_str() {
+            Some("function_call") => {
+                let call = EarlierToolCall::new(
+                    string_field(item, "call_id"),
+                    item["name"].as_str().unwrap_or_default().to_owned(),
+                    arguments_json(&item["arguments"]),
+                );
+                ChatMessage::new("assistant", String::new()).with_tool_calls(vec![call])
+            }
+            Some("function_call_output") => {
+                let output = content_text(&item["output"]);
+                let result = ToolResult::new(string_field(item, "call_id"), None, output, false);
+                ChatMessage::new("tool", content_text(&item["output"]))
+                    .with_tool_results(vec![result])
+            }
+            Some("message") | None => ChatMessage::new(role(item), content_text(&item["content"]))
+                .with_images(count_parts(&item["content"], &["input_image"])),
+            // Reasoning and other items the model produced carry no conversation.
+            Some(_) => continue,
+        };
+        let is_assistant = message.role() == "assistant";
+        match messages.last_mut() {
+            Some(last) if is_assistant && previous_was_assistant => last.absorb(message),
+            _ => messages.push(message),
+        }
+        previous_was_assistant = is_assistant;
+    }
+    messages
 }
 
 /// Streams one response. Each run of text, run of refusal and tool call is an output

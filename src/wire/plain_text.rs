@@ -10,7 +10,6 @@ use axum::http::{Method, StatusCode};
 use serde_json::Value;
 
 use super::frame::Frame;
-use super::json::read_messages;
 use super::{openai_chat, Encoder, Format, ResponseContext};
 use crate::request::{ChatRequest, ReceivedRequest};
 use crate::script::{ErrorBody, MessageEvent, Script};
@@ -31,8 +30,9 @@ impl Format for PlainText {
         &Method::GET
     }
 
+    /// As Chat Completions reads it: the demo's clients send that shape.
     fn read_chat(&self, json: &Value, _path: &str) -> Option<ChatRequest> {
-        read_messages(json)
+        openai_chat::read_chat(json)
     }
 
     /// The demo streams whatever the request says.
