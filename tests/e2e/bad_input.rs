@@ -111,7 +111,7 @@ async fn an_unknown_path_is_a_404_listing_what_is_served() {
 }
 
 #[tokio::test]
-async fn a_panicking_matcher_is_a_500_and_the_server_keeps_serving() {
+async fn a_panicking_matcher_is_a_500_the_server_keeps_serving_and_verification_fails() {
     let server = MockChatServer::start().await;
     Mock::given(|request: &ReceivedRequest| {
         assert!(
@@ -142,6 +142,19 @@ async fn a_panicking_matcher_is_a_500_and_the_server_keeps_serving() {
 
     let response = post_chat(&server, chat_body("fine", "x", false)).await;
     assert_eq!(response.status(), 200);
+
+    // A client that retries the 500 would hide it: the panic fails the test anyway.
+    let report = crate::support::verification_failure(server).expect("verification fails");
+    assert!(
+        report.contains("1 request failed while answering"),
+        "{report}"
+    );
+    assert!(
+        report
+            .contains("a matcher panicked while matching POST /v1/chat/completions model=\"boom\""),
+        "{report}"
+    );
+    assert!(report.contains("matcher exploded"), "{report}");
 }
 
 #[tokio::test]

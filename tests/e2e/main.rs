@@ -3,6 +3,7 @@
 //! official OpenAI and Anthropic SDKs for Python and Node, or the demo example as a child
 //! process).
 
+mod agent_loops;
 mod anthropic;
 mod async_openai_client;
 mod bad_input;

@@ -5,7 +5,7 @@ use std::panic::AssertUnwindSafe;
 use chatmock::{matchers, Mock, MockChatServer, ReceivedRequest, Reply};
 use serde_json::{json, Value};
 
-use crate::support::{chat_body, chat_url, chunks, content_of, post_chat};
+use crate::support::{chat_body, chat_url, chunks, content_of, post_chat, verification_failure};
 
 /// The text of a streamed or complete chat reply, or the error message of a failure.
 async fn ask(server: &MockChatServer, body: impl Into<String>) -> (u16, String) {
@@ -23,18 +23,6 @@ async fn ask(server: &MockChatServer, body: impl Into<String>) -> (u16, String) 
         Err(_) => content_of(&chunks(&bytes).await),
     };
     (status, text)
-}
-
-/// Drops the server and returns the panic message its verification raised, if any.
-fn verification_failure(server: MockChatServer) -> Option<String> {
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| drop(server)));
-    outcome.err().map(|panic| {
-        panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
-            .unwrap_or_default()
-    })
 }
 
 #[tokio::test]

@@ -909,3 +909,93 @@ async fn anthropic_python_reads_anthropic_ratelimit_headers_and_retries_a_refuse
     assert_eq!(requests[2].response_status(), Some(429));
     assert_eq!(requests.last().unwrap().response_status(), Some(200));
 }
+
+/// The two turns of the weather agent loop, as mocks: turn 1 calls `get_weather`, turn
+/// 2 is matched by the tool result the client sends back.
+async fn mount_weather_loop(server: &MockChatServer) {
+    use chatmock::{matchers, Mock};
+    Mock::given(matchers::turn(1))
+        .and(matchers::declares_tool("get_weather"))
+        .respond_with(Reply::tool_call(ToolCall::function(
+            "get_weather",
+            json!({ "city": "Paris" }),
+        )))
+        .named("call the weather tool")
+        .expect(1)
+        .mount(server)
+        .await;
+    Mock::given(matchers::tool_result_contains("18"))
+        .respond_with(Reply::text("It is 18°C in Paris."))
+        .named("answer from the tool result")
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+/// What the server saw of a weather loop: the second request brings back the result of
+/// the first one's call, under its id, and the third matched nothing.
+async fn assert_weather_loop_recorded(server: &MockChatServer, call_id: &str) {
+    let requests = server.received_requests().await;
+    assert_eq!(requests.len(), 3);
+    let second = requests[1].chat().unwrap();
+    assert_eq!(second.turn(), 2);
+    let result = second.latest_tool_results().next().expect("a tool result");
+    assert_eq!(result.call_id(), Some(call_id));
+    assert_eq!(result.name(), Some("get_weather"));
+    assert_eq!(result.content(), "Paris: 18°C");
+    assert_eq!(
+        second.tool_calls().next().unwrap().arguments(),
+        &json!({ "city": "Paris" })
+    );
+    assert_eq!(requests[2].response_status(), Some(404));
+}
+
+fn assert_third_request_explained(third: &Value) {
+    assert_eq!(third["status"], 404, "{third}");
+    let message = third["message"].as_str().unwrap();
+    // The turn-1 mock is as close as the turn-2 one (one failing matcher each), and comes
+    // first; either way the report names the matcher and what the request had.
+    assert!(
+        message.contains("The closest is Mock #0 \"call the weather tool\""),
+        "{message}"
+    );
+    assert!(
+        message.contains("`turn(1)` did not: the request is turn 3"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn openai_python_runs_an_agent_loop_tool_call_result_answer() {
+    let server = MockChatServer::start().await;
+    mount_weather_loop(&server).await;
+    let Some(run) = run_client(Sdk::OpenAiPython, &server, "agent_loop").await else {
+        return;
+    };
+    let result = &run.result;
+    assert_eq!(result["call"]["name"], "get_weather");
+    assert_eq!(result["call"]["arguments"], r#"{"city":"Paris"}"#);
+    assert_eq!(result["answer"], "It is 18°C in Paris.");
+    assert_third_request_explained(&result["third"]);
+    let call_id = result["call"]["id"].as_str().unwrap();
+    assert!(call_id.starts_with("call_"), "{call_id}");
+    assert_weather_loop_recorded(&server, call_id).await;
+}
+
+#[tokio::test]
+async fn anthropic_python_runs_an_agent_loop_tool_use_result_answer() {
+    let server = MockChatServer::start().await;
+    mount_weather_loop(&server).await;
+    let Some(run) = run_client(Sdk::AnthropicPython, &server, "agent_loop").await else {
+        return;
+    };
+    let result = &run.result;
+    assert_eq!(result["tool_use"]["name"], "get_weather");
+    assert_eq!(result["tool_use"]["input"], json!({ "city": "Paris" }));
+    assert_eq!(result["stop_reason"], "tool_use");
+    assert_eq!(result["answer"], "It is 18°C in Paris.");
+    assert_third_request_explained(&result["third"]);
+    let call_id = result["tool_use"]["id"].as_str().unwrap();
+    assert!(call_id.starts_with("toolu_"), "{call_id}");
+    assert_weather_loop_recorded(&server, call_id).await;
+}

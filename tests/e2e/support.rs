@@ -1,6 +1,7 @@
 //! Small clients and parsers shared by the tests.
 
 use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use chatmock::MockChatServer;
@@ -221,4 +222,16 @@ pub fn missing_client(message: &str) {
     }
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "skipped: {message}");
+}
+
+/// Drops the server and returns the panic message its verification raised, if any.
+pub fn verification_failure(server: MockChatServer) -> Option<String> {
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| drop(server)));
+    outcome.err().map(|panic| {
+        panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+            .unwrap_or_default()
+    })
 }

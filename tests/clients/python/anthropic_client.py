@@ -134,7 +134,49 @@ def rate_limit_quota():
     return {"calls": calls, "refused": refused, "retried": retried}
 
 
+def agent_loop():
+    """An agent loop: Claude calls get_weather, the application runs it and sends a
+    tool_result block back, Claude answers; then one request more than the test planned."""
+    messages = list(MESSAGES)
+    with client().messages.stream(
+        model=MODEL, max_tokens=1024, messages=messages, tools=TOOLS
+    ) as stream:
+        first = stream.get_final_message()
+    tool_use = next(block for block in first.content if block.type == "tool_use")
+    messages.append({"role": "assistant", "content": [block_json(b) for b in first.content]})
+    messages.append(
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": tool_use.id,
+                    "content": f"{tool_use.input['city']}: 18°C",
+                }
+            ],
+        }
+    )
+    with client().messages.stream(
+        model=MODEL, max_tokens=1024, messages=messages, tools=TOOLS
+    ) as stream:
+        answer = "".join(stream.text_stream)
+    messages.append({"role": "assistant", "content": answer})
+    messages.append({"role": "user", "content": "And tomorrow?"})
+    try:
+        client().messages.create(model=MODEL, max_tokens=1024, messages=messages, tools=TOOLS)
+        third = None
+    except anthropic.APIStatusError as error:
+        third = {"status": error.status_code, "message": error.body["error"]["message"]}
+    return {
+        "tool_use": block_json(tool_use),
+        "stop_reason": first.stop_reason,
+        "answer": answer,
+        "third": third,
+    }
+
+
 SCENARIOS = {
+    "agent_loop": agent_loop,
     "rate_limit_quota": rate_limit_quota,
     "messages_stream": messages_stream,
     "mid_stream_error": mid_stream_error,

@@ -275,7 +275,57 @@ def rate_limit_quota():
     return {"calls": calls, "refused": refused, "retried": retried}
 
 
+def agent_loop():
+    """An agent loop: the model calls get_weather, the application runs it and sends the
+    result back, the model answers; then one request more than the test planned for."""
+    messages = list(MESSAGES)
+    stream = client().chat.completions.create(
+        model=MODEL, messages=messages, tools=TOOLS, stream=True
+    )
+    calls = {}
+    for chunk in stream:
+        for choice in chunk.choices:
+            for delta in choice.delta.tool_calls or []:
+                call = calls.setdefault(delta.index, {"id": None, "name": "", "arguments": ""})
+                call["id"] = delta.id or call["id"]
+                if delta.function:
+                    call["name"] += delta.function.name or ""
+                    call["arguments"] += delta.function.arguments or ""
+    call = calls[0]
+    messages.append(
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call["id"],
+                    "type": "function",
+                    "function": {"name": call["name"], "arguments": call["arguments"]},
+                }
+            ],
+        }
+    )
+    # The tool: the weather in the city the model asked for.
+    city = json.loads(call["arguments"])["city"]
+    messages.append({"role": "tool", "tool_call_id": call["id"], "content": f"{city}: 18°C"})
+    answer = ""
+    for chunk in client().chat.completions.create(
+        model=MODEL, messages=messages, tools=TOOLS, stream=True
+    ):
+        if chunk.choices:
+            answer += chunk.choices[0].delta.content or ""
+    messages.append({"role": "assistant", "content": answer})
+    messages.append({"role": "user", "content": "And tomorrow?"})
+    try:
+        client().chat.completions.create(model=MODEL, messages=messages, tools=TOOLS)
+        third = None
+    except openai.APIStatusError as error:
+        third = {"status": error.status_code, "message": error.body["message"]}
+    return {"call": call, "answer": answer, "third": third}
+
+
 SCENARIOS = {
+    "agent_loop": agent_loop,
     "rate_limit_quota": rate_limit_quota,
     "chat_stream": chat_stream,
     "chat_tool_calls": chat_tool_calls,
