@@ -1012,7 +1012,8 @@ pub struct ToolResultForMatcher(String);
 /// Matches chat requests that bring back the result of the call with id `call_id` (among
 /// the [latest results](ChatRequest::latest_tool_results)): OpenAI's `tool_call_id`, the
 /// Responses API's `call_id`, Anthropic's `tool_use_id`, Gemini's `id`. Ollama's results,
-/// and Gemini's without an `id`, take the id of the latest earlier call of the same tool
+/// and Gemini's without an `id`, take the id of the first earlier call of the same tool
+/// not yet answered
 /// ([`ToolResult::call_id`](crate::ToolResult::call_id)).
 ///
 /// ```

@@ -165,7 +165,8 @@ impl ResponseFormat {
 impl ChatRequest {
     /// Reads the conversation; tool results that name no tool take the name of the call
     /// they answer, and results without an id (Ollama's, and Gemini's often) take the id of
-    /// the latest earlier call of their tool, so that results read alike in every format.
+    /// the first earlier call of their tool not yet answered, so that results read alike
+    /// in every format.
     pub(crate) fn new(model: String, mut messages: Vec<ChatMessage>, stream: bool) -> ChatRequest {
         let mut calls: Vec<(Option<String>, String, bool)> = Vec::new();
         for message in &mut messages {
@@ -175,11 +176,10 @@ impl ChatRequest {
                         .iter_mut()
                         .rev()
                         .find(|(call_id, _, _)| call_id.as_ref() == Some(id)),
+                    // Results answer their calls in order: the first unanswered one.
                     (None, Some(name)) => calls
                         .iter_mut()
-                        .rev()
-                        .filter(|(_, call_name, _)| call_name == name)
-                        .find(|(_, _, answered)| !answered),
+                        .find(|(_, call_name, answered)| call_name == name && !answered),
                     (None, None) => None,
                 };
                 if let Some((id, name, answered)) = call {
@@ -439,8 +439,8 @@ impl ToolResult {
     }
 
     /// The id of the call this result answers. Formats whose results carry no id
-    /// (Ollama's, Gemini's without `id`) take it from the latest earlier call of the same
-    /// tool, if that call had one.
+    /// (Ollama's, Gemini's without `id`) take it from the first earlier call of the same
+    /// tool not yet answered, if that call had one.
     pub fn call_id(&self) -> Option<&str> {
         self.call_id.as_deref()
     }

@@ -619,3 +619,283 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod conversation_properties {
+    //! A property: any conversation (messages, tool calls, their results), written in each
+    //! format's own shape, reads back the same.
+
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    use super::{read_chat, WireFormat};
+
+    /// One step of a conversation.
+    #[derive(Debug, Clone)]
+    enum Step {
+        User(String),
+        /// The assistant's text (maybe empty) and calls `(name, argument)`, whose results
+        /// the client sends back at once, in order.
+        Assistant {
+            text: String,
+            calls: Vec<(String, String, String)>,
+        },
+    }
+
+    fn steps() -> impl Strategy<Value = (Option<String>, Vec<Step>)> {
+        let text = "[a-z][a-z ]{0,10}";
+        let call = (
+            prop::sample::select(vec!["get_weather", "get_time", "search"]),
+            text,
+            text,
+        )
+            .prop_map(|(name, argument, result)| (name.to_owned(), argument, result));
+        let step = prop_oneof![
+            text.prop_map(Step::User),
+            ("[a-z ]{0,8}", prop::collection::vec(call, 0..3)).prop_map(|(text, calls)| {
+                let text = if calls.is_empty() && text.is_empty() {
+                    "ok".to_owned()
+                } else {
+                    text
+                };
+                Step::Assistant { text, calls }
+            }),
+        ];
+        (
+            prop::option::of(text),
+            prop::collection::vec(step, 1..8).prop_map(|steps| {
+                // Two assistant messages in a row are one turn in the Responses API (its
+                // items) but two in the others: no client sends that, so a user message
+                // separates an assistant message without calls from the next.
+                let mut separated: Vec<Step> = Vec::new();
+                for step in steps {
+                    if let (Some(Step::Assistant { calls, .. }), Step::Assistant { .. }) =
+                        (separated.last(), &step)
+                    {
+                        if calls.is_empty() {
+                            separated.push(Step::User("go on".to_owned()));
+                        }
+                    }
+                    separated.push(step);
+                }
+                separated
+            }),
+        )
+    }
+
+    /// Call ids unique in the conversation: `call_<step>_<index>`.
+    fn id(step: usize, index: usize) -> String {
+        format!("call_{step}_{index}")
+    }
+
+    fn render(format: WireFormat, system: &Option<String>, steps: &[Step]) -> Value {
+        let mut items: Vec<Value> = Vec::new();
+        for (at, step) in steps.iter().enumerate() {
+            let (text, calls) = match step {
+                Step::User(text) => {
+                    items.push(match format {
+                        WireFormat::Gemini => {
+                            json!({ "role": "user", "parts": [{ "text": text }] })
+                        }
+                        WireFormat::AnthropicMessages => {
+                            json!({ "role": "user", "content": [{ "type": "text", "text": text }] })
+                        }
+                        _ => json!({ "role": "user", "content": text }),
+                    });
+                    continue;
+                }
+                Step::Assistant { text, calls } => (text, calls),
+            };
+            let ids = (0..calls.len()).map(|index| id(at, index));
+            let args = |argument: &str| json!({ "q": argument });
+            match format {
+                WireFormat::OpenAiChatCompletions | WireFormat::Ollama => {
+                    let ollama = format == WireFormat::Ollama;
+                    let tool_calls: Vec<Value> = calls
+                        .iter()
+                        .zip(ids.clone())
+                        .map(|((name, argument, _), id)| {
+                            let arguments = if ollama {
+                                args(argument)
+                            } else {
+                                json!(args(argument).to_string())
+                            };
+                            json!({ "id": id, "type": "function",
+                                    "function": { "name": name, "arguments": arguments } })
+                        })
+                        .collect();
+                    let mut message = json!({ "role": "assistant", "content": text });
+                    if !tool_calls.is_empty() {
+                        message["tool_calls"] = json!(tool_calls);
+                    }
+                    items.push(message);
+                    for ((name, _, result), id) in calls.iter().zip(ids) {
+                        items.push(if ollama {
+                            json!({ "role": "tool", "tool_name": name, "content": result })
+                        } else {
+                            json!({ "role": "tool", "tool_call_id": id, "content": result })
+                        });
+                    }
+                }
+                WireFormat::OpenAiResponses => {
+                    if !text.is_empty() {
+                        items.push(json!({ "type": "message", "role": "assistant",
+                            "content": [{ "type": "output_text", "text": text }] }));
+                    }
+                    for ((name, argument, _), id) in calls.iter().zip(ids.clone()) {
+                        items.push(
+                            json!({ "type": "function_call", "call_id": id, "name": name,
+                                           "arguments": args(argument).to_string() }),
+                        );
+                    }
+                    for ((_, _, result), id) in calls.iter().zip(ids) {
+                        items.push(json!({ "type": "function_call_output", "call_id": id, "output": result }));
+                    }
+                }
+                WireFormat::AnthropicMessages => {
+                    let mut blocks = Vec::new();
+                    if !text.is_empty() {
+                        blocks.push(json!({ "type": "text", "text": text }));
+                    }
+                    for ((name, argument, _), id) in calls.iter().zip(ids.clone()) {
+                        blocks.push(json!({ "type": "tool_use", "id": id, "name": name, "input": args(argument) }));
+                    }
+                    items.push(json!({ "role": "assistant", "content": blocks }));
+                    if !calls.is_empty() {
+                        let results: Vec<Value> = calls.iter().zip(ids)
+                            .map(|((_, _, result), id)| json!({ "type": "tool_result", "tool_use_id": id, "content": result }))
+                            .collect();
+                        items.push(json!({ "role": "user", "content": results }));
+                    }
+                }
+                _ => {
+                    let mut parts = Vec::new();
+                    if !text.is_empty() {
+                        parts.push(json!({ "text": text }));
+                    }
+                    for ((name, argument, _), id) in calls.iter().zip(ids.clone()) {
+                        parts.push(json!({ "functionCall": { "id": id, "name": name, "args": args(argument) } }));
+                    }
+                    items.push(json!({ "role": "model", "parts": parts }));
+                    if !calls.is_empty() {
+                        let results: Vec<Value> = calls
+                            .iter()
+                            .zip(ids)
+                            .map(|((name, _, result), id)| {
+                                json!({ "functionResponse": {
+                                "id": id, "name": name, "response": { "output": result } } })
+                            })
+                            .collect();
+                        items.push(json!({ "role": "user", "parts": results }));
+                    }
+                }
+            }
+        }
+        match format {
+            WireFormat::OpenAiResponses => {
+                let mut body = json!({ "model": "m", "input": items });
+                if let Some(system) = system {
+                    body["instructions"] = json!(system);
+                }
+                body
+            }
+            WireFormat::AnthropicMessages => {
+                let mut body = json!({ "model": "m", "max_tokens": 10, "messages": items });
+                if let Some(system) = system {
+                    body["system"] = json!(system);
+                }
+                body
+            }
+            WireFormat::Gemini => {
+                let mut body = json!({ "contents": items });
+                if let Some(system) = system {
+                    body["systemInstruction"] = json!({ "parts": [{ "text": system }] });
+                }
+                body
+            }
+            _ => {
+                if let Some(system) = system {
+                    items.insert(0, json!({ "role": "system", "content": system }));
+                }
+                json!({ "model": "m", "messages": items })
+            }
+        }
+    }
+
+    fn path(format: WireFormat) -> &'static str {
+        match format {
+            WireFormat::OpenAiChatCompletions => "/v1/chat/completions",
+            WireFormat::OpenAiResponses => "/v1/responses",
+            WireFormat::AnthropicMessages => "/v1/messages",
+            WireFormat::Gemini => "/v1beta/models/m:generateContent",
+            _ => "/api/chat",
+        }
+    }
+
+    type Reading = (
+        Option<String>,
+        usize,
+        Vec<(Option<String>, String, Value)>,
+        Vec<(Option<String>, Option<String>, String)>,
+        Option<String>,
+    );
+
+    fn reading(format: WireFormat, system: &Option<String>, steps: &[Step]) -> Reading {
+        let body = render(format, system, steps);
+        let chat = read_chat(&body, path(format), Some(format)).expect("a chat request");
+        (
+            chat.system_prompt(),
+            chat.turn(),
+            chat.tool_calls()
+                .map(|call| {
+                    (
+                        call.id().map(str::to_owned),
+                        call.name().to_owned(),
+                        call.arguments().clone(),
+                    )
+                })
+                .collect(),
+            chat.tool_results()
+                .map(|result| {
+                    (
+                        result.call_id().map(str::to_owned),
+                        result.name().map(str::to_owned),
+                        result.content().to_owned(),
+                    )
+                })
+                .collect(),
+            chat.last_user_message().map(str::to_owned),
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn every_format_reads_the_same_conversation((system, steps) in steps()) {
+            let expected_turn = 1 + steps.iter().filter(|step| matches!(step, Step::Assistant { .. })).count();
+            let mut expected_results = Vec::new();
+            let mut expected_calls = Vec::new();
+            for (at, step) in steps.iter().enumerate() {
+                if let Step::Assistant { calls, .. } = step {
+                    for (index, (name, argument, result)) in calls.iter().enumerate() {
+                        expected_calls.push((Some(id(at, index)), name.clone(), json!({ "q": argument })));
+                        expected_results.push((Some(id(at, index)), Some(name.clone()), result.clone()));
+                    }
+                }
+            }
+            let expected_user = steps.iter().rev().find_map(|step| match step {
+                Step::User(text) => Some(text.clone()),
+                Step::Assistant { .. } => None,
+            });
+            let expected = (system.clone(), expected_turn, expected_calls, expected_results, expected_user);
+            for format in [
+                WireFormat::OpenAiChatCompletions,
+                WireFormat::OpenAiResponses,
+                WireFormat::AnthropicMessages,
+                WireFormat::Gemini,
+                WireFormat::Ollama,
+            ] {
+                prop_assert_eq!(&reading(format, &system, &steps), &expected, "{}", format);
+            }
+        }
+    }
+}

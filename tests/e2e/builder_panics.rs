@@ -191,6 +191,51 @@ async fn a_mis_built_scenario_panics_at_the_line_that_builds_it() {
             "StreamError::with_status: 200 is not an HTTP error status",
         ),
         (
+            "matchers::path_regex(\"(\")",
+            Box::new(|| drop(matchers::path_regex("("))),
+            "matchers::path_regex: \"(\" is not a regular expression the regex crate accepts",
+        ),
+        (
+            "matchers::header_regex(\"user-agent\", \"[\")",
+            Box::new(|| drop(matchers::header_regex("user-agent", "["))),
+            "matchers::header_regex: \"[\" is not a regular expression",
+        ),
+        (
+            "matchers::turn(0)",
+            Box::new(|| drop(matchers::turn(0))),
+            "matchers::turn: turns count from 1",
+        ),
+        (
+            "matchers::response_format(\"json\")",
+            Box::new(|| drop(matchers::response_format("json"))),
+            "matchers::response_format: \"json\" is not a response format: use \"text\", \
+             \"json_object\" or \"json_schema\"",
+        ),
+        (
+            "matchers::headers(\"accept\", no_values)",
+            Box::new(|| {
+                let no_values: [&str; 0] = [];
+                drop(matchers::headers("accept", no_values))
+            }),
+            "matchers::headers: a match on the values of header \"accept\" needs at least one value",
+        ),
+        (
+            "matchers::bearer_token(\"a\\nb\")",
+            Box::new(|| drop(matchers::bearer_token("a\nb"))),
+            "matchers::bearer_token: \"Bearer a\\nb\" is not a valid HTTP header value",
+        ),
+        (
+            "Conversation::new().into_mock()",
+            Box::new(|| drop(chatmock::Conversation::new().into_mock())),
+            "Conversation: a conversation needs at least one turn: add the reply of turn 1 with \
+             turn(reply)",
+        ),
+        (
+            ".validate_against_request_schema()",
+            Box::new(|| drop(Reply::rate_limited().validate_against_request_schema())),
+            "Reply::validate_against_request_schema: this option applies to streamed replies",
+        ),
+        (
             ".respond_with_sequence([])",
             Box::new(|| drop(Mock::given(matchers::any()).respond_with_sequence([]))),
             "MockBuilder::respond_with_sequence: the sequence of replies is empty",

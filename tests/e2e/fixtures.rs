@@ -1135,8 +1135,8 @@ fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
             r#"{"mock": []}"#,
             "mock",
             "unknown key \"mock\" in a fixture (did you mean \"mocks\"?); the keys allowed \
-             are \"mocks\", \"reply\", \"replies\", \"wire_format\", \"path_prefixes\", \
-             \"rate_limit\" and \"chaos\"",
+             are \"mocks\", \"conversations\", \"reply\", \"replies\", \"wire_format\", \
+             \"path_prefixes\", \"rate_limit\" and \"chaos\"",
         ),
         (
             "typo in a matcher",
@@ -1144,8 +1144,11 @@ fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
             "mocks[0].when.modle",
             "unknown key \"modle\" in the matchers of \"when\" (did you mean \"model\"?); the \
              keys allowed are \"method\", \"path\", \"model\", \"stream\", \"headers\", \
-             \"header_exists\", \"body_partial_json\", \"last_user_message_contains\" and \
-             \"last_user_message_is\"",
+             \"header_exists\", \"body_partial_json\", \"last_user_message_contains\", \
+             \"last_user_message_is\", \"path_regex\", \"query_params\", \"bearer_token\", \
+             \"header_values\", \"header_regex\", \"body_json\", \"body_string_contains\", \
+             \"system_prompt_contains\", \"declares_tool\", \"has_tool_result\", \
+             \"tool_result_for\", \"tool_result_contains\", \"turn\" and \"response_format\"",
         ),
         (
             "wrong type",
@@ -1490,6 +1493,82 @@ fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
             "mocks",
             "expected an array of mocks, found an object",
         ),
+        (
+            "a path regex that does not compile",
+            r#"{"mocks": [{"when": {"path_regex": "^/v1/(chat"}, "reply": {"text": "a"}}]}"#,
+            "mocks[0].when.path_regex",
+            "\"^/v1/(chat\" is not a regular expression the regex crate accepts: error: unclosed group",
+        ),
+        (
+            "a header regex that does not compile",
+            r#"{"mocks": [{"when": {"header_regex": {"user-agent": "a["}}, "reply": {"text": "a"}}]}"#,
+            "mocks[0].when.header_regex[\"user-agent\"]",
+            "\"a[\" is not a regular expression the regex crate accepts: error: unclosed character class",
+        ),
+        (
+            "a query parameter that is not a string",
+            r#"{"mocks": [{"when": {"query_params": {"alt": 1}}, "reply": {"text": "a"}}]}"#,
+            "mocks[0].when.query_params.alt",
+            "expected a string, found 1",
+        ),
+        (
+            "a bearer token no header can carry",
+            r#"{"mocks": [{"when": {"bearer_token": "a\nb"}, "reply": {"text": "a"}}]}"#,
+            "mocks[0].when.bearer_token",
+            "\"Bearer a\\nb\" is not a valid HTTP header value: a value cannot hold line \
+             breaks or other control characters",
+        ),
+        (
+            "header values that are empty",
+            r#"{"mocks": [{"when": {"header_values": {"accept": []}}, "reply": {"text": "a"}}]}"#,
+            "mocks[0].when.header_values.accept",
+            "a match on the values of header \"accept\" needs at least one value: use \
+             header_exists to match the header whatever its value",
+        ),
+        (
+            "turn zero",
+            r#"{"mocks": [{"when": {"turn": 0}, "reply": {"text": "a"}}]}"#,
+            "mocks[0].when.turn",
+            "turns count from 1 (the first request of a conversation is turn 1): use 1 or more",
+        ),
+        (
+            "a response format there is not",
+            r#"{"mocks": [{"when": {"response_format": "json"}, "reply": {"text": "a"}}]}"#,
+            "mocks[0].when.response_format",
+            "\"json\" is not a response format: use \"text\", \"json_object\" or \"json_schema\"",
+        ),
+        (
+            "has_tool_result false",
+            r#"{"mocks": [{"when": {"has_tool_result": false}, "reply": {"text": "a"}}]}"#,
+            "mocks[0].when.has_tool_result",
+            "expected true (a mock for requests without tool results matches on \"turn\" or the \
+             messages instead), found false",
+        ),
+        (
+            "a conversation without turns",
+            r#"{"conversations": [{"name": "x"}]}"#,
+            "conversations[0]",
+            "a conversation needs \"turns\": an array of replies, the first for turn 1",
+        ),
+        (
+            "a conversation of no turns",
+            r#"{"conversations": [{"turns": []}]}"#,
+            "conversations[0].turns",
+            "a conversation needs at least one turn: add the reply of turn 1 with turn(reply)",
+        ),
+        (
+            "a bad reply in a conversation",
+            r#"{"conversations": [{"turns": [{"text": "a"}, {"text": "b", "token_delay": true}]}]}"#,
+            "conversations[0].turns[1].token_delay",
+            "expected a duration such as \"250ms\", \"1.5s\" or a number of milliseconds, found true",
+        ),
+        (
+            "a typo in a conversation",
+            r#"{"conversations": [{"turn": [{"text": "a"}]}]}"#,
+            "conversations[0].turn",
+            "unknown key \"turn\" in a conversation (did you mean \"turns\"?); the keys allowed \
+             are \"when\", \"turns\", \"priority\", \"name\" and \"wire_format\"",
+        ),
     ];
     assert!(cases.len() >= 15);
     for (name, text, json_path, message) in cases {
@@ -1677,4 +1756,109 @@ fn no_value_anywhere_in_a_fixture_makes_loading_panic() {
         }
     }
     assert!(parsed > 1_000, "{parsed}");
+}
+
+#[tokio::test]
+async fn fixture_agent_matchers_and_a_conversation_answer_an_agent_loop() {
+    let fixture = Fixture::from_json(
+        r#"{
+      "mocks": [
+        { "name": "wiremock-style", "priority": 1, "expect": 1,
+          "when": { "path_regex": "^/v1/chat/", "query_params": { "team": "blue" },
+                    "bearer_token": "sk-test", "header_values": { "x-features": ["a", "b"] },
+                    "header_regex": { "user-agent": "^agent/\\d+$" },
+                    "body_string_contains": "ping", "body_json": {
+                      "model": "m", "messages": [{ "role": "user", "content": "ping" }] } },
+          "reply": { "text": "pong" } },
+        { "name": "json", "priority": 2, "expect": 1,
+          "when": { "response_format": "json_object", "system_prompt_contains": "JSON only" },
+          "reply": { "text": "{\"ok\":true}" } }
+      ],
+      "conversations": [
+        { "name": "weather", "priority": 3,
+          "when": { "declares_tool": "get_weather" },
+          "turns": [
+            { "tool_calls": [{ "name": "get_weather", "arguments": { "city": "Oslo" }, "id": "call_o" }] },
+            { "text": "It is 18°C." }
+          ] }
+      ]
+    }"#,
+    )
+    .unwrap();
+    // The matchers a turn of a hand-written mock would use, from JSON too.
+    let turn_two = Fixture::from_json(
+        r#"{ "mocks": [{ "name": "never", "expect": 0,
+            "when": { "turn": 2, "has_tool_result": true, "tool_result_for": "call_o",
+                      "tool_result_contains": "18" },
+            "reply": { "text": "shadowed by the conversation" }, "priority": 9 }] }"#,
+    )
+    .unwrap();
+    let server = MockChatServer::builder()
+        .fixture(fixture)
+        .fixture(turn_two)
+        .start()
+        .await;
+    let client = reqwest::Client::new();
+    let chat = format!("{}/v1/chat/completions", server.uri());
+
+    let pong = client
+        .post(format!("{chat}?team=blue"))
+        .bearer_auth("sk-test")
+        .header("x-features", "b, a")
+        .header("user-agent", "agent/7")
+        .json(&json!({ "model": "m", "messages": [{ "role": "user", "content": "ping" }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer_of(pong).await, "pong");
+
+    let json_reply = client
+        .post(&chat)
+        .json(
+            &json!({ "model": "m", "response_format": { "type": "json_object" },
+            "messages": [{ "role": "system", "content": "Answer in JSON only." },
+                         { "role": "user", "content": "ok?" }] }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer_of(json_reply).await, "{\"ok\":true}");
+
+    let tools = json!([{ "type": "function", "function": { "name": "get_weather" } }]);
+    let mut messages = vec![json!({ "role": "user", "content": "Weather?" })];
+    let first: Value = client
+        .post(&chat)
+        .json(&json!({ "model": "m", "tools": tools, "messages": messages }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let message = first["choices"][0]["message"].clone();
+    assert_eq!(message["tool_calls"][0]["id"], "call_o");
+    messages.push(message);
+    messages.push(json!({ "role": "tool", "tool_call_id": "call_o", "content": "18°C" }));
+    let second = client
+        .post(&chat)
+        .json(&json!({ "model": "m", "tools": tools, "messages": messages }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer_of(second).await, "It is 18°C.");
+    // The hand-written turn-2 mock would match it too; the conversation comes first.
+    let requests = server.received_requests().await;
+    use chatmock::Match as _;
+    assert!(matchers::tool_result_for("call_o").matches(&requests[3]));
+    assert!(matchers::turn(2).matches(&requests[3]));
+    server.verify().await;
+}
+
+async fn answer_of(response: reqwest::Response) -> String {
+    assert_eq!(response.status(), 200);
+    let json: Value = response.json().await.unwrap();
+    json["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
