@@ -168,6 +168,89 @@
 //! # }
 //! ```
 //!
+//! # Testing an agent loop
+//!
+//! An agent loop asks the model, runs the tools it calls, sends the results back, and
+//! asks again. Each turn of the loop is a request that carries the conversation so far,
+//! and chatmock reads it the same way in every format ([`ChatRequest`]: its
+//! [`turn`](ChatRequest::turn), [`tools`](ChatRequest::tools),
+//! [`tool_calls`](ChatRequest::tool_calls), the
+//! [`latest_tool_results`](ChatRequest::latest_tool_results) it brings back, its
+//! [`system_prompt`](ChatRequest::system_prompt) and
+//! [`response_format`](ChatRequest::response_format)). Answer each turn with a mock
+//! matched on what it carries ([`matchers::turn`], [`matchers::tool_result_contains`],
+//! [`matchers::declares_tool`], ...), with a [`Conversation`] that gives the reply of each
+//! turn in order, or with a reply computed from the request
+//! ([`MockBuilder::respond_with_fn`], the [`Respond`] trait).
+//!
+//! A request no mock answers gets a 404 that names the mock that came closest and the
+//! first of its matchers that failed, with what the request had instead (`` `turn(1)` did
+//! not: the request is turn 3 ``); the verification report says the same of every
+//! expectation that matched nothing. Matchers are evaluated for every request, by every
+//! mounted mock, and again for these reports, so they must be free of side effects: count
+//! turns with [`matchers::turn`] or a [`Conversation`], not in a closure.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use chatmock::{matchers, Mock, MockChatServer, Reply, ToolCall};
+//! use serde_json::{json, Value};
+//!
+//! let server = MockChatServer::start().await;
+//! // Turn 1: the model calls the weather tool.
+//! Mock::given(matchers::turn(1))
+//!     .and(matchers::declares_tool("get_weather"))
+//!     .respond_with(Reply::tool_call(
+//!         ToolCall::function("get_weather", json!({ "city": "Paris" })).with_id("call_1"),
+//!     ))
+//!     .expect(1)
+//!     .mount(&server)
+//!     .await;
+//! // Turn 2: the model answers from the tool result the client sent back.
+//! Mock::given(matchers::tool_result_contains("18"))
+//!     .respond_with_fn(|request| {
+//!         let chat = request.chat().unwrap();
+//!         let result = chat.latest_tool_results().next().unwrap();
+//!         Reply::text(format!("It is {} in Paris.", result.content()))
+//!     })
+//!     .expect(1)
+//!     .mount(&server)
+//!     .await;
+//!
+//! // The agent loop under test, here by hand.
+//! let client = reqwest::Client::new();
+//! let url = format!("{}/chat/completions", server.openai_base_url());
+//! let tools = json!([{ "type": "function", "function": { "name": "get_weather" } }]);
+//! let mut messages = vec![json!({ "role": "user", "content": "Weather in Paris?" })];
+//! let ask = |messages: &Vec<Value>| {
+//!     let body = json!({ "model": "gpt-4o", "messages": messages, "tools": tools });
+//!     client.post(&url).json(&body).send()
+//! };
+//! let first: Value = ask(&messages).await.unwrap().json().await.unwrap();
+//! let call = first["choices"][0]["message"].clone();
+//! assert_eq!(call["tool_calls"][0]["function"]["name"], "get_weather");
+//! messages.push(call);
+//! messages.push(json!({ "role": "tool", "tool_call_id": "call_1", "content": "18°C" }));
+//! let second: Value = ask(&messages).await.unwrap().json().await.unwrap();
+//! assert_eq!(second["choices"][0]["message"]["content"], "It is 18°C in Paris.");
+//!
+//! // One request more than the test planned for: a 404 that says why.
+//! messages.push(second["choices"][0]["message"].clone());
+//! messages.push(json!({ "role": "user", "content": "And tomorrow?" }));
+//! let third = ask(&messages).await.unwrap();
+//! assert_eq!(third.status(), 404);
+//! let error: Value = third.json().await.unwrap();
+//! assert!(error["error"]["message"].as_str().unwrap()
+//!     .contains("`turn(1)` did not: the request is turn 3"));
+//! # }
+//! ```
+//!
+//! For structured output, [`Reply::json`] streams a JSON document in fragments, and
+//! [`Reply::validate_against_request_schema`] makes the server check it (and any tool
+//! call's arguments) against the schema the client sent: a scripted reply the real API
+//! could never give fails the test. A responder or matcher that panics answers with a 500
+//! and fails the test when the server verifies, even if the client retried.
+//!
 //! # Fixture files
 //!
 //! The same scripts can be written as JSON, shared between tests and with clients in

@@ -5,7 +5,17 @@
 //! HTTP-level ones ([`method`], [`path`], [`header`], [`body_partial_json`], ...) and
 //! chat-level ones that read the request as a chat request ([`model`], [`stream`],
 //! [`last_user_message_contains`], ...). A chat-level matcher never matches a request
-//! whose body is not a chat request.
+//! whose body is not a chat request. The agent's side of the conversation
+//! ([`system_prompt_contains`], [`declares_tool`], [`has_tool_result`],
+//! [`tool_result_for`], [`tool_result_contains`], [`turn`], [`response_format`]) reads
+//! the same in every wire format. The general ones a wiremock user reaches for are here
+//! too, under wiremock's names: [`path_regex`], [`query_param`], [`bearer_token`],
+//! [`headers`], [`header_regex`], [`body_json`], [`body_string_contains`].
+//!
+//! Every matcher is free of side effects, and must stay so: every mounted mock's
+//! matchers are evaluated for every request, and again when a 404 or a verification
+//! report explains which matcher failed. Each one [describes](Match::describe) itself and
+//! [explains](Match::explain_mismatch) what a request it rejects had instead.
 //!
 //! ```
 //! use chatmock::{matchers, Mock, Reply};

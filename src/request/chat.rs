@@ -237,8 +237,9 @@ impl ChatRequest {
             .iter()
             .rev()
             .find(|message| {
+                // Some text, or no tool results: not a message of results only.
                 message.role == "user"
-                    && !(message.content.is_empty() && !message.tool_results.is_empty())
+                    && (!message.content.is_empty() || message.tool_results.is_empty())
             })
             .map(|message| message.content.as_str())
     }

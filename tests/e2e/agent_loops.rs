@@ -751,16 +751,24 @@ async fn a_tool_call_is_checked_against_the_declared_tools_schema() {
     assert!(verification_failure(server).is_some());
 }
 
-/// A request to `path` on `server`, with `build` adding headers and a body.
+/// Adds a request's headers and body.
 type Build = fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder;
+
+/// A matcher's mock, a request it matches (path, build), a near miss, and what the 404
+/// of the miss says.
+type MatcherCase = (
+    Mock,
+    (&'static str, Build),
+    (&'static str, Build),
+    &'static str,
+);
 
 #[tokio::test]
 async fn the_general_matchers_match_what_wiremock_users_expect_and_explain_misses() {
     let chat = "/v1/chat/completions";
     let gemini = "/v1beta/models/gemini-2.5-flash:generateContent";
-    let body = || json!({ "model": "m", "messages": [] });
     // A matcher, a request it matches, and a near miss with what the 404 says of it.
-    let cases: Vec<(Mock, (&str, Build), (&str, Build), &str)> = vec![
+    let cases: Vec<MatcherCase> = vec![
         (
             Mock::given(matchers::path_regex(
                 r"^/v1beta/models/gemini-[\w.-]+:generateContent$",
@@ -844,7 +852,6 @@ async fn the_general_matchers_match_what_wiremock_users_expect_and_explain_misse
             r#"`body_string_contains("needle")` did not: the body was"#,
         ),
     ];
-    let _ = body;
     let client = reqwest::Client::new();
     for (mock, (path, build), (miss_path, build_miss), explanation) in cases {
         let server = MockChatServer::start().await;
@@ -968,3 +975,60 @@ async fn the_conversation_matchers_read_every_format_alike() {
     .await;
     assert_eq!(status, 200);
 }
+
+/// The README's "Testing an agent loop" example, as written there.
+#[tokio::test]
+async fn the_readme_agent_loop_example_holds() {
+    let server = MockChatServer::start().await;
+    Conversation::new()
+        .and(matchers::declares_tool("get_weather"))
+        // Turn 1: the model calls the tool.
+        .turn(Reply::tool_call(
+            ToolCall::function("get_weather", json!({ "city": "Paris" })).with_id("call_1"),
+        ))
+        // Turn 2: it answers from the result the client sent back.
+        .turn(|request: &chatmock::ReceivedRequest| {
+            let result = request
+                .chat()
+                .unwrap()
+                .latest_tool_results()
+                .next()
+                .unwrap();
+            Reply::text(format!("It is {} in Paris.", result.content()))
+        })
+        .named("weather agent")
+        .mount(&server)
+        .await;
+
+    // The loop under test (here by hand; any client works).
+    let client = reqwest::Client::new();
+    let url = format!("{}/chat/completions", server.openai_base_url());
+    let tools = json!([{ "type": "function", "function": { "name": "get_weather" } }]);
+    let mut messages = vec![json!({ "role": "user", "content": "Weather in Paris?" })];
+    let body =
+        |messages: &Vec<Value>| json!({ "model": "gpt-4o", "messages": messages, "tools": tools });
+    let first: Value = client
+        .post(&url)
+        .json(&body(&messages))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    messages.push(first["choices"][0]["message"].clone());
+    messages.push(json!({ "role": "tool", "tool_call_id": "call_1", "content": "18°C" }));
+    let second: Value = client
+        .post(&url)
+        .json(&body(&messages))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        second["choices"][0]["message"]["content"],
+        "It is 18°C in Paris."
+    );
+} // dropping `server` checks that every turn was reached
