@@ -253,6 +253,60 @@ impl Conversation {
     }
 }
 
+impl Conversation {
+    /// [`mount`](Self::mount) for a plain `#[test]`, as [`Mock::mount_blocking`] is.
+    ///
+    /// ```
+    /// use chatmock::{Conversation, MockChatServer, Reply};
+    ///
+    /// let server = MockChatServer::builder().start_blocking();
+    /// Conversation::new()
+    ///     .turn(Reply::text("Hi!"))
+    ///     .mount_blocking(&server);
+    ///
+    /// let url = format!("{}/chat/completions", server.openai_base_url());
+    /// let body = r#"{"model":"m","messages":[{"role":"user","content":"Hello"}]}"#;
+    /// let response = reqwest::blocking::Client::new().post(url).body(body).send().unwrap();
+    /// assert_eq!(response.status(), 200);
+    /// // Dropping `server` checks that turn 1 was reached.
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the conversation has no turns.
+    #[track_caller]
+    pub fn mount_blocking(self, server: &crate::MockChatServer) {
+        self.into_mock().mount_blocking(server);
+    }
+
+    /// [`mount_as_scoped`](Self::mount_as_scoped) for a plain `#[test]`, as
+    /// [`Mock::mount_as_scoped_blocking`] is.
+    ///
+    /// ```
+    /// use chatmock::{Conversation, MockChatServer, Reply};
+    ///
+    /// let server = MockChatServer::builder().start_blocking();
+    /// let url = format!("{}/chat/completions", server.openai_base_url());
+    /// let body = r#"{"model":"m","messages":[{"role":"user","content":"Hello"}]}"#;
+    /// {
+    ///     let _greeting = Conversation::new()
+    ///         .turn(Reply::text("Hi!"))
+    ///         .mount_as_scoped_blocking(&server);
+    ///     let response = reqwest::blocking::Client::new().post(&url).body(body).send().unwrap();
+    ///     assert_eq!(response.status(), 200);
+    /// } // checked (turn 1 was reached) and unmounted here
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the conversation has no turns.
+    #[track_caller]
+    #[must_use = "dropping the guard unmounts the conversation at once: bind it to a name"]
+    pub fn mount_as_scoped_blocking(self, server: &crate::MockChatServer) -> crate::MockGuard {
+        self.into_mock().mount_as_scoped_blocking(server)
+    }
+}
+
 impl From<Conversation> for Mock {
     #[track_caller]
     fn from(conversation: Conversation) -> Mock {

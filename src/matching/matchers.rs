@@ -33,8 +33,8 @@ use serde_json::Value;
 
 use crate::matching::explain;
 use crate::matching::Match;
-use crate::request::ChatRequest;
 use crate::request::ReceivedRequest;
+use crate::request::{secrets, ChatRequest};
 use crate::script::rules::{self, enforce};
 
 /// Matches every request. See [`any`].
@@ -420,28 +420,9 @@ fn shorten(text: &str) -> String {
     truncate(text, 80)
 }
 
-/// Headers whose values are secrets: reports never show them.
-fn is_secret_header(name: &str) -> bool {
-    const SECRET: &[&str] = &[
-        "authorization",
-        "proxy-authorization",
-        "x-api-key",
-        "api-key",
-        "x-goog-api-key",
-        "cookie",
-    ];
-    SECRET
-        .iter()
-        .any(|secret| name.eq_ignore_ascii_case(secret))
-}
-
-/// A header value as reports show it: quoted, or masked for a secret header.
+/// A header value as reports show it: quoted, credentials masked.
 fn shown_header_value(name: &str, value: &str) -> String {
-    if is_secret_header(name) {
-        "\"***\"".to_owned()
-    } else {
-        quoted(value)
-    }
+    quoted(&secrets::shown_header(name, value))
 }
 
 /// `header "x-team" was "blue"`, `... was absent`, masked for secret headers.
@@ -454,7 +435,9 @@ fn header_values_were(request: &ReceivedRequest, name: &str) -> String {
         .collect();
     match values.as_slice() {
         [] => format!("the request has no header {name:?}"),
-        [one] if is_secret_header(name) => format!("header {name:?} had another value ({one})"),
+        [one] if secrets::is_secret_header(name) => {
+            format!("header {name:?} had another value ({one})")
+        }
         [one] => format!("header {name:?} was {one}"),
         many => format!("header {name:?} had the values {}", many.join(", ")),
     }
