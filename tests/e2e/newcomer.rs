@@ -70,7 +70,10 @@ async fn one_mounted_mock_that_does_not_match_is_named_in_the_singular() {
     let (status, message) = error_message(response).await;
     assert_eq!(status, 404);
     assert!(
-        message.contains("1 mock is mounted; check its matchers, or give the server"),
+        message.contains(
+            "1 mock is mounted. The closest is Mock #0: `model(\"other\")` did not: the model \
+             was \"gpt-4o\". Check its matchers, or give the server"
+        ),
         "{message}"
     );
 }
@@ -91,10 +94,10 @@ async fn a_server_from_a_fixture_names_fixture_keys_in_its_advice() {
 
     let (_, message) = error_message(response).await;
     assert!(
-        message.ends_with(
-            "1 mock is mounted; check its matchers, or give the fixture a \"reply\" for every \
-             request."
-        ),
+        message.contains("1 mock is mounted. The closest is Mock #0")
+            && message.ends_with(
+                "Check its matchers, or give the fixture a \"reply\" for every request."
+            ),
         "{message}"
     );
     assert!(!message.contains("MockChatServerBuilder"), "{message}");
