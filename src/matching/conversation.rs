@@ -226,6 +226,20 @@ impl Conversation {
 
     /// Mounts the conversation on `server`, as [`Mock::mount`] does.
     ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use chatmock::{Conversation, MockChatServer, Reply};
+    ///
+    /// let server = MockChatServer::start().await;
+    /// Conversation::new().turn(Reply::text("Hi!")).mount(&server).await;
+    /// let body = r#"{"model":"m","messages":[{"role":"user","content":"Hello"}]}"#;
+    /// let url = format!("{}/chat/completions", server.openai_base_url());
+    /// let response = reqwest::Client::new().post(url).body(body).send().await.unwrap();
+    /// assert_eq!(response.status(), 200);
+    /// # }
+    /// ```
+    ///
     /// # Panics
     ///
     /// If the conversation has no turns.
@@ -240,6 +254,25 @@ impl Conversation {
     /// Mounts the conversation for as long as the returned guard lives, as
     /// [`Mock::mount_as_scoped`] does; dropping the guard checks that every turn was
     /// reached.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use chatmock::{Conversation, MockChatServer, Reply};
+    ///
+    /// let server = MockChatServer::start().await;
+    /// let body = r#"{"model":"m","messages":[{"role":"user","content":"Hello"}]}"#;
+    /// let url = format!("{}/chat/completions", server.openai_base_url());
+    /// {
+    ///     let _greeting = Conversation::new()
+    ///         .turn(Reply::text("Hi!"))
+    ///         .mount_as_scoped(&server)
+    ///         .await;
+    ///     let response = reqwest::Client::new().post(&url).body(body).send().await.unwrap();
+    ///     assert_eq!(response.status(), 200);
+    /// } // turn 1 was reached: checked, and unmounted, here
+    /// # }
+    /// ```
     ///
     /// # Panics
     ///

@@ -78,7 +78,19 @@ pub struct ChatMessage {
 }
 
 /// A tool the client declares it can run: OpenAI's `tools[].function`, Anthropic's
-/// `tools[]`, Gemini's `functionDeclarations[]`, ...
+/// `tools[]`, Gemini's `functionDeclarations[]`, ... See [`ChatRequest::tools`].
+///
+/// ```
+/// use chatmock::{Mock, ReceivedRequest, Reply};
+///
+/// // Answers with the names of the tools the client declares.
+/// let mock = Mock::given(|_: &ReceivedRequest| true).respond_with_fn(|request| {
+///     let tools = request.chat().map(|chat| chat.tools()).unwrap_or_default();
+///     let names: Vec<&str> = tools.iter().map(|tool| tool.name()).collect();
+///     Reply::text(names.join(", "))
+/// });
+/// # drop(mock);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeclaredTool {
     name: String,
@@ -88,7 +100,19 @@ pub struct DeclaredTool {
 
 /// A tool call the assistant made earlier in the conversation, as the client sends it
 /// back: an OpenAI `tool_calls[]` entry, a Responses `function_call` item, an Anthropic
-/// `tool_use` block, a Gemini `functionCall` part.
+/// `tool_use` block, a Gemini `functionCall` part. See [`ChatRequest::tool_calls`].
+///
+/// ```
+/// use chatmock::{matchers, Mock, Reply};
+///
+/// // Answers with the city the assistant asked the weather of.
+/// let mock = Mock::given(matchers::has_tool_result()).respond_with_fn(|request| {
+///     let chat = request.chat().unwrap();
+///     let call = chat.tool_calls().last().unwrap();
+///     Reply::text(format!("The weather in {}.", call.arguments()["city"]))
+/// });
+/// # drop(mock);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EarlierToolCall {
     id: Option<String>,
@@ -98,7 +122,24 @@ pub struct EarlierToolCall {
 
 /// The result of a tool call, as the client sends it back: an OpenAI `tool` message, a
 /// Responses `function_call_output` item, an Anthropic `tool_result` block, a Gemini
-/// `functionResponse` part, an Ollama `tool` message.
+/// `functionResponse` part, an Ollama `tool` message. See
+/// [`ChatRequest::tool_results`] and [`ChatRequest::latest_tool_results`].
+///
+/// ```
+/// use chatmock::{matchers, Mock, Reply};
+///
+/// // Tells the model's answer from the tool's error.
+/// let mock = Mock::given(matchers::has_tool_result()).respond_with_fn(|request| {
+///     let chat = request.chat().unwrap();
+///     let result = chat.latest_tool_results().next().unwrap();
+///     if result.is_error() {
+///         Reply::text("The tool failed; let me try another way.")
+///     } else {
+///         Reply::text(format!("{}: {}", result.name().unwrap_or("tool"), result.content()))
+///     }
+/// });
+/// # drop(mock);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolResult {
     call_id: Option<String>,
@@ -111,7 +152,21 @@ pub struct ToolResult {
 ///
 /// Read from OpenAI's `response_format`, the Responses API's `text.format`, Anthropic's
 /// `output_format`, Gemini's `generationConfig.responseMimeType` with `responseSchema`
-/// (or `responseJsonSchema`), and Ollama's `format`.
+/// (or `responseJsonSchema`), and Ollama's `format`. See [`ChatRequest::response_format`].
+///
+/// ```
+/// use chatmock::{Mock, ReceivedRequest, Reply, ResponseFormat};
+/// use serde_json::json;
+///
+/// // Structured output when asked for, text otherwise.
+/// let mock = Mock::given(|_: &ReceivedRequest| true).respond_with_fn(|request| {
+///     match request.chat().map(|chat| chat.response_format()) {
+///         Some(ResponseFormat::Text) | None => Reply::text("Sunny."),
+///         Some(_) => Reply::json(json!({ "weather": "sunny" })),
+///     }
+/// });
+/// # drop(mock);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum ResponseFormat {
