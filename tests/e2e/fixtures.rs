@@ -1862,3 +1862,115 @@ async fn answer_of(response: reqwest::Response) -> String {
         .unwrap()
         .to_owned()
 }
+
+#[tokio::test]
+async fn the_agent_loop_example_answers_both_turns_in_two_formats_and_the_tool_failure() {
+    let server = start_with(Fixture::load(example("agent_loop.json")).unwrap()).await;
+    let client = reqwest::Client::new();
+    let system = "You are a weather assistant.";
+
+    // OpenAI Chat Completions.
+    let url = format!("{}/v1/chat/completions", server.uri());
+    let tools = json!([{ "type": "function", "function": { "name": "get_weather" } }]);
+    let mut messages = vec![
+        json!({ "role": "system", "content": system }),
+        json!({ "role": "user", "content": "Weather in Paris?" }),
+    ];
+    let ask =
+        |messages: &Vec<Value>| json!({ "model": "gpt-4o", "tools": tools, "messages": messages });
+    let first: Value = client
+        .post(&url)
+        .json(&ask(&messages))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let call = first["choices"][0]["message"].clone();
+    assert_eq!(call["tool_calls"][0]["id"], "call_paris");
+    messages.push(call);
+    let mut failed = messages.clone();
+    messages.push(json!({ "role": "tool", "tool_call_id": "call_paris", "content": "18 °C" }));
+    let second: Value = client
+        .post(&url)
+        .json(&ask(&messages))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        second["choices"][0]["message"]["content"],
+        "It is 18 °C and sunny in Paris."
+    );
+    failed
+        .push(json!({ "role": "tool", "tool_call_id": "call_paris", "content": "error: timeout" }));
+    let third: Value = client
+        .post(&url)
+        .json(&ask(&failed))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        third["choices"][0]["message"]["content"],
+        "The weather service is down; please try again later."
+    );
+
+    // The same conversation script, in Anthropic's shape.
+    let url = format!("{}/v1/messages", server.uri());
+    let tools = json!([{ "name": "get_weather", "input_schema": { "type": "object" } }]);
+    let mut messages = vec![json!({ "role": "user", "content": "Weather in Paris?" })];
+    let ask = |messages: &Vec<Value>| {
+        json!({ "model": "claude-sonnet-4-5", "max_tokens": 100,
+        "system": system, "tools": tools, "messages": messages })
+    };
+    let first: Value = client
+        .post(&url)
+        .json(&ask(&messages))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["content"][0]["type"], "tool_use");
+    assert_eq!(first["stop_reason"], "tool_use");
+    messages.push(json!({ "role": "assistant", "content": first["content"] }));
+    messages.push(json!({ "role": "user", "content": [
+        { "type": "tool_result", "tool_use_id": first["content"][0]["id"], "content": "18 °C" }] }));
+    let second: Value = client
+        .post(&url)
+        .json(&ask(&messages))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        second["content"][0]["text"],
+        "It is 18 °C and sunny in Paris."
+    );
+
+    // Structured output.
+    let url = format!("{}/v1/chat/completions", server.uri());
+    let structured = json!({ "model": "gpt-4o", "messages": [{ "role": "user", "content": "Paris?" }],
+        "response_format": { "type": "json_schema", "json_schema": { "name": "w", "schema": { "type": "object" } } } });
+    let answer: Value = client
+        .post(&url)
+        .json(&structured)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let document: Value =
+        serde_json::from_str(answer["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(document["temperature"], 18);
+}
