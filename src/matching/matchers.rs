@@ -939,7 +939,7 @@ impl Match for DeclaresToolMatcher {
 /// What the tool results this request brings back were, for reports.
 fn latest_results_were(
     request: &ReceivedRequest,
-    show: fn(&crate::ToolResult) -> String,
+    show: fn(&crate::request::ToolResult) -> String,
 ) -> String {
     chat_or_not(request, |chat| {
         let results: Vec<String> = chat.latest_tool_results().map(show).collect();

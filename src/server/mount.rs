@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::MockChatServer;
 use crate::http::ServerState;
-use crate::matching::Mock;
+use crate::matching::{Conversation, Mock};
 use crate::request::ReceivedRequest;
 
 impl Mock {
@@ -117,5 +117,117 @@ impl fmt::Debug for MockGuard {
 impl Drop for MockGuard {
     fn drop(&mut self) {
         self.server.unmount_and_verify(self.id);
+    }
+}
+
+impl Conversation {
+    /// Mounts the conversation on `server`, as [`Mock::mount`] does.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use chatmock::{Conversation, MockChatServer, Reply};
+    ///
+    /// let server = MockChatServer::start().await;
+    /// Conversation::new().turn(Reply::text("Hi!")).mount(&server).await;
+    /// let body = r#"{"model":"m","messages":[{"role":"user","content":"Hello"}]}"#;
+    /// let url = format!("{}/chat/completions", server.openai_base_url());
+    /// let response = reqwest::Client::new().post(url).body(body).send().await.unwrap();
+    /// assert_eq!(response.status(), 200);
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the conversation has no turns.
+    #[track_caller]
+    pub fn mount(self, server: &MockChatServer) -> impl std::future::Future<Output = ()> + '_ {
+        self.into_mock().mount(server)
+    }
+
+    /// Mounts the conversation for as long as the returned guard lives, as
+    /// [`Mock::mount_as_scoped`] does; dropping the guard checks that every turn was
+    /// reached.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use chatmock::{Conversation, MockChatServer, Reply};
+    ///
+    /// let server = MockChatServer::start().await;
+    /// let body = r#"{"model":"m","messages":[{"role":"user","content":"Hello"}]}"#;
+    /// let url = format!("{}/chat/completions", server.openai_base_url());
+    /// {
+    ///     let _greeting = Conversation::new()
+    ///         .turn(Reply::text("Hi!"))
+    ///         .mount_as_scoped(&server)
+    ///         .await;
+    ///     let response = reqwest::Client::new().post(&url).body(body).send().await.unwrap();
+    ///     assert_eq!(response.status(), 200);
+    /// } // turn 1 was reached: checked, and unmounted, here
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the conversation has no turns.
+    #[track_caller]
+    pub fn mount_as_scoped(
+        self,
+        server: &MockChatServer,
+    ) -> impl std::future::Future<Output = MockGuard> + '_ {
+        self.into_mock().mount_as_scoped(server)
+    }
+
+    /// [`mount`](Self::mount) for a plain `#[test]`, as [`Mock::mount_blocking`] is.
+    ///
+    /// ```
+    /// use chatmock::{Conversation, MockChatServer, Reply};
+    ///
+    /// let server = MockChatServer::builder().start_blocking();
+    /// Conversation::new()
+    ///     .turn(Reply::text("Hi!"))
+    ///     .mount_blocking(&server);
+    ///
+    /// let url = format!("{}/chat/completions", server.openai_base_url());
+    /// let body = r#"{"model":"m","messages":[{"role":"user","content":"Hello"}]}"#;
+    /// let response = reqwest::blocking::Client::new().post(url).body(body).send().unwrap();
+    /// assert_eq!(response.status(), 200);
+    /// // Dropping `server` checks that turn 1 was reached.
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the conversation has no turns.
+    #[track_caller]
+    pub fn mount_blocking(self, server: &MockChatServer) {
+        self.into_mock().mount_blocking(server);
+    }
+
+    /// [`mount_as_scoped`](Self::mount_as_scoped) for a plain `#[test]`, as
+    /// [`Mock::mount_as_scoped_blocking`] is.
+    ///
+    /// ```
+    /// use chatmock::{Conversation, MockChatServer, Reply};
+    ///
+    /// let server = MockChatServer::builder().start_blocking();
+    /// let url = format!("{}/chat/completions", server.openai_base_url());
+    /// let body = r#"{"model":"m","messages":[{"role":"user","content":"Hello"}]}"#;
+    /// {
+    ///     let _greeting = Conversation::new()
+    ///         .turn(Reply::text("Hi!"))
+    ///         .mount_as_scoped_blocking(&server);
+    ///     let response = reqwest::blocking::Client::new().post(&url).body(body).send().unwrap();
+    ///     assert_eq!(response.status(), 200);
+    /// } // checked (turn 1 was reached) and unmounted here
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the conversation has no turns.
+    #[track_caller]
+    #[must_use = "dropping the guard unmounts the conversation at once: bind it to a name"]
+    pub fn mount_as_scoped_blocking(self, server: &MockChatServer) -> MockGuard {
+        self.into_mock().mount_as_scoped_blocking(server)
     }
 }
