@@ -899,3 +899,152 @@ mod conversation_properties {
         }
     }
 }
+
+#[cfg(test)]
+mod conversation_reading {
+    //! What the property test does not vary: declared tools, response formats and images,
+    //! in each format's own shape.
+
+    use serde_json::{json, Value};
+
+    use super::{read_chat, WireFormat};
+    use crate::request::{ChatRequest, ResponseFormat};
+
+    fn read(format: WireFormat, path: &str, body: Value) -> ChatRequest {
+        read_chat(&body, path, Some(format)).expect("a chat request")
+    }
+
+    #[test]
+    fn tools_response_formats_and_images_read_alike_in_every_format() {
+        let schema = json!({ "type": "object", "properties": { "city": { "type": "string" } } });
+        let cases = [
+            read(
+                WireFormat::OpenAiChatCompletions,
+                "/v1/chat/completions",
+                json!({
+                    "model": "m",
+                    "tools": [{ "type": "function", "function": {
+                        "name": "get_weather", "description": "Weather", "parameters": schema } }],
+                    "response_format": { "type": "json_schema",
+                        "json_schema": { "name": "weather", "schema": schema } },
+                    "messages": [{ "role": "user", "content": [
+                        { "type": "text", "text": "What is this?" },
+                        { "type": "image_url", "image_url": { "url": "data:image/png;base64,AA" } }] }]
+                }),
+            ),
+            read(
+                WireFormat::OpenAiResponses,
+                "/v1/responses",
+                json!({
+                    "model": "m",
+                    "tools": [{ "type": "function", "name": "get_weather", "description": "Weather",
+                                "parameters": schema }],
+                    "text": { "format": { "type": "json_schema", "name": "weather", "schema": schema } },
+                    "input": [{ "role": "user", "content": [
+                        { "type": "input_text", "text": "What is this?" },
+                        { "type": "input_image", "image_url": "data:image/png;base64,AA" }] }]
+                }),
+            ),
+            read(
+                WireFormat::AnthropicMessages,
+                "/v1/messages",
+                json!({
+                    "model": "m", "max_tokens": 1,
+                    "tools": [{ "name": "get_weather", "description": "Weather", "input_schema": schema }],
+                    "output_format": { "type": "json_schema", "schema": schema },
+                    "messages": [{ "role": "user", "content": [
+                        { "type": "text", "text": "What is this?" },
+                        { "type": "image", "source": { "type": "base64", "media_type": "image/png", "data": "AA" } }] }]
+                }),
+            ),
+            read(
+                WireFormat::Gemini,
+                "/v1beta/models/m:generateContent",
+                json!({
+                    "tools": [{ "functionDeclarations": [
+                        { "name": "get_weather", "description": "Weather", "parameters": schema }] }],
+                    "generationConfig": { "responseMimeType": "application/json", "responseSchema": schema },
+                    "contents": [{ "role": "user", "parts": [
+                        { "text": "What is this?" },
+                        { "inlineData": { "mimeType": "image/png", "data": "AA" } }] }]
+                }),
+            ),
+            read(
+                WireFormat::Ollama,
+                "/api/chat",
+                json!({
+                    "model": "m",
+                    "tools": [{ "type": "function", "function": {
+                        "name": "get_weather", "description": "Weather", "parameters": schema } }],
+                    "format": schema,
+                    "messages": [{ "role": "user", "content": "What is this?", "images": ["AA"] }]
+                }),
+            ),
+        ];
+        for (index, chat) in cases.iter().enumerate() {
+            let tool = &chat.tools()[0];
+            assert_eq!(
+                (tool.name(), tool.description(), tool.schema()),
+                ("get_weather", Some("Weather"), &schema),
+                "case {index}"
+            );
+            assert_eq!(chat.response_format().name(), "json_schema", "case {index}");
+            assert_eq!(
+                chat.response_format().schema(),
+                Some(&schema),
+                "case {index}"
+            );
+            assert!(chat.has_images(), "case {index}");
+            assert_eq!(
+                chat.last_user_message(),
+                Some("What is this?"),
+                "case {index}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_without_a_schema_and_text_are_told_apart() {
+        let object = [
+            read(
+                WireFormat::OpenAiChatCompletions,
+                "/v1/chat/completions",
+                json!({ "messages": [], "response_format": { "type": "json_object" } }),
+            ),
+            read(
+                WireFormat::OpenAiResponses,
+                "/v1/responses",
+                json!({ "input": "x", "text": { "format": { "type": "json_object" } } }),
+            ),
+            read(
+                WireFormat::Gemini,
+                "/v1beta/models/m:generateContent",
+                json!({ "contents": [], "generationConfig": { "responseMimeType": "application/json" } }),
+            ),
+            read(
+                WireFormat::Ollama,
+                "/api/chat",
+                json!({ "messages": [], "format": "json" }),
+            ),
+        ];
+        for chat in &object {
+            assert_eq!(chat.response_format(), &ResponseFormat::JsonObject);
+            assert!(!chat.has_images());
+            assert!(chat.tools().is_empty());
+        }
+        let text = read(
+            WireFormat::OpenAiChatCompletions,
+            "/v1/chat/completions",
+            json!({ "messages": [], "response_format": { "type": "text" } }),
+        );
+        assert_eq!(text.response_format(), &ResponseFormat::Text);
+        let plain = read(
+            WireFormat::AnthropicMessages,
+            "/v1/messages",
+            json!({ "messages": [] }),
+        );
+        assert_eq!(plain.response_format(), &ResponseFormat::Text);
+        assert_eq!(plain.system_prompt(), None);
+        assert_eq!(plain.turn(), 1);
+    }
+}
