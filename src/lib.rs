@@ -581,7 +581,7 @@ pub use request::{
     ChaosFault, ChatMessage, ChatRequest, DeclaredTool, EarlierToolCall, ReceivedRequest,
     ResponseFormat, StreamOutcome, ToolResult,
 };
-pub use script::{CutKind, Jitter, Reply, Step, StreamError, ToolCall};
+pub use script::{CutKind, Jitter, Reply, Step, StreamError, Thinking, ToolCall, Usage};
 pub use server::{MockChatServer, MockChatServerBuilder, MockGuard, WaitTimeout};
 pub use traffic::{Chaos, RateLimit};
 pub use wire::{UnknownWireFormat, WireFormat};

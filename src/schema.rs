@@ -31,7 +31,9 @@ pub(crate) fn check_reply(reply: &Reply, chat: Option<&ChatRequest>) -> Result<(
             OutputPart::ToolCall {
                 name, arguments, ..
             } => calls.push((name.to_owned(), arguments)),
-            OutputPart::Refusal(_) => {}
+            OutputPart::Refusal(_)
+            | OutputPart::Thinking { .. }
+            | OutputPart::RedactedThinking(_) => {}
         }
     }
     for (name, arguments) in calls {

@@ -120,7 +120,7 @@ async fn respond(state: &ServerState, incoming: Incoming, watch_for_leaving: boo
     .or(endpoint.map(|endpoint| endpoint.format))
     .unwrap_or(WireFormat::OpenAiChatCompletions);
     let spec = format.spec();
-    let context = ResponseContext::for_request(&received, format, &state.ids);
+    let mut context = ResponseContext::for_request(&received, format, &state.ids);
     let mut rate_limit = None;
     if let Ok(chosen) = &mut decision {
         match shape_traffic(state, &mut received, chosen, context.prompt_tokens) {
@@ -129,6 +129,11 @@ async fn respond(state: &ServerState, incoming: Incoming, watch_for_leaving: boo
                 let recorder = state.recording.record(received);
                 return refused_response(spec, &refusal, &context, &recorder);
             }
+        }
+    }
+    if let Ok(chosen) = &decision {
+        if let ReplyKind::Stream(script) = &chosen.reply.kind {
+            context = context.for_script(script);
         }
     }
     // The encoder reads its stream options from the request, which the recording keeps.

@@ -2,7 +2,8 @@
 //! any wire format.
 //!
 //! - `reply.rs`: [`Reply`], the public builder a test writes, and its HTTP-error form.
-//! - `step.rs`: [`Step`] and [`ToolCall`], the pieces of an explicit script.
+//! - `step.rs`: [`Step`], [`Thinking`] and [`ToolCall`], the pieces of an explicit script.
+//! - `usage.rs`: [`Usage`], the token counts a script may state.
 //! - `timeline.rs`: the built script and the one function that turns it into timed
 //!   events ([`Script::timeline`]), which every wire format and playback consume.
 //! - `error.rs`: the failures a script can name ([`StreamError`], [`CutKind`]).
@@ -24,13 +25,15 @@ mod reply;
 pub(crate) mod rules;
 mod step;
 mod timeline;
+mod usage;
 
 pub(crate) use error::ErrorBody;
 pub use error::{CutKind, StreamError};
 pub use pacing::Jitter;
 pub use reply::Reply;
 pub(crate) use reply::{HttpError, ReplyKind};
-pub use step::{Step, ToolCall};
+pub use step::{Step, Thinking, ToolCall};
 pub(crate) use timeline::{
     Delivery, Ending, FinishReason, MessageEvent, OutputPart, Script, ScriptEvent,
 };
+pub use usage::Usage;

@@ -10,9 +10,9 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 
 use super::error::ErrorBody;
 use super::rules::{self, enforce};
-use super::step::{expand_tool_calls, split_arguments, split_into_words};
+use super::step::{expand_tool_calls, split_arguments, split_into_words, thinking_fragments};
 use super::timeline::{Delivery, Ending, Script};
-use super::{CutKind, Step, StreamError, ToolCall};
+use super::{CutKind, Step, StreamError, Thinking, ToolCall, Usage};
 
 /// The sentence of the original demo, streamed word by word by [`Reply::demo`].
 pub(crate) const DEMO_TEXT: &str = "Hello, this is a mocked chatbot. How can I help you?";
@@ -133,14 +133,25 @@ impl Reply {
             delivery: Delivery::default(),
             jitter: None,
             drawn_seed: None,
+            usage: Usage::default(),
+            reasoning_content: false,
+            bare_words: false,
         })
     }
 
     /// The reply of the original demo: `Hello, this is a mocked chatbot. How can I help
     /// you?`, word by word, with no delays (add them with [`token_delay`](Self::token_delay)).
     /// This is what a server answers when it was given no other reply.
+    ///
+    /// On `GET /stream` each word goes out bare, exactly as the original demo sent it
+    /// (`data: Hello,`, `data: this`, ...), since its page puts a space before each; the
+    /// chat formats send the words with their spaces, which concatenate to the sentence.
     pub fn demo() -> Reply {
-        Reply::text(DEMO_TEXT)
+        let mut reply = Reply::text(DEMO_TEXT);
+        if let ReplyKind::Stream(script) = &mut reply.kind {
+            script.bare_words = true;
+        }
+        reply
     }
 
     /// Streams `value` as compact JSON text, in fragments broken where a model's tokens
@@ -332,6 +343,64 @@ impl Reply {
             .with_param("messages")
             .with_code("context_length_exceeded"),
         )
+    }
+
+    /// Puts a block of reasoning before what the reply says: its text, refusal or tool
+    /// calls, after any reasoning it already has. See [`Step::thinking`] for how each
+    /// format frames it. Its fragments count as tokens, so an ending such as
+    /// [`disconnect_after`](Self::disconnect_after) counts them too.
+    ///
+    /// ```
+    /// use chatmock::Reply;
+    ///
+    /// let reply = Reply::text("It is sunny in Paris.").thinking("The user asks about Paris.");
+    /// # drop(reply);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// On an HTTP error reply, which says nothing.
+    #[track_caller]
+    pub fn thinking(mut self, thinking: impl Into<Thinking>) -> Reply {
+        let script = self.script_mut("thinking");
+        let at = script
+            .steps
+            .iter()
+            .position(|step| !step.kind.is_thinking())
+            .unwrap_or(script.steps.len());
+        let fragments = thinking_fragments(thinking.into(), None);
+        script.steps.splice(at..at, fragments);
+        self
+    }
+
+    /// Reports these token counts in the reply's usage instead of the computed ones;
+    /// see [`Usage`] for the defaults and where each format puts each count.
+    ///
+    /// # Panics
+    ///
+    /// On an HTTP error reply, which reports no usage.
+    #[track_caller]
+    pub fn usage(mut self, usage: Usage) -> Reply {
+        self.script_mut("usage").usage = usage;
+        self
+    }
+
+    /// Sends the reply's thinking in Chat Completions as the `reasoning_content` field of
+    /// the deltas and of the message, as DeepSeek, vLLM and other OpenAI-compatible
+    /// servers do. OpenAI itself sends no reasoning there, so by default Chat Completions
+    /// leaves the thinking out (and only counts it in
+    /// `completion_tokens_details.reasoning_tokens`).
+    ///
+    /// ```
+    /// use chatmock::Reply;
+    ///
+    /// let reply = Reply::text("4").thinking("2 + 2 is 4.").reasoning_content();
+    /// # drop(reply);
+    /// ```
+    #[track_caller]
+    pub fn reasoning_content(mut self) -> Reply {
+        self.script_mut("reasoning_content").reasoning_content = true;
+        self
     }
 
     /// Replaces the message of an HTTP error reply.

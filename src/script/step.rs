@@ -36,6 +36,17 @@ pub struct Step {
 pub(super) enum StepKind {
     Token(String),
     Refusal(String),
+    /// Expanded into `ThinkingFragment`s when the script is built.
+    Thinking(Thinking),
+    /// One word of a thinking block; `starts` marks the first of its block. Every
+    /// fragment carries the block's signature, so a format can close the block (or a
+    /// stream resumed inside it) with no state beyond the event.
+    ThinkingFragment {
+        text: String,
+        signature: Option<String>,
+        starts: bool,
+    },
+    RedactedThinking(String),
     /// Expanded into `ToolCallStart` and `ToolArguments` when the script is built.
     ToolCall(ToolCall),
     ToolCallStart {
@@ -72,6 +83,45 @@ impl Step {
     /// Anthropic's `refusal` stop reason, and Gemini's `SAFETY`, when the reply ends).
     pub fn refusal(text: impl Into<String>) -> Step {
         Step::new(StepKind::Refusal(text.into()))
+    }
+
+    /// A block of the model's reasoning, streamed in word-sized fragments (each timed
+    /// like a token and counted as a reasoning token) before what the model says. Each
+    /// format frames it as its API does: Anthropic `thinking` blocks ending in a
+    /// `signature_delta`, Responses `reasoning` items with summary-text deltas, Gemini
+    /// parts marked `thought: true`, Ollama's `message.thinking`. Chat Completions sends
+    /// none, as OpenAI does, unless the reply asks for
+    /// [`reasoning_content`](crate::Reply::reasoning_content). Give it a
+    /// [`Thinking`] to choose its signature.
+    ///
+    /// ```
+    /// use chatmock::{Reply, Step, Thinking};
+    ///
+    /// let reply = Reply::steps([
+    ///     Step::thinking("The user wants the weather."),
+    ///     Step::thinking(Thinking::new("Paris, then.").with_signature("EqQBCkYIARgC")),
+    ///     Step::token("Sunny."),
+    /// ]);
+    /// # drop(reply);
+    /// ```
+    pub fn thinking(thinking: impl Into<Thinking>) -> Step {
+        Step::new(StepKind::Thinking(thinking.into()))
+    }
+
+    /// A block of reasoning the provider sends encrypted, whole: Anthropic's
+    /// `redacted_thinking` block with `data`, a Responses `reasoning` item with no
+    /// summary whose `encrypted_content` is `data` (when the request includes
+    /// `reasoning.encrypted_content`). Formats with no such thing leave it out. It counts
+    /// as one reasoning token.
+    ///
+    /// ```
+    /// use chatmock::{Reply, Step};
+    ///
+    /// let reply = Reply::steps([Step::redacted_thinking("EmwKAhgBEgy3va3pzix"), Step::token("Hi.")]);
+    /// # drop(reply);
+    /// ```
+    pub fn redacted_thinking(data: impl Into<String>) -> Step {
+        Step::new(StepKind::RedactedThinking(data.into()))
     }
 
     /// A tool call: one event naming the function, then one event per fragment of its
@@ -223,6 +273,57 @@ impl ToolCall {
     }
 }
 
+/// A block of reasoning for [`Step::thinking`] and [`Reply::thinking`](crate::Reply::thinking):
+/// its text and, optionally, the signature the provider attaches to it.
+///
+/// Anthropic signs every thinking block (`signature_delta`) and clients send the block
+/// back with its signature in the next turn; Responses carries it as `encrypted_content`
+/// and Gemini as `thoughtSignature`. Without [`with_signature`](Self::with_signature)
+/// each block gets a signature derived from its text: the same text, the same signature.
+///
+/// ```
+/// use chatmock::{Reply, Thinking};
+///
+/// let reply = Reply::text("Sunny.")
+///     .thinking(Thinking::new("Check the forecast.").with_signature("EqQBCkYIARgC"));
+/// # drop(reply);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "a Thinking does nothing until it is part of a Reply"]
+pub struct Thinking {
+    text: String,
+    signature: Option<String>,
+}
+
+impl Thinking {
+    /// Reasoning `text`, streamed in word-sized fragments.
+    pub fn new(text: impl Into<String>) -> Thinking {
+        Thinking {
+            text: text.into(),
+            signature: None,
+        }
+    }
+
+    /// Sends `signature` as the block's signature instead of the derived one, so a test
+    /// can check that the client sends it back unchanged.
+    pub fn with_signature(mut self, signature: impl Into<String>) -> Thinking {
+        self.signature = Some(signature.into());
+        self
+    }
+}
+
+impl From<&str> for Thinking {
+    fn from(text: &str) -> Thinking {
+        Thinking::new(text)
+    }
+}
+
+impl From<String> for Thinking {
+    fn from(text: String) -> Thinking {
+        Thinking::new(text)
+    }
+}
+
 /// Splits JSON text where letters and digits meet punctuation, which is roughly where a
 /// model's tokens break it: `{"city":"Paris"}` becomes `{"`, `city`, `":"`, `Paris`, `"}`.
 pub(super) fn split_arguments(json: &str) -> Vec<String> {
@@ -241,14 +342,23 @@ pub(super) fn split_arguments(json: &str) -> Vec<String> {
 
 /// Replaces each tool call with the steps that stream it: one naming the function (which
 /// keeps the call's own delay), then one per fragment of its arguments. Calls are numbered
-/// from 0 in the order they appear.
+/// from 0 in the order they appear. Each thinking block becomes its word-sized fragments,
+/// the first keeping the block's own delay; an empty block is one empty fragment, so
+/// that it still shows.
 pub(super) fn expand_tool_calls(steps: impl IntoIterator<Item = Step>) -> Vec<Step> {
     let mut expanded = Vec::new();
     let mut calls = 0;
     for step in steps {
-        let StepKind::ToolCall(call) = step.kind else {
-            expanded.push(step);
-            continue;
+        let call = match step.kind {
+            StepKind::ToolCall(call) => call,
+            StepKind::Thinking(thinking) => {
+                expanded.extend(thinking_fragments(thinking, step.own_delay));
+                continue;
+            }
+            _ => {
+                expanded.push(step);
+                continue;
+            }
         };
         let index = calls;
         calls += 1;
@@ -269,13 +379,54 @@ pub(super) fn expand_tool_calls(steps: impl IntoIterator<Item = Step>) -> Vec<St
     expanded
 }
 
+/// The fragments that stream one thinking block.
+pub(super) fn thinking_fragments(thinking: Thinking, own_delay: Option<Duration>) -> Vec<Step> {
+    let mut words = split_into_words(&thinking.text);
+    if words.is_empty() {
+        words.push(String::new());
+    }
+    words
+        .into_iter()
+        .enumerate()
+        .map(|(position, text)| Step {
+            kind: StepKind::ThinkingFragment {
+                text,
+                signature: thinking.signature.clone(),
+                starts: position == 0,
+            },
+            own_delay: if position == 0 { own_delay } else { None },
+        })
+        .collect()
+}
+
 impl StepKind {
+    /// Whether this step is reasoning, which [`Reply::thinking`](crate::Reply::thinking)
+    /// puts its block after.
+    pub(super) fn is_thinking(&self) -> bool {
+        matches!(
+            self,
+            StepKind::Thinking(_)
+                | StepKind::ThinkingFragment { .. }
+                | StepKind::RedactedThinking(_)
+        )
+    }
+
     /// The message event of a content step: the unit in which tokens are timed, counted
     /// for endings and usage, and reported as progress.
     pub(super) fn content(&self) -> Option<MessageEvent<'_>> {
         Some(match self {
             StepKind::Token(text) => MessageEvent::Token(text),
             StepKind::Refusal(text) => MessageEvent::Refusal(text),
+            StepKind::ThinkingFragment {
+                text,
+                signature,
+                starts,
+            } => MessageEvent::Thinking {
+                text,
+                signature: signature.as_deref(),
+                starts: *starts,
+            },
+            StepKind::RedactedThinking(data) => MessageEvent::RedactedThinking(data),
             StepKind::ToolCallStart { index, id, name } => MessageEvent::ToolCallStart {
                 index: *index,
                 id: id.as_deref(),
@@ -286,6 +437,7 @@ impl StepKind {
                 fragment,
             },
             StepKind::ToolCall(_)
+            | StepKind::Thinking(_)
             | StepKind::Pause(_)
             | StepKind::Raw(_)
             | StepKind::Comment(_)

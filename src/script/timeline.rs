@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::pacing::{Jitter, JitteredGaps};
 use super::step::{Step, StepKind};
-use super::{CutKind, StreamError};
+use super::{CutKind, StreamError, Usage};
 
 /// A streamed reply's script.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +22,13 @@ pub(crate) struct Script {
     /// none: chosen for each request, before the timeline is played.
     pub(super) jitter: Option<Jitter>,
     pub(super) drawn_seed: Option<u64>,
+    /// What the script says of its usage; what it leaves out is counted.
+    pub(crate) usage: Usage,
+    /// Chat Completions sends the thinking as `reasoning_content`.
+    pub(crate) reasoning_content: bool,
+    /// The demo's reply: the raw demo format sends each word without the whitespace
+    /// before it, as the original demo did.
+    pub(crate) bare_words: bool,
 }
 
 /// How a stream ends when the script says it does not end normally.
@@ -61,6 +68,12 @@ impl Ending {
 pub(crate) enum OutputPart<'a> {
     Text(String),
     Refusal(String),
+    /// One thinking block, with its scripted signature if it has one.
+    Thinking {
+        text: String,
+        signature: Option<&'a str>,
+    },
+    RedactedThinking(&'a str),
     ToolCall {
         index: usize,
         id: Option<&'a str>,
@@ -86,6 +99,13 @@ impl Script {
     /// every format reports.
     pub(crate) fn completion_tokens(&self) -> u64 {
         self.delivered_content().count() as u64
+    }
+
+    /// How many of those are reasoning.
+    pub(crate) fn reasoning_tokens(&self) -> u64 {
+        self.delivered_content()
+            .filter(MessageEvent::is_reasoning)
+            .count() as u64
     }
 
     /// The delivered content gathered into parts: runs of text, runs of refusal, and
@@ -117,6 +137,26 @@ fn gather<'a>(events: impl Iterator<Item = MessageEvent<'a>>) -> Vec<OutputPart<
                     Some(OutputPart::ToolCall { arguments, .. }),
                 ) => {
                     arguments.push_str(fragment);
+                }
+                (
+                    MessageEvent::Thinking {
+                        text,
+                        starts: false,
+                        ..
+                    },
+                    Some(OutputPart::Thinking { text: all, .. }),
+                ) => all.push_str(text),
+                (
+                    MessageEvent::Thinking {
+                        text, signature, ..
+                    },
+                    _,
+                ) => parts.push(OutputPart::Thinking {
+                    text: text.to_owned(),
+                    signature,
+                }),
+                (MessageEvent::RedactedThinking(data), _) => {
+                    parts.push(OutputPart::RedactedThinking(data));
                 }
                 (MessageEvent::Token(text), _) => parts.push(OutputPart::Text(text.to_owned())),
                 (MessageEvent::Refusal(text), _) => {
@@ -316,6 +356,15 @@ pub(crate) enum MessageEvent<'a> {
     Token(&'a str),
     /// One piece of a refusal.
     Refusal(&'a str),
+    /// One fragment of a thinking block: `starts` on the block's first, which every
+    /// fragment gives the signature of (`None`: the format derives one from the text).
+    Thinking {
+        text: &'a str,
+        signature: Option<&'a str>,
+        starts: bool,
+    },
+    /// A whole block of encrypted reasoning.
+    RedactedThinking(&'a str),
     /// A tool call begins: its position among the reply's calls, the id the script gave
     /// it (if any) and the function's name.
     ToolCallStart {
@@ -393,8 +442,18 @@ impl MessageEvent<'_> {
             self,
             MessageEvent::Token(_)
                 | MessageEvent::Refusal(_)
+                | MessageEvent::Thinking { .. }
+                | MessageEvent::RedactedThinking(_)
                 | MessageEvent::ToolCallStart { .. }
                 | MessageEvent::ToolArguments { .. }
+        )
+    }
+
+    /// Whether this event is reasoning: counted as a reasoning token as well.
+    pub(crate) fn is_reasoning(&self) -> bool {
+        matches!(
+            self,
+            MessageEvent::Thinking { .. } | MessageEvent::RedactedThinking(_)
         )
     }
 }
@@ -427,6 +486,16 @@ mod tests {
                         MessageEvent::Start => "start".to_owned(),
                         MessageEvent::Token(text) => format!("token {text}"),
                         MessageEvent::Refusal(text) => format!("refusal {text}"),
+                        MessageEvent::Thinking {
+                            text,
+                            signature,
+                            starts,
+                        } => format!(
+                            "thinking{} {text} {}",
+                            if starts { "+" } else { "" },
+                            signature.unwrap_or("-")
+                        ),
+                        MessageEvent::RedactedThinking(data) => format!("redacted {data}"),
                         MessageEvent::ToolCallStart { index, id, name } => {
                             format!("call {index} {name} {}", id.unwrap_or("-"))
                         }

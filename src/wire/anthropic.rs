@@ -4,7 +4,12 @@
 //! then per content block `content_block_start`, `content_block_delta`s and
 //! `content_block_stop`, then `message_delta` with the stop reason and `message_stop`.
 //! Text (and refusals) make `text` blocks, tool calls `tool_use` blocks whose input
-//! streams as `input_json_delta` fragments.
+//! streams as `input_json_delta` fragments. Thinking makes `thinking` blocks, started
+//! with empty `thinking` and `signature`, streamed as `thinking_delta`s and closed by one
+//! `signature_delta` just before `content_block_stop`; redacted thinking is a
+//! `redacted_thinking` block whose `data` comes whole in its start, since there is no
+//! delta for it (wire reference §8.1; platform.claude.com/docs/en/build-with-claude/
+//! extended-thinking, "Streaming thinking").
 //! A `ping` follows the first block's start, as in the SDK's recorded streams. Errors are
 //! `{"type":"error","error":{"type","message"}}`, mid-stream as `event: error` (wire
 //! reference, §4).
@@ -18,7 +23,8 @@ use super::json::{
     arguments_json, arguments_value, content_text, count_parts, declared_tool, json_object,
     read_messages, role, string_field,
 };
-use super::{ApiError, Encoder, Format, ResponseContext, Usage};
+use super::reasoning::signature;
+use super::{ApiError, Encoder, Format, ResponseContext, Tokens, Usage};
 use crate::request::{
     ChatMessage, ChatRequest, EarlierToolCall, ReceivedRequest, ResponseFormat, ToolResult,
 };
@@ -167,10 +173,17 @@ struct MessageEncoder {
     refused: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum BlockKind {
     Text,
     ToolUse,
+    /// A thinking block: its text so far, which its derived signature is made from, and
+    /// the scripted signature.
+    Thinking {
+        text: String,
+        signature: Option<String>,
+    },
+    Redacted,
 }
 
 impl MessageEncoder {
@@ -200,6 +213,14 @@ impl MessageEncoder {
     }
 
     fn close_block(&mut self, frames: &mut Vec<Frame>) {
+        if let Some(BlockKind::Thinking {
+            text,
+            signature: scripted,
+        }) = &self.open
+        {
+            let signature = signature(text, scripted.as_deref());
+            frames.push(self.delta(json!({ "type": "signature_delta", "signature": signature })));
+        }
         if self.open.take().is_some() {
             frames.push(event(
                 "content_block_stop",
@@ -225,6 +246,27 @@ impl MessageEncoder {
         }
         frames.push(self.delta(json!({ "type": "text_delta", "text": text })));
     }
+
+    fn thinking(
+        &mut self,
+        text: &str,
+        scripted: Option<&str>,
+        starts: bool,
+        frames: &mut Vec<Frame>,
+    ) {
+        if starts || !matches!(self.open, Some(BlockKind::Thinking { .. })) {
+            let kind = BlockKind::Thinking {
+                text: String::new(),
+                signature: scripted.map(str::to_owned),
+            };
+            let block = json!({ "type": "thinking", "thinking": "", "signature": "" });
+            self.start_block(kind, block, frames);
+        }
+        if let Some(BlockKind::Thinking { text: all, .. }) = &mut self.open {
+            all.push_str(text);
+        }
+        frames.push(self.delta(json!({ "type": "thinking_delta", "thinking": text })));
+    }
 }
 
 fn event(kind: &'static str, mut fields: Value) -> Frame {
@@ -249,7 +291,10 @@ impl Encoder for MessageEncoder {
                     "model": self.context.model,
                     "stop_reason": null,
                     "stop_sequence": null,
-                    "usage": usage(self.context.prompt_tokens, 1)
+                    "usage": usage(&self.context.tokens(Usage {
+                        completion_tokens: 1,
+                        ..Usage::default()
+                    }))
                 });
                 frames.push(event("message_start", json!({ "message": message })));
             }
@@ -257,6 +302,15 @@ impl Encoder for MessageEncoder {
             MessageEvent::Refusal(text) => {
                 self.refused = true;
                 self.text(text, frames);
+            }
+            MessageEvent::Thinking {
+                text,
+                signature,
+                starts,
+            } => self.thinking(text, signature, starts, frames),
+            MessageEvent::RedactedThinking(data) => {
+                let block = json!({ "type": "redacted_thinking", "data": data });
+                self.start_block(BlockKind::Redacted, block, frames);
             }
             // The block names the tool with an empty input; the input then arrives as
             // partial JSON, starting with an empty fragment as the live API does.
@@ -283,7 +337,7 @@ impl Encoder for MessageEncoder {
                             "stop_reason": stop_reason(reason, self.refused),
                             "stop_sequence": null
                         },
-                        "usage": { "output_tokens": self.usage.completion_tokens }
+                        "usage": { "output_tokens": self.context.tokens(self.usage).output }
                     }),
                 ));
                 frames.push(event("message_stop", json!({})));
@@ -303,12 +357,15 @@ impl Encoder for MessageEncoder {
     }
 }
 
-fn usage(input_tokens: u64, output_tokens: u64) -> Value {
+/// Anthropic counts thinking in `output_tokens` and reports no total; cached prompt
+/// tokens are `cache_read_input_tokens` (platform.claude.com/docs/en/api/messages,
+/// `usage`).
+fn usage(tokens: &Tokens) -> Value {
     json!({
-        "input_tokens": input_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
-        "output_tokens": output_tokens
+        "input_tokens": tokens.input,
+        "cache_creation_input_tokens": tokens.cache_creation,
+        "cache_read_input_tokens": tokens.cached,
+        "output_tokens": tokens.output
     })
 }
 
@@ -398,6 +455,22 @@ fn complete_response(script: &Script, context: &ResponseContext) -> Value {
             OutputPart::Text(piece) | OutputPart::Refusal(piece) => {
                 text.get_or_insert_with(String::new).push_str(&piece);
             }
+            OutputPart::Thinking {
+                text: thinking,
+                signature: scripted,
+            } => {
+                content.extend(text.take().map(text_block));
+                let signature = signature(&thinking, scripted);
+                content.push(json!({
+                    "type": "thinking",
+                    "thinking": thinking,
+                    "signature": signature
+                }));
+            }
+            OutputPart::RedactedThinking(data) => {
+                content.extend(text.take().map(text_block));
+                content.push(json!({ "type": "redacted_thinking", "data": data }));
+            }
             OutputPart::ToolCall {
                 index,
                 id,
@@ -426,7 +499,7 @@ fn complete_response(script: &Script, context: &ResponseContext) -> Value {
         "model": context.model,
         "stop_reason": stop_reason(script.finish_reason(), refused),
         "stop_sequence": null,
-        "usage": usage(context.prompt_tokens, script.completion_tokens())
+        "usage": usage(&context.tokens(Usage::of_script(script)))
     })
 }
 

@@ -1,7 +1,7 @@
 //! What every response of one request shares, and the token counts formats report.
 
 use crate::request::ReceivedRequest;
-use crate::script::MessageEvent;
+use crate::script::{MessageEvent, Script, Usage as ScriptedUsage};
 
 use super::ids::IdGenerator;
 use super::WireFormat;
@@ -21,6 +21,14 @@ pub(crate) struct ResponseContext {
     pub(crate) prompt_tokens: u64,
     /// Random characters that make the default ids of this response's tool calls.
     tool_call_seed: String,
+    /// The counts the reply's script states, which override the computed ones.
+    scripted_usage: ScriptedUsage,
+    /// Chat Completions sends thinking as `reasoning_content` (`Reply::reasoning_content`).
+    pub(crate) reasoning_content: bool,
+    /// The raw demo format sends words without the whitespace before them (`Reply::demo`).
+    pub(crate) bare_words: bool,
+    /// The request's `include` asks for `reasoning.encrypted_content` (Responses).
+    pub(crate) encrypted_reasoning: bool,
 }
 
 impl ResponseContext {
@@ -51,6 +59,43 @@ impl ResponseContext {
             model: model.to_owned(),
             prompt_tokens,
             tool_call_seed: ids.alphanumeric("", 22),
+            scripted_usage: ScriptedUsage::default(),
+            reasoning_content: false,
+            bare_words: false,
+            encrypted_reasoning: request.body_value()["include"].as_array().is_some_and(
+                |include| {
+                    include
+                        .iter()
+                        .any(|item| item == "reasoning.encrypted_content")
+                },
+            ),
+        }
+    }
+
+    /// The context of a response that plays `script`: with the usage it states and the
+    /// options formats read from it.
+    pub(crate) fn for_script(mut self, script: &Script) -> Self {
+        self.scripted_usage = script.usage;
+        self.reasoning_content = script.reasoning_content;
+        self.bare_words = script.bare_words;
+        self
+    }
+
+    /// The usage to report for what was counted: the script's own counts where it
+    /// states them, else the computed ones.
+    pub(crate) fn tokens(&self, counted: Usage) -> Tokens {
+        let scripted = self.scripted_usage;
+        let input = scripted.input_tokens.unwrap_or(self.prompt_tokens);
+        let output = scripted.output_tokens.unwrap_or(counted.completion_tokens);
+        Tokens {
+            input,
+            output,
+            reasoning: scripted
+                .reasoning_tokens
+                .unwrap_or(counted.reasoning_tokens),
+            cached: scripted.cached_input_tokens.unwrap_or(0),
+            cache_creation: scripted.cache_creation_input_tokens.unwrap_or(0),
+            total: scripted.total_tokens.unwrap_or(input + output),
         }
     }
 
@@ -70,10 +115,11 @@ impl ResponseContext {
 }
 
 /// The completion tokens of a stream so far: one per content event, the unit every
-/// format's usage counts in.
+/// format's usage counts in, and of those the reasoning ones.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Usage {
     pub(crate) completion_tokens: u64,
+    pub(crate) reasoning_tokens: u64,
 }
 
 impl Usage {
@@ -82,5 +128,35 @@ impl Usage {
         if event.is_content() {
             self.completion_tokens += 1;
         }
+        if event.is_reasoning() {
+            self.reasoning_tokens += 1;
+        }
+    }
+
+    /// What a client receives of `script`, counted.
+    pub(crate) fn of_script(script: &Script) -> Usage {
+        Usage {
+            completion_tokens: script.completion_tokens(),
+            reasoning_tokens: script.reasoning_tokens(),
+        }
+    }
+}
+
+/// The usage a response reports, every count resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tokens {
+    pub(crate) input: u64,
+    /// Reasoning included.
+    pub(crate) output: u64,
+    pub(crate) reasoning: u64,
+    pub(crate) cached: u64,
+    pub(crate) cache_creation: u64,
+    pub(crate) total: u64,
+}
+
+impl Tokens {
+    /// The output tokens that are not reasoning (Gemini's `candidatesTokenCount`).
+    pub(crate) fn answer(&self) -> u64 {
+        self.output.saturating_sub(self.reasoning)
     }
 }

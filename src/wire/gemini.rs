@@ -5,7 +5,13 @@
 //! no `event:` lines and no end marker; without it the stream is one JSON array written
 //! piece by piece. The last chunk carries `finishReason` and the full `usageMetadata`.
 //! Function calls go out whole, as a `functionCall` part, once their last argument
-//! fragment is due; refusals are text that ends with `SAFETY`.
+//! fragment is due; refusals are text that ends with `SAFETY`. Thinking goes out as
+//! parts marked `"thought": true`, and the part after a thought carries the block's
+//! `thoughtSignature`, as gemini-2.5 sends it on the function call or text that follows;
+//! usage counts the thinking in `thoughtsTokenCount`, apart from
+//! `candidatesTokenCount`, and `totalTokenCount` is their sum with the prompt (wire
+//! reference §8.4; ai.google.dev/gemini-api/docs/thinking, "thought summaries" and
+//! "thought signatures"). Gemini has no redacted thinking: it is left out.
 //! Errors are `{"error":{"code","message","status"}}` (wire reference, §5).
 
 use std::borrow::Cow;
@@ -19,8 +25,9 @@ use super::json::{
     arguments_json, arguments_value, content_text, declared_tool, json_object, stream_flag,
     string_field,
 };
+use super::reasoning::signature;
 use super::tool_calls::PendingCalls;
-use super::{ApiError, Encoder, Format, ResponseContext, Usage, EVENT_STREAM};
+use super::{ApiError, Encoder, Format, ResponseContext, Tokens, Usage, EVENT_STREAM};
 use crate::request::{
     ChatMessage, ChatRequest, DeclaredTool, EarlierToolCall, ReceivedRequest, ResponseFormat,
     ToolResult,
@@ -248,6 +255,9 @@ struct ChunkEncoder {
     usage: Usage,
     calls: PendingCalls,
     refused: bool,
+    /// The thought block whose signature the next part that is no thought carries: its
+    /// text so far and its scripted signature.
+    thought: Option<(String, Option<String>)>,
 }
 
 impl ChunkEncoder {
@@ -259,7 +269,16 @@ impl ChunkEncoder {
             usage: Usage::default(),
             calls: PendingCalls::default(),
             refused: false,
+            thought: None,
         }
+    }
+
+    /// Adds the signature of the thought before `part`, if one is pending.
+    fn signed(&mut self, mut part: Value) -> Value {
+        if let Some((text, scripted)) = self.thought.take() {
+            part["thoughtSignature"] = json!(signature(&text, scripted.as_deref()));
+        }
+        part
     }
 
     fn frame(&mut self, chunk: String) -> Frame {
@@ -294,7 +313,7 @@ impl ChunkEncoder {
         }
         json!({
             "candidates": [candidate],
-            "usageMetadata": usage(&self.context, self.usage.completion_tokens),
+            "usageMetadata": usage(&self.context.tokens(self.usage)),
             "modelVersion": self.context.model,
             "responseId": self.context.id
         })
@@ -312,7 +331,9 @@ impl Encoder for ChunkEncoder {
         if !calls.is_empty() {
             let parts: Vec<Value> = calls
                 .into_iter()
-                .map(|(name, args)| json!({ "functionCall": { "name": name, "args": args } }))
+                .map(|(name, args)| {
+                    self.signed(json!({ "functionCall": { "name": name, "args": args } }))
+                })
                 .collect();
             let chunk = self.chunk(Value::Array(parts), None);
             frames.push(self.frame(chunk));
@@ -320,14 +341,31 @@ impl Encoder for ChunkEncoder {
         match event {
             MessageEvent::Token(text) | MessageEvent::Refusal(text) => {
                 self.refused |= matches!(event, MessageEvent::Refusal(_));
-                let chunk = self.chunk(json!([{ "text": text }]), None);
+                let part = self.signed(json!({ "text": text }));
+                let chunk = self.chunk(json!([part]), None);
+                frames.push(self.frame(chunk));
+            }
+            MessageEvent::Thinking {
+                text,
+                signature,
+                starts,
+            } => {
+                let thought = match self.thought.take() {
+                    Some(thought) if !starts => thought,
+                    _ => (String::new(), signature.map(str::to_owned)),
+                };
+                let (mut all, scripted) = thought;
+                all.push_str(text);
+                self.thought = Some((all, scripted));
+                let chunk = self.chunk(json!([{ "text": text, "thought": true }]), None);
                 frames.push(self.frame(chunk));
             }
             // The last chunk, or the error, closes the array: the array is the body, not
             // an end marker a script may leave out (`without_done`).
             MessageEvent::Finish(reason) => {
                 let reason = finish_reason(reason, self.refused);
-                let chunk = self.chunk(json!([{ "text": "" }]), Some(&reason));
+                let part = self.signed(json!({ "text": "" }));
+                let chunk = self.chunk(json!([part]), Some(&reason));
                 frames.push(self.frame(chunk));
                 self.close_array(frames);
             }
@@ -343,6 +381,7 @@ impl Encoder for ChunkEncoder {
             }
             MessageEvent::Start
             | MessageEvent::Done
+            | MessageEvent::RedactedThinking(_)
             | MessageEvent::ToolCallStart { .. }
             | MessageEvent::ToolArguments { .. } => {}
         }
@@ -354,12 +393,21 @@ impl Encoder for ChunkEncoder {
     }
 }
 
-fn usage(context: &ResponseContext, output_tokens: u64) -> Value {
-    json!({
-        "promptTokenCount": context.prompt_tokens,
-        "candidatesTokenCount": output_tokens,
-        "totalTokenCount": context.prompt_tokens + output_tokens
-    })
+/// `candidatesTokenCount` leaves the thoughts out; `thoughtsTokenCount` and
+/// `cachedContentTokenCount` are sent only when there are some, as the API does.
+fn usage(tokens: &Tokens) -> Value {
+    let mut usage = json!({
+        "promptTokenCount": tokens.input,
+        "candidatesTokenCount": tokens.answer(),
+        "totalTokenCount": tokens.total
+    });
+    if tokens.cached > 0 {
+        usage["cachedContentTokenCount"] = json!(tokens.cached);
+    }
+    if tokens.reasoning > 0 {
+        usage["thoughtsTokenCount"] = json!(tokens.reasoning);
+    }
+    usage
 }
 
 /// OpenAI's finish reasons in Gemini's words; anything else is sent upper-cased. A reply
@@ -396,34 +444,49 @@ fn error_body(status: StatusCode, error: &ErrorBody) -> Value {
 /// The complete response to `:generateContent`.
 fn complete_response(script: &Script, context: &ResponseContext) -> Value {
     let mut refused = false;
-    let parts: Vec<Value> = script
-        .delivered_output()
-        .into_iter()
-        .map(|part| match part {
+    let mut thought: Option<String> = None;
+    let mut parts: Vec<Value> = Vec::new();
+    for part in script.delivered_output() {
+        let mut part = match part {
             OutputPart::Text(text) => json!({ "text": text }),
             OutputPart::Refusal(text) => {
                 refused = true;
                 json!({ "text": text })
             }
+            OutputPart::Thinking {
+                text,
+                signature: scripted,
+            } => {
+                thought = Some(signature(&text, scripted));
+                parts.push(json!({ "text": text, "thought": true }));
+                continue;
+            }
+            OutputPart::RedactedThinking(_) => continue,
             OutputPart::ToolCall {
                 name, arguments, ..
             } => json!({
                 "functionCall": { "name": name, "args": arguments_value(&arguments) }
             }),
-        })
-        .collect();
-    let parts = if parts.is_empty() {
-        vec![json!({ "text": "" })]
-    } else {
-        parts
-    };
+        };
+        if let Some(signature) = thought.take() {
+            part["thoughtSignature"] = json!(signature);
+        }
+        parts.push(part);
+    }
+    if parts.is_empty() || thought.is_some() {
+        let mut part = json!({ "text": "" });
+        if let Some(signature) = thought {
+            part["thoughtSignature"] = json!(signature);
+        }
+        parts.push(part);
+    }
     json!({
         "candidates": [{
             "content": { "parts": parts, "role": "model" },
             "finishReason": finish_reason(script.finish_reason(), refused),
             "index": 0
         }],
-        "usageMetadata": usage(context, script.completion_tokens()),
+        "usageMetadata": usage(&context.tokens(Usage::of_script(script))),
         "modelVersion": context.model,
         "responseId": context.id
     })

@@ -11,7 +11,7 @@
 //! - `frame.rs`: the frames an encoder produces and their layout on the wire (SSE
 //!   events and comments, or bytes written verbatim for NDJSON and JSON arrays).
 //! - `context.rs`: what every response of one request shares (ids, model, usage).
-//! - `json.rs`, `tool_calls.rs`, `error.rs`: helpers several formats use.
+//! - `json.rs`, `tool_calls.rs`, `reasoning.rs`, `error.rs`: helpers several formats use.
 //! - `ids.rs`: deterministic response ids.
 //! - `rate_limits.rs`: rate-limit headers in each provider's names and units.
 //!
@@ -30,9 +30,10 @@ mod openai_chat;
 mod openai_responses;
 mod plain_text;
 pub(crate) mod rate_limits;
+mod reasoning;
 mod tool_calls;
 
-pub(crate) use context::{ResponseContext, Usage};
+pub(crate) use context::{ResponseContext, Tokens, Usage};
 pub(crate) use error::ApiError;
 
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};

@@ -4,6 +4,9 @@
 //! false}`; the last has `"done": true`, the `done_reason` and the timing counters, all
 //! durations in nanoseconds. Ollama streams unless the request says `"stream": false`.
 //! Tool calls go out whole, as `message.tool_calls`, once their last fragment is due.
+//! Thinking goes in `message.thinking`, on lines of its own with empty `content`, and is
+//! left out when there is none (wire reference §8.5; docs.ollama.com/capabilities/
+//! thinking); Ollama has no redacted thinking or signatures.
 //! Errors are `{"error":"..."}`, mid-stream as one more line (wire reference, §5).
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,7 +23,7 @@ use super::json::{
     role, string_field,
 };
 use super::tool_calls::PendingCalls;
-use super::{ApiError, Encoder, Format, ResponseContext, Usage};
+use super::{ApiError, Encoder, Format, ResponseContext, Tokens, Usage};
 use crate::request::{
     ChatMessage, ChatRequest, EarlierToolCall, ReceivedRequest, ResponseFormat, ToolResult,
 };
@@ -178,14 +181,14 @@ impl Encoder for LineEncoder {
             MessageEvent::Token(text) | MessageEvent::Refusal(text) => {
                 frames.push(ndjson(&self.line(text, false)));
             }
+            MessageEvent::Thinking { text, .. } => {
+                let mut line = self.line("", false);
+                line["message"]["thinking"] = json!(text);
+                frames.push(ndjson(&line));
+            }
             MessageEvent::Finish(reason) => {
                 let mut last = self.line("", true);
-                add_final_fields(
-                    &mut last,
-                    &self.context,
-                    reason,
-                    self.usage.completion_tokens,
-                );
+                add_final_fields(&mut last, &self.context.tokens(self.usage), reason);
                 frames.push(ndjson(&last));
             }
             MessageEvent::Error(error) => frames.push(ndjson(&error_body(&error.body))),
@@ -195,6 +198,7 @@ impl Encoder for LineEncoder {
             )),
             MessageEvent::Start
             | MessageEvent::Done
+            | MessageEvent::RedactedThinking(_)
             | MessageEvent::ToolCallStart { .. }
             | MessageEvent::ToolArguments { .. } => {}
         }
@@ -215,12 +219,8 @@ fn tool_calls_json(calls: Vec<(String, Value)>) -> Value {
 }
 
 /// The fields of the final object: why generation stopped and Ollama's counters.
-fn add_final_fields(
-    object: &mut Value,
-    context: &ResponseContext,
-    reason: FinishReason<'_>,
-    eval_count: u64,
-) {
+fn add_final_fields(object: &mut Value, tokens: &Tokens, reason: FinishReason<'_>) {
+    let eval_count = tokens.output;
     // Ollama reports only these two.
     object["done_reason"] = json!(match reason {
         FinishReason::Length => "length",
@@ -231,7 +231,7 @@ fn add_final_fields(
     });
     object["total_duration"] = json!(5_000_000u64 + eval_count * 1_000_000);
     object["load_duration"] = json!(1_000_000u64);
-    object["prompt_eval_count"] = json!(context.prompt_tokens);
+    object["prompt_eval_count"] = json!(tokens.input);
     object["prompt_eval_duration"] = json!(1_000_000u64);
     object["eval_count"] = json!(eval_count);
     object["eval_duration"] = json!(eval_count * 1_000_000);
@@ -244,10 +244,13 @@ fn error_body(error: &ErrorBody) -> Value {
 /// The single object for `"stream": false`.
 fn complete_response(script: &Script, context: &ResponseContext) -> Value {
     let mut text = String::new();
+    let mut thinking = String::new();
     let mut calls = Vec::new();
     for part in script.delivered_output() {
         match part {
             OutputPart::Text(piece) | OutputPart::Refusal(piece) => text.push_str(&piece),
+            OutputPart::Thinking { text: piece, .. } => thinking.push_str(&piece),
+            OutputPart::RedactedThinking(_) => {}
             OutputPart::ToolCall {
                 name, arguments, ..
             } => calls.push((name.to_owned(), arguments_value(&arguments))),
@@ -259,14 +262,16 @@ fn complete_response(script: &Script, context: &ResponseContext) -> Value {
         "message": { "role": "assistant", "content": text },
         "done": true
     });
+    if !thinking.is_empty() {
+        object["message"]["thinking"] = json!(thinking);
+    }
     if !calls.is_empty() {
         object["message"]["tool_calls"] = tool_calls_json(calls);
     }
     add_final_fields(
         &mut object,
-        context,
+        &context.tokens(Usage::of_script(script)),
         script.finish_reason(),
-        script.completion_tokens(),
     );
     object
 }

@@ -4,7 +4,11 @@
 //! and `model` on every chunk: a first chunk carrying the role, one chunk per token, a
 //! final chunk with an empty delta and the `finish_reason`, then `data: [DONE]`. Refusals
 //! travel in `delta.refusal`, tool calls in `delta.tool_calls`. This is the shape captured
-//! from the live API (see the wire reference, §2.3-2.4).
+//! from the live API (see the wire reference, §2.3-2.4). OpenAI sends no reasoning text
+//! in this API, only its count in `completion_tokens_details.reasoning_tokens`; a reply
+//! with `reasoning_content` sends thinking as `delta.reasoning_content` and
+//! `message.reasoning_content`, as DeepSeek and vLLM do (wire reference §8.3;
+//! api-docs.deepseek.com/guides/reasoning_model).
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde_json::{json, Value};
@@ -14,7 +18,7 @@ use super::json::{
     arguments_json, content_text, count_parts, function_tools, json_kind, json_object, json_string,
     openai_response_format, push_json_string, read_messages, role, string_field,
 };
-use super::{ApiError, Encoder, Format, ResponseContext, Usage};
+use super::{ApiError, Encoder, Format, ResponseContext, Tokens, Usage};
 use crate::request::{ChatMessage, ChatRequest, EarlierToolCall, ReceivedRequest, ToolResult};
 use crate::script::{ErrorBody, MessageEvent, OutputPart, Script};
 
@@ -200,7 +204,7 @@ impl ChunkEncoder {
             "system_fingerprint": context.system_fingerprint,
             "choices": []
         });
-        chunk["usage"] = usage(context.prompt_tokens, self.usage.completion_tokens);
+        chunk["usage"] = usage(&context.tokens(self.usage));
         Frame::data(chunk.to_string())
     }
 }
@@ -236,6 +240,10 @@ impl Encoder for ChunkEncoder {
                 self.role_pending = true;
                 return;
             }
+            MessageEvent::Thinking { text, .. } if self.context.reasoning_content => {
+                self.text_chunk("{\"reasoning_content\":", text, "}")
+            }
+            MessageEvent::Thinking { .. } | MessageEvent::RedactedThinking(_) => return,
             MessageEvent::Token(text) => self.text_chunk("{\"content\":", text, "}"),
             MessageEvent::Refusal(text) => self.text_chunk("{\"refusal\":", text, "}"),
             // The first chunk of a call names it, with empty arguments; later chunks
@@ -302,10 +310,15 @@ fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
 pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> Value {
     let mut text = None;
     let mut refusal = None;
+    let mut reasoning: Option<String> = None;
     let mut tool_calls = Vec::new();
     for part in script.delivered_output() {
         match part {
             OutputPart::Text(all) => text.get_or_insert_with(String::new).push_str(&all),
+            OutputPart::Thinking { text: all, .. } => {
+                reasoning.get_or_insert_with(String::new).push_str(&all);
+            }
+            OutputPart::RedactedThinking(_) => {}
             OutputPart::Refusal(all) => refusal.get_or_insert_with(String::new).push_str(&all),
             OutputPart::ToolCall {
                 index,
@@ -332,6 +345,9 @@ pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> V
     if !tool_calls.is_empty() {
         message["tool_calls"] = Value::Array(tool_calls);
     }
+    if let Some(reasoning) = reasoning.filter(|_| context.reasoning_content) {
+        message["reasoning_content"] = json!(reasoning);
+    }
     json!({
         "id": context.id,
         "object": "chat.completion",
@@ -343,20 +359,21 @@ pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> V
             "logprobs": null,
             "finish_reason": script.finish_reason().as_openai()
         }],
-        "usage": usage(context.prompt_tokens, script.completion_tokens()),
+        "usage": usage(&context.tokens(Usage::of_script(script))),
         "service_tier": "default",
         "system_fingerprint": context.system_fingerprint
     })
 }
 
-fn usage(prompt_tokens: u64, completion_tokens: u64) -> Value {
+/// `completion_tokens` include the reasoning tokens (wire reference §2.1, §8.3).
+fn usage(tokens: &Tokens) -> Value {
     json!({
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
-        "prompt_tokens_details": { "cached_tokens": 0, "audio_tokens": 0 },
+        "prompt_tokens": tokens.input,
+        "completion_tokens": tokens.output,
+        "total_tokens": tokens.total,
+        "prompt_tokens_details": { "cached_tokens": tokens.cached, "audio_tokens": 0 },
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": tokens.reasoning,
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0

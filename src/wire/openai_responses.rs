@@ -7,7 +7,14 @@
 //! `response.completed`, and the body closes: there is no `[DONE]` (wire reference, §3).
 //! A refusal is a message item with a `refusal` part (`response.refusal.delta`); a tool
 //! call is a `function_call` item whose arguments stream as
-//! `response.function_call_arguments.delta`.
+//! `response.function_call_arguments.delta`. Thinking is a `reasoning` item (`rs_…`)
+//! whose one summary part streams as `response.reasoning_summary_part.added`,
+//! `response.reasoning_summary_text.delta`s, `response.reasoning_summary_text.done` and
+//! `response.reasoning_summary_part.done`; the item carries `encrypted_content` (the
+//! block's signature) only when the request's `include` names
+//! `reasoning.encrypted_content`. Redacted thinking is a reasoning item with no summary
+//! (wire reference §8.2; platform.openai.com/docs/api-reference/responses-streaming,
+//! `response.reasoning_summary_*`; openai-python `response_reasoning_item.py`).
 
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
@@ -18,7 +25,8 @@ use super::json::{
     arguments_json, content_text, count_parts, declared_tool, json_object, model,
     openai_response_format, role, stream_flag, string_field,
 };
-use super::{openai_chat, ApiError, Encoder, Format, ResponseContext, Usage};
+use super::reasoning::signature;
+use super::{openai_chat, ApiError, Encoder, Format, ResponseContext, Tokens, Usage};
 use crate::request::{ChatMessage, ChatRequest, EarlierToolCall, ReceivedRequest, ToolResult};
 use crate::script::{ErrorBody, FinishReason, MessageEvent, Script};
 
@@ -156,7 +164,16 @@ struct OpenItem {
 enum ItemKind {
     Text,
     Refusal,
-    FunctionCall { call_id: String, name: String },
+    FunctionCall {
+        call_id: String,
+        name: String,
+    },
+    /// Thinking, with one summary part, or (`summary: false`) redacted thinking, whose
+    /// content is its encrypted data.
+    Reasoning {
+        summary: bool,
+        signature: Option<String>,
+    },
 }
 
 impl ResponseEncoder {
@@ -210,28 +227,42 @@ impl ResponseEncoder {
         let item = OpenItem {
             id: match &kind {
                 ItemKind::FunctionCall { call_id, .. } => format!("fc_{call_id}"),
-                ItemKind::Text | ItemKind::Refusal => {
-                    let message_id = self.context.id.replacen("resp_", "msg_", 1);
+                ItemKind::Text | ItemKind::Refusal | ItemKind::Reasoning { .. } => {
+                    let prefix = match kind {
+                        ItemKind::Reasoning { .. } => "rs_",
+                        _ => "msg_",
+                    };
+                    let item_id = self.context.id.replacen("resp_", prefix, 1);
                     match index {
-                        0 => message_id,
-                        _ => format!("{message_id}_{index}"),
+                        0 => item_id,
+                        _ => format!("{item_id}_{index}"),
                     }
                 }
             },
             kind,
             content: String::new(),
         };
-        let added = item_json(&item, "in_progress", false);
+        let added = item_json(&item, "in_progress", false, &self.context);
         frames.push(self.event(
             "response.output_item.added",
             json!({ "output_index": index, "item": added }),
         ));
+        if matches!(item.kind, ItemKind::Reasoning { summary: true, .. }) {
+            let mut part_added = self.summary_location(&item.id);
+            part_added["part"] = json!({ "type": "summary_text", "text": "" });
+            frames.push(self.event("response.reasoning_summary_part.added", part_added));
+        }
         if let Some(part) = part_json(&item.kind, "") {
             let mut part_added = self.location(&item.id, true);
             part_added["part"] = part;
             frames.push(self.event("response.content_part.added", part_added));
         }
         self.open = Some(item);
+    }
+
+    /// Where the events of a reasoning item's one summary part point.
+    fn summary_location(&self, item_id: &str) -> Value {
+        json!({ "item_id": item_id, "output_index": self.output_index(), "summary_index": 0 })
     }
 
     /// Finishes the open item: its content is done, then the item.
@@ -242,6 +273,15 @@ impl ResponseEncoder {
         let is_call = matches!(item.kind, ItemKind::FunctionCall { .. });
         let mut done = self.location(&item.id, !is_call);
         match &item.kind {
+            ItemKind::Reasoning { summary: true, .. } => {
+                let mut text_done = self.summary_location(&item.id);
+                text_done["text"] = json!(item.content);
+                frames.push(self.event("response.reasoning_summary_text.done", text_done));
+                let mut part_done = self.summary_location(&item.id);
+                part_done["part"] = json!({ "type": "summary_text", "text": item.content });
+                frames.push(self.event("response.reasoning_summary_part.done", part_done));
+            }
+            ItemKind::Reasoning { summary: false, .. } => {}
             ItemKind::Text => {
                 done["text"] = json!(item.content);
                 done["logprobs"] = json!([]);
@@ -262,7 +302,7 @@ impl ResponseEncoder {
             part_done["part"] = part;
             frames.push(self.event("response.content_part.done", part_done));
         }
-        let finished = item_json(&item, "completed", true);
+        let finished = item_json(&item, "completed", true, &self.context);
         frames.push(self.event(
             "response.output_item.done",
             json!({ "output_index": self.output_index(), "item": finished }),
@@ -276,8 +316,13 @@ impl ResponseEncoder {
         };
         item.content.push_str(text);
         let with_part = !matches!(item.kind, ItemKind::FunctionCall { .. });
+        let reasoning = matches!(item.kind, ItemKind::Reasoning { .. });
         let id = item.id.clone();
-        let mut delta = self.location(&id, with_part);
+        let mut delta = if reasoning {
+            self.summary_location(&id)
+        } else {
+            self.location(&id, with_part)
+        };
         delta["delta"] = json!(text);
         if kind == "response.output_text.delta" {
             delta["logprobs"] = json!([]);
@@ -286,9 +331,38 @@ impl ResponseEncoder {
     }
 }
 
-/// An output item: a message holding one text or refusal part, or a function call.
-fn item_json(item: &OpenItem, status: &str, with_content: bool) -> Value {
+/// An output item: a message holding one text or refusal part, a function call, or
+/// reasoning. A reasoning item has no `status`, as in the live capture (wire reference
+/// §8.2), and its `encrypted_content` only when the request asked for it.
+fn item_json(
+    item: &OpenItem,
+    status: &str,
+    with_content: bool,
+    context: &ResponseContext,
+) -> Value {
     match &item.kind {
+        ItemKind::Reasoning {
+            summary,
+            signature: scripted,
+        } => {
+            let summary: Vec<Value> = (*summary && with_content)
+                .then(|| json!({ "type": "summary_text", "text": item.content }))
+                .into_iter()
+                .collect();
+            let mut reasoning = json!({ "id": item.id, "type": "reasoning", "summary": summary });
+            if context.encrypted_reasoning {
+                reasoning["encrypted_content"] = json!(match scripted {
+                    // Redacted thinking is nothing but its encrypted data.
+                    Some(data)
+                        if !matches!(item.kind, ItemKind::Reasoning { summary: true, .. }) =>
+                    {
+                        data.clone()
+                    }
+                    _ => signature(&item.content, scripted.as_deref()),
+                });
+            }
+            reasoning
+        }
         ItemKind::FunctionCall { call_id, name } => json!({
             "id": item.id,
             "type": "function_call",
@@ -320,7 +394,7 @@ fn part_json(kind: &ItemKind, text: &str) -> Option<Value> {
             Some(json!({ "type": "output_text", "text": text, "annotations": [], "logprobs": [] }))
         }
         ItemKind::Refusal => Some(json!({ "type": "refusal", "refusal": text })),
-        ItemKind::FunctionCall { .. } => None,
+        ItemKind::FunctionCall { .. } | ItemKind::Reasoning { .. } => None,
     }
 }
 
@@ -341,6 +415,30 @@ impl Encoder for ResponseEncoder {
                 self.open(ItemKind::Refusal, frames);
                 self.delta("response.refusal.delta", text, frames);
             }
+            MessageEvent::Thinking {
+                text,
+                signature,
+                starts,
+            } => {
+                let kind = ItemKind::Reasoning {
+                    summary: true,
+                    signature: signature.map(str::to_owned),
+                };
+                if starts {
+                    self.close(frames);
+                }
+                self.open(kind, frames);
+                self.delta("response.reasoning_summary_text.delta", text, frames);
+            }
+            MessageEvent::RedactedThinking(data) => {
+                self.close(frames);
+                let kind = ItemKind::Reasoning {
+                    summary: false,
+                    signature: Some(data.to_owned()),
+                };
+                self.open(kind, frames);
+                self.close(frames);
+            }
             MessageEvent::ToolCallStart { index, id, name } => {
                 // Every call gets an item of its own, even right after another.
                 self.close(frames);
@@ -360,8 +458,8 @@ impl Encoder for ResponseEncoder {
                 }
                 self.close(frames);
                 let output = std::mem::take(&mut self.done_items);
-                let (kind, response) =
-                    closing_response(&self.context, reason, output, self.usage.completion_tokens);
+                let tokens = self.context.tokens(self.usage);
+                let (kind, response) = closing_response(&self.context, reason, output, &tokens);
                 frames.push(self.event(kind, json!({ "response": response })));
             }
             // The stream simply ends after its last event.
@@ -398,9 +496,9 @@ fn closing_response(
     context: &ResponseContext,
     finish_reason: FinishReason<'_>,
     output: Vec<Value>,
-    output_tokens: u64,
+    tokens: &Tokens,
 ) -> (&'static str, Value) {
-    let usage = usage(context, output_tokens);
+    let usage = usage(tokens);
     let incomplete_reason = match finish_reason {
         FinishReason::Length => Some("max_output_tokens"),
         FinishReason::ContentFilter => Some("content_filter"),
@@ -440,13 +538,14 @@ fn response_object(
     })
 }
 
-fn usage(context: &ResponseContext, output_tokens: u64) -> Value {
+/// `output_tokens` include the reasoning tokens (wire reference §8.2).
+fn usage(tokens: &Tokens) -> Value {
     json!({
-        "input_tokens": context.prompt_tokens,
-        "input_tokens_details": { "cached_tokens": 0 },
-        "output_tokens": output_tokens,
-        "output_tokens_details": { "reasoning_tokens": 0 },
-        "total_tokens": context.prompt_tokens + output_tokens
+        "input_tokens": tokens.input,
+        "input_tokens_details": { "cached_tokens": tokens.cached },
+        "output_tokens": tokens.output,
+        "output_tokens_details": { "reasoning_tokens": tokens.reasoning },
+        "total_tokens": tokens.total
     })
 }
 
@@ -492,7 +591,7 @@ fn complete_response(script: &Script, context: &ResponseContext) -> Value {
         context,
         script.finish_reason(),
         encoder.done_items,
-        script.completion_tokens(),
+        &context.tokens(Usage::of_script(script)),
     )
     .1
 }

@@ -1,6 +1,8 @@
 //! The original demo's format (`GET /stream`): each token is one `data: <token>` event,
 //! then `data: [DONE]`. No JSON envelope: a browser page can append `event.data` as it
-//! arrives. Refusals are sent as text; tool calls are left out.
+//! arrives. Refusals are sent as text; thinking and tool calls are left out. The demo's
+//! own reply (`Reply::demo`) sends each word bare, as the original Flask demo did
+//! (`data: Hello,`, `data: this`, ...): its page writes `" " + event.data`.
 //!
 //! Tokens travel as bare text, so two things cannot round-trip in this format (use Chat
 //! Completions when they matter): a CRLF inside a token arrives as LF, and a token that
@@ -40,8 +42,10 @@ impl Format for PlainText {
         true
     }
 
-    fn encoder(&self, _request: &ReceivedRequest, _context: ResponseContext) -> Box<dyn Encoder> {
-        Box::new(PlainTextEncoder)
+    fn encoder(&self, _request: &ReceivedRequest, context: ResponseContext) -> Box<dyn Encoder> {
+        Box::new(PlainTextEncoder {
+            bare_words: context.bare_words,
+        })
     }
 
     fn complete_response(&self, script: &Script, context: &ResponseContext) -> Value {
@@ -53,12 +57,20 @@ impl Format for PlainText {
     }
 }
 
-struct PlainTextEncoder;
+struct PlainTextEncoder {
+    /// Send each token without the whitespace before it.
+    bare_words: bool,
+}
 
 impl Encoder for PlainTextEncoder {
     fn encode(&mut self, event: MessageEvent<'_>, frames: &mut Vec<Frame>) {
         match event {
             MessageEvent::Token(text) | MessageEvent::Refusal(text) => {
+                let text = if self.bare_words {
+                    text.trim_start()
+                } else {
+                    text
+                };
                 frames.push(Frame::data(text));
             }
             MessageEvent::Done => frames.push(Frame::data("[DONE]")),
@@ -71,6 +83,8 @@ impl Encoder for PlainTextEncoder {
             // Plain text has no way to say "call this tool".
             MessageEvent::Start
             | MessageEvent::Finish(_)
+            | MessageEvent::Thinking { .. }
+            | MessageEvent::RedactedThinking(_)
             | MessageEvent::ToolCallStart { .. }
             | MessageEvent::ToolArguments { .. } => {}
         }

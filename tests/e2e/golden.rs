@@ -8,17 +8,43 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use chatmock::{MockChatServer, Reply, Step, StreamError, ToolCall};
+use chatmock::{MockChatServer, Reply, Step, StreamError, Thinking, ToolCall, Usage};
 use reqwest::Method;
 use serde_json::{json, Value};
 
 const REGENERATE: &str = "if the change is intended, regenerate with \
                           `CHATMOCK_UPDATE_GOLDEN=1 cargo test --test e2e golden` and review the diff";
 
-/// A reply has only one ending, so text with a tool call, a refusal and a mid-stream
-/// error each need a script of their own.
-fn scripts() -> [(&'static str, Reply); 3] {
+/// Thinking (with a scripted and a derived signature, and a redacted block) before text
+/// and a tool call, with usage details the script states.
+fn thinking() -> Reply {
+    Reply::steps([
+        Step::thinking(Thinking::new("The user wants Paris.").with_signature("EqQBCkYIARgC")),
+        Step::redacted_thinking("EmwKAhgBEgy3va3pzix"),
+        Step::thinking("Check the forecast."),
+        Step::token("Sunny"),
+        Step::tool_call(
+            ToolCall::function("get_weather", json!({ "city": "Paris" })).with_id("call_1"),
+        ),
+    ])
+    .usage(Usage {
+        cached_input_tokens: Some(2),
+        cache_creation_input_tokens: Some(1),
+        ..Usage::default()
+    })
+}
+
+/// The scripts, and the one format a script is for if it is not for all: a reply has
+/// only one ending, so text with a tool call, a refusal and a mid-stream error each need
+/// a script of their own; thinking sent as `reasoning_content` is Chat Completions' own.
+fn scripts() -> [(&'static str, Reply, Option<&'static str>); 5] {
     [
+        ("thinking", thinking(), None),
+        (
+            "thinking_reasoning_content",
+            thinking().reasoning_content(),
+            Some("openai_chat_completions"),
+        ),
         (
             "text_tool_call",
             Reply::steps([
@@ -28,13 +54,23 @@ fn scripts() -> [(&'static str, Reply); 3] {
                     ToolCall::function("get_weather", json!({ "city": "Paris" })).with_id("call_1"),
                 ),
             ]),
+            None,
         ),
-        ("refusal", Reply::refusal("I can't help with that.")),
+        ("refusal", Reply::refusal("I can't help with that."), None),
         (
             "error_midstream",
             Reply::text("Hello there friend").error_after(2, StreamError::server_error()),
+            None,
         ),
     ]
+}
+
+/// The scripts golden files of `format` cover.
+fn scripts_for(format: &str) -> impl Iterator<Item = (&'static str, Reply)> + '_ {
+    scripts()
+        .into_iter()
+        .filter(move |(_, _, only)| only.is_none_or(|only| only == format))
+        .map(|(name, reply, _)| (name, reply))
 }
 
 /// (format directory, variant, method, path, request body). The variant says whether the
@@ -52,6 +88,11 @@ fn cases() -> Vec<Case> {
     let chat = |stream: bool| json!({ "model": "gpt-4o", "messages": user, "stream": stream });
     let responses =
         |stream: bool| json!({ "model": "gpt-4o", "input": "Weather in Paris?", "stream": stream });
+    let responses_include = |stream: bool| {
+        let mut body = responses(stream);
+        body["include"] = json!(["reasoning.encrypted_content"]);
+        body
+    };
     let anthropic = |stream: bool| {
         json!({
             "model": "claude-sonnet-4-5", "max_tokens": 256, "messages": user, "stream": stream
@@ -79,6 +120,8 @@ fn cases() -> Vec<Case> {
         ("openai_chat_completions", "complete", Method::POST, chat_path, Some(chat(false))),
         ("openai_responses", "stream", Method::POST, "/v1/responses", Some(responses(true))),
         ("openai_responses", "complete", Method::POST, "/v1/responses", Some(responses(false))),
+        ("openai_responses", "stream_include", Method::POST, "/v1/responses", Some(responses_include(true))),
+        ("openai_responses", "complete_include", Method::POST, "/v1/responses", Some(responses_include(false))),
         ("anthropic_messages", "stream", Method::POST, "/v1/messages", Some(anthropic(true))),
         ("anthropic_messages", "complete", Method::POST, "/v1/messages", Some(anthropic(false))),
         ("gemini", "stream", Method::POST, gemini_sse, Some(gemini.clone())),
@@ -200,7 +243,7 @@ fn compare(file: &Path, actual: &[u8]) -> Result<(), String> {
 async fn check_format(format: &str) {
     let mut failures = Vec::new();
     for (_, variant, method, path, body) in cases().into_iter().filter(|case| case.0 == format) {
-        for (script_name, script) in scripts() {
+        for (script_name, script) in scripts_for(format) {
             let actual = capture(script, method.clone(), path, body.as_ref()).await;
             let file = golden_dir()
                 .join(format)
@@ -249,7 +292,7 @@ fn no_golden_file_is_left_over() {
     let wanted: BTreeSet<PathBuf> = cases()
         .iter()
         .flat_map(|(format, variant, ..)| {
-            scripts().map(|(script, _)| {
+            scripts_for(format).map(move |(script, _)| {
                 golden_dir()
                     .join(format)
                     .join(format!("{script}_{variant}.txt"))
