@@ -26,6 +26,7 @@ mod plain_tests;
 mod process;
 mod properties;
 mod raw_stream;
+mod reasoning;
 mod reconnect;
 mod recording;
 mod reliability;

@@ -15,7 +15,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chatmock::{
-    CutKind, MockChatServer, ReceivedRequest, Reply, Step, StreamError, StreamOutcome, ToolCall,
+    CutKind, MockChatServer, ReceivedRequest, Reply, Step, StreamError, StreamOutcome, Thinking,
+    ToolCall, Usage,
 };
 use serde_json::{json, Value};
 
@@ -998,4 +999,144 @@ async fn anthropic_python_runs_an_agent_loop_tool_use_result_answer() {
     let call_id = result["tool_use"]["id"].as_str().unwrap();
     assert!(call_id.starts_with("toolu_"), "{call_id}");
     assert_weather_loop_recorded(&server, call_id).await;
+}
+
+/// Thinking with a scripted signature, a redacted block and thinking with a derived
+/// signature, then text and a tool call, with cache counts the script states.
+fn thinking_reply() -> Reply {
+    Reply::steps([
+        Step::thinking(Thinking::new("The user wants Paris.").with_signature("EqQBCkYIARgC")),
+        Step::redacted_thinking("EmwKAhgBEgy3va3pzix"),
+        Step::thinking("Check the forecast."),
+        Step::token("Let me check."),
+        Step::tool_call(
+            ToolCall::function("get_weather", json!({ "city": "Paris" })).with_id("toolu_paris"),
+        ),
+    ])
+    .token_delay(Duration::from_millis(2))
+    .usage(Usage {
+        cached_input_tokens: Some(1024),
+        cache_creation_input_tokens: Some(64),
+        ..Usage::default()
+    })
+}
+
+/// What both Anthropic SDKs must make of [`thinking_reply`].
+fn assert_anthropic_thinking(result: &Value) {
+    assert_eq!(
+        result["thinking"],
+        "The user wants Paris.Check the forecast."
+    );
+    let signatures = result["signatures"].as_array().unwrap();
+    assert_eq!(signatures.len(), 2, "{result}");
+    assert_eq!(signatures[0], "EqQBCkYIARgC");
+    let derived = signatures[1].as_str().unwrap();
+    assert!(!derived.is_empty() && derived != "EqQBCkYIARgC", "{result}");
+    assert_eq!(result["text"], "Let me check.");
+    assert_eq!(
+        result["content"],
+        json!([
+            { "type": "thinking", "thinking": "The user wants Paris.", "signature": "EqQBCkYIARgC" },
+            { "type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix" },
+            { "type": "thinking", "thinking": "Check the forecast.", "signature": derived },
+            { "type": "text", "text": "Let me check." },
+            { "type": "tool_use", "id": "toolu_paris", "name": "get_weather", "input": { "city": "Paris" } },
+        ])
+    );
+    assert_eq!(result["stop_reason"], "tool_use");
+    assert_eq!(result["usage"]["cache_read_input_tokens"], 1024);
+    assert_eq!(result["usage"]["cache_creation_input_tokens"], 64);
+    // Four and three words of thinking, the redacted block, the text, the call's six.
+    assert_eq!(result["usage"]["output_tokens"], 4 + 3 + 1 + 1 + 6);
+}
+
+#[tokio::test]
+async fn anthropic_python_streams_thinking_with_signatures_into_the_final_message() {
+    let server = MockChatServer::builder()
+        .reply(thinking_reply())
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::AnthropicPython, &server, "thinking_stream").await else {
+        return;
+    };
+    assert_anthropic_thinking(&run.result);
+    let requests = ended_requests(&server, 1).await;
+    assert_eq!(requests[0].body_value()["thinking"]["type"], "enabled");
+}
+
+#[tokio::test]
+async fn anthropic_node_streams_thinking_with_signatures_into_the_final_message() {
+    let server = MockChatServer::builder()
+        .reply(thinking_reply())
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::AnthropicNode, &server, "thinking_stream").await else {
+        return;
+    };
+    assert_anthropic_thinking(&run.result);
+}
+
+#[tokio::test]
+async fn openai_python_streams_reasoning_summaries_and_keeps_the_reasoning_item() {
+    let server = MockChatServer::builder()
+        .reply(thinking_reply())
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::OpenAiPython, &server, "responses_reasoning").await else {
+        return;
+    };
+    let result = &run.result;
+    let types: Vec<&str> = result["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|kind| kind.as_str().unwrap())
+        .collect();
+    // The first reasoning item's events, in the documented order.
+    let start = types
+        .iter()
+        .position(|kind| *kind == "response.output_item.added")
+        .unwrap();
+    assert_eq!(
+        types[start..start + 3],
+        [
+            "response.output_item.added",
+            "response.reasoning_summary_part.added",
+            "response.reasoning_summary_text.delta",
+        ]
+    );
+    assert_eq!(
+        result["summary"],
+        "The user wants Paris.Check the forecast."
+    );
+    assert_eq!(
+        result["summary_done"],
+        json!(["The user wants Paris.", "Check the forecast."])
+    );
+    assert_eq!(
+        result["final_output_types"],
+        json!([
+            "reasoning",
+            "reasoning",
+            "reasoning",
+            "message",
+            "function_call"
+        ])
+    );
+    let reasoning = result["final_reasoning"].as_array().unwrap();
+    assert_eq!(reasoning[0]["summary"], json!(["The user wants Paris."]));
+    assert_eq!(reasoning[0]["encrypted_content"], "EqQBCkYIARgC");
+    // The redacted block is a reasoning item with no summary, only its data.
+    assert_eq!(reasoning[1]["summary"], json!([]));
+    assert_eq!(reasoning[1]["encrypted_content"], "EmwKAhgBEgy3va3pzix");
+    assert!(reasoning[2]["encrypted_content"].is_string(), "{result}");
+    assert_eq!(result["final_output_text"], "Let me check.");
+    let usage = &result["usage"];
+    assert_eq!(usage["cached_tokens"], 1024);
+    assert_eq!(usage["reasoning_tokens"], 4 + 3 + 1);
+    assert_eq!(usage["output_tokens"], 4 + 3 + 1 + 1 + 6);
+    assert_eq!(
+        usage["total_tokens"].as_u64(),
+        Some(usage["input_tokens"].as_u64().unwrap() + 15)
+    );
 }

@@ -30,6 +30,8 @@ function client(maxRetries = 0) {
 function blockJson(block) {
   if (block.type === 'text') return { type: 'text', text: block.text };
   if (block.type === 'tool_use') return { type: 'tool_use', id: block.id, name: block.name, input: block.input };
+  if (block.type === 'thinking') return { type: 'thinking', thinking: block.thinking, signature: block.signature };
+  if (block.type === 'redacted_thinking') return { type: 'redacted_thinking', data: block.data };
   return { type: block.type };
 }
 
@@ -49,6 +51,45 @@ async function messagesStream() {
     content: final.content.map(blockJson),
     stop_reason: final.stop_reason,
     usage: { input_tokens: final.usage.input_tokens, output_tokens: final.usage.output_tokens },
+  };
+}
+
+/** Streams a message with extended thinking: the SDK's thinking and signature events,
+ * then its final message. */
+async function thinkingStream() {
+  const stream = client().messages.stream({
+    model: MODEL,
+    max_tokens: 2048,
+    thinking: { type: 'enabled', budget_tokens: 1024 },
+    messages: MESSAGES,
+    tools: TOOLS,
+  });
+  let thinking = '';
+  let text = '';
+  const signatures = [];
+  stream.on('thinking', (delta) => {
+    thinking += delta;
+  });
+  stream.on('signature', (signature) => {
+    signatures.push(signature);
+  });
+  stream.on('text', (delta) => {
+    text += delta;
+  });
+  const final = await stream.finalMessage();
+  const usage = final.usage;
+  return {
+    thinking,
+    signatures,
+    text,
+    content: final.content.map(blockJson),
+    stop_reason: final.stop_reason,
+    usage: {
+      input_tokens: usage.input_tokens,
+      output_tokens: usage.output_tokens,
+      cache_read_input_tokens: usage.cache_read_input_tokens,
+      cache_creation_input_tokens: usage.cache_creation_input_tokens,
+    },
   };
 }
 
@@ -74,7 +115,7 @@ async function midStreamError() {
   return { text, error: null };
 }
 
-const SCENARIOS = { messages_stream: messagesStream, mid_stream_error: midStreamError };
+const SCENARIOS = { messages_stream: messagesStream, thinking_stream: thinkingStream, mid_stream_error: midStreamError };
 
 if (!(scenario in SCENARIOS)) {
   console.error(`usage: node anthropic_client.mjs BASE_URL {${Object.keys(SCENARIOS).join('|')}}`);

@@ -36,6 +36,10 @@ def block_json(block):
         return {"type": "text", "text": block.text}
     if block.type == "tool_use":
         return {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
+    if block.type == "thinking":
+        return {"type": "thinking", "thinking": block.thinking, "signature": block.signature}
+    if block.type == "redacted_thinking":
+        return {"type": "redacted_thinking", "data": block.data}
     return {"type": block.type}
 
 
@@ -56,6 +60,41 @@ def messages_stream():
         "usage": {
             "input_tokens": final.usage.input_tokens,
             "output_tokens": final.usage.output_tokens,
+        },
+    }
+
+
+def thinking_stream():
+    """Streams a message with extended thinking: the SDK's thinking and signature events,
+    then its final message, whose blocks go back to the API unchanged in the next turn."""
+    thinking, signatures, text = "", [], ""
+    with client().messages.stream(
+        model=MODEL,
+        max_tokens=2048,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=MESSAGES,
+        tools=TOOLS,
+    ) as stream:
+        for event in stream:
+            if event.type == "thinking":
+                thinking += event.thinking
+            elif event.type == "signature":
+                signatures.append(event.signature)
+            elif event.type == "text":
+                text += event.text
+        final = stream.get_final_message()
+    usage = final.usage
+    return {
+        "thinking": thinking,
+        "signatures": signatures,
+        "text": text,
+        "content": [block_json(block) for block in final.content],
+        "stop_reason": final.stop_reason,
+        "usage": {
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cache_read_input_tokens": usage.cache_read_input_tokens,
+            "cache_creation_input_tokens": usage.cache_creation_input_tokens,
         },
     }
 
@@ -178,6 +217,7 @@ def agent_loop():
 SCENARIOS = {
     "agent_loop": agent_loop,
     "rate_limit_quota": rate_limit_quota,
+    "thinking_stream": thinking_stream,
     "messages_stream": messages_stream,
     "mid_stream_error": mid_stream_error,
     "retry_overloaded": retry_overloaded,

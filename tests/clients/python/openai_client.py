@@ -151,6 +151,59 @@ def responses_stream():
     }
 
 
+def responses_reasoning():
+    """Streams a response that reasons, asking for the encrypted reasoning: the raw
+    reasoning summary events, then the stream helper's final response."""
+    events = client().responses.create(
+        model="o4-mini",
+        input="What's the weather in Paris?",
+        reasoning={"effort": "low", "summary": "auto"},
+        include=["reasoning.encrypted_content"],
+        stream=True,
+    )
+    types, summary, summary_done = [], "", []
+    for event in events:
+        types.append(event.type)
+        if event.type == "response.reasoning_summary_text.delta":
+            summary += event.delta
+        elif event.type == "response.reasoning_summary_text.done":
+            summary_done.append(event.text)
+
+    with client().responses.stream(
+        model="o4-mini",
+        input="What's the weather in Paris?",
+        reasoning={"effort": "low", "summary": "auto"},
+        include=["reasoning.encrypted_content"],
+    ) as stream:
+        for _ in stream:
+            pass
+        final = stream.get_final_response()
+    reasoning = [item for item in final.output if item.type == "reasoning"]
+    usage = final.usage
+    return {
+        "types": types,
+        "summary": summary,
+        "summary_done": summary_done,
+        "final_output_types": [item.type for item in final.output],
+        "final_reasoning": [
+            {
+                "id": item.id,
+                "summary": [part.text for part in item.summary],
+                "encrypted_content": item.encrypted_content,
+            }
+            for item in reasoning
+        ],
+        "final_output_text": final.output_text,
+        "usage": {
+            "input_tokens": usage.input_tokens,
+            "cached_tokens": usage.input_tokens_details.cached_tokens,
+            "output_tokens": usage.output_tokens,
+            "reasoning_tokens": usage.output_tokens_details.reasoning_tokens,
+            "total_tokens": usage.total_tokens,
+        },
+    }
+
+
 def chat_refusal():
     """A streamed refusal, read through the SDK's stream helper as an application would."""
     with client().chat.completions.stream(model=MODEL, messages=MESSAGES) as stream:
@@ -331,6 +384,7 @@ SCENARIOS = {
     "chat_tool_calls": chat_tool_calls,
     "chat_refusal": chat_refusal,
     "responses_stream": responses_stream,
+    "responses_reasoning": responses_reasoning,
     "responses_error": responses_error,
     "retry_rate_limit": retry_rate_limit,
     "mid_stream_error": mid_stream_error,
