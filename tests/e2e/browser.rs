@@ -208,7 +208,9 @@ async fn a_browser_event_source_reads_the_demo_stream_from_another_origin() {
         "done",
         "the page never saw [DONE]; its DOM:\n{dom}"
     );
+    // One space between words: the server sends them bare and the page joins them.
     assert_eq!(text_of_element(&dom, "output"), DEMO_TEXT);
+    assert!(!text_of_element(&dom, "output").contains("  "));
 
     let requests = server
         .wait_for_streams_to_end()

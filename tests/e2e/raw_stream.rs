@@ -5,7 +5,7 @@ use chatmock::{MockChatServer, Reply};
 use crate::support::parse_sse;
 
 #[tokio::test]
-async fn get_stream_sends_each_token_as_a_data_event_then_done() {
+async fn get_stream_sends_the_demo_reply_exactly_as_the_original_demo_did() {
     let server = MockChatServer::builder().reply(Reply::demo()).start().await;
 
     let response = reqwest::get(format!("{}/stream", server.uri()))
@@ -19,18 +19,28 @@ async fn get_stream_sends_each_token_as_a_data_event_then_done() {
     );
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
     let body = response.text().await.unwrap();
+    // Exactly the original Flask demo's events: each word bare after `data: `.
+    let original: String = "Hello, this is a mocked chatbot. How can I help you?"
+        .split(' ')
+        .chain(["[DONE]"])
+        .map(|word| format!("data: {word}\n\n"))
+        .collect();
+    assert_eq!(body, original);
     assert_eq!(
         body,
-        "data: Hello,\n\ndata:  this\n\ndata:  is\n\ndata:  a\n\ndata:  mocked\n\n\
-         data:  chatbot.\n\ndata:  How\n\ndata:  can\n\ndata:  I\n\ndata:  help\n\n\
-         data:  you?\n\ndata: [DONE]\n\n"
+        "data: Hello,\n\ndata: this\n\ndata: is\n\ndata: a\n\ndata: mocked\n\n\
+         data: chatbot.\n\ndata: How\n\ndata: can\n\ndata: I\n\ndata: help\n\n\
+         data: you?\n\ndata: [DONE]\n\n"
     );
     let events = parse_sse(body.as_bytes()).await;
-    let text: String = events[..events.len() - 1]
+    let words: Vec<&str> = events[..events.len() - 1]
         .iter()
         .map(|event| event.data.as_str())
         .collect();
-    assert_eq!(text, "Hello, this is a mocked chatbot. How can I help you?");
+    assert_eq!(
+        words.join(" "),
+        "Hello, this is a mocked chatbot. How can I help you?"
+    );
 }
 
 #[tokio::test]
