@@ -463,7 +463,7 @@ mod tests {
     use std::time::Duration;
 
     use super::{Beat, MessageEvent, OutputPart, Script, ScriptEvent};
-    use crate::script::{CutKind, Reply, ReplyKind, Step, StreamError, ToolCall};
+    use crate::script::{CutKind, Reply, ReplyKind, Step, StreamError, Thinking, ToolCall};
 
     fn ms(millis: u64) -> Duration {
         Duration::from_millis(millis)
@@ -688,6 +688,38 @@ mod tests {
                 ],
             ),
             (
+                "thinking streams in words timed like tokens, each block marked at its start",
+                Reply::steps([
+                    Step::thinking(Thinking::new("a b").with_signature("s")),
+                    Step::thinking("c").after(ms(50)),
+                    Step::redacted_thinking("x"),
+                    Step::token("d"),
+                ])
+                .token_delay(ms(10)),
+                &[
+                    "0 start",
+                    "0 thinking+ a s",
+                    "10 thinking  b s",
+                    "60 thinking+ c -",
+                    "70 redacted x",
+                    "80 token d",
+                    "80 finish stop",
+                    "80 done",
+                ],
+            ),
+            (
+                "Reply::thinking goes before the content and after earlier thinking",
+                Reply::text("d").thinking("a").thinking(""),
+                &[
+                    "0 start",
+                    "0 thinking+ a -",
+                    "0 thinking+  -",
+                    "0 token d",
+                    "0 finish stop",
+                    "0 done",
+                ],
+            ),
+            (
                 "refusals are content too",
                 Reply::refusal("No thanks").token_delay(ms(10)),
                 &[
@@ -833,6 +865,44 @@ mod tests {
         let nothing = script(Reply::steps(steps()).stall_after(0));
         assert_eq!(nothing.delivered_output(), []);
         assert_eq!(nothing.completion_tokens(), 0);
+    }
+
+    #[test]
+    fn delivered_output_gathers_each_thinking_block_and_counts_reasoning() {
+        let reply = Reply::steps([
+            Step::thinking(Thinking::new("a b").with_signature("s")),
+            Step::thinking("c d"),
+            Step::redacted_thinking("x"),
+            Step::token("e"),
+        ]);
+        let whole = script(reply.clone());
+        assert_eq!(
+            whole.delivered_output(),
+            [
+                OutputPart::Thinking {
+                    text: "a b".to_owned(),
+                    signature: Some("s"),
+                },
+                OutputPart::Thinking {
+                    text: "c d".to_owned(),
+                    signature: None,
+                },
+                OutputPart::RedactedThinking("x"),
+                OutputPart::Text("e".to_owned()),
+            ]
+        );
+        assert_eq!(whole.completion_tokens(), 6);
+        assert_eq!(whole.reasoning_tokens(), 5);
+        // Cut inside the second block: half of it was delivered.
+        let cut = script(reply.end_cleanly_after(3));
+        assert_eq!(
+            cut.delivered_output().last(),
+            Some(&OutputPart::Thinking {
+                text: "c".to_owned(),
+                signature: None,
+            })
+        );
+        assert_eq!(cut.reasoning_tokens(), 3);
     }
 
     #[test]

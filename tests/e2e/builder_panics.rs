@@ -155,6 +155,16 @@ async fn a_mis_built_scenario_panics_at_the_line_that_builds_it() {
             "Reply::token_delay: this option applies to streamed replies",
         ),
         (
+            ".thinking(\"Hmm.\")",
+            Box::new(|| drop(Reply::server_error().thinking("Hmm."))),
+            "Reply::thinking: this option applies to streamed replies",
+        ),
+        (
+            ".usage(chatmock::Usage::default())",
+            Box::new(|| drop(Reply::overloaded().usage(chatmock::Usage::default()))),
+            "Reply::usage: this option applies to streamed replies",
+        ),
+        (
             ".retry_after(second)",
             Box::new(move || drop(Reply::text("Hi").retry_after(second))),
             "Reply::retry_after: this option applies to HTTP error replies",

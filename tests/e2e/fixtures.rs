@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chatmock::{
     matchers, CutKind, Fixture, Jitter, Mock, MockChatServer, MockChatServerBuilder, Reply, Step,
-    StreamError, StreamOutcome, ToolCall, WireFormat,
+    StreamError, StreamOutcome, Thinking, ToolCall, Usage, WireFormat,
 };
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -300,6 +300,51 @@ fn every_reply_key_builds_the_reply_the_builder_builds() {
         (
             json!({ "text": "a b", "disconnect_after": 0 }),
             Reply::text("a b").disconnect_after(0),
+        ),
+        (
+            json!({ "text": "a", "thinking": "Think first.", "reasoning_content": true }),
+            Reply::text("a")
+                .thinking("Think first.")
+                .reasoning_content(),
+        ),
+        (
+            json!({ "text": "a", "thinking": { "text": "Signed.", "signature": "sig" },
+                    "reasoning_content": false }),
+            Reply::text("a").thinking(Thinking::new("Signed.").with_signature("sig")),
+        ),
+        (
+            json!({ "steps": [
+                { "thinking": "Hmm." },
+                { "thinking": { "text": "Aha.", "signature": "s1" }, "after": "5ms" },
+                { "redacted_thinking": "opaque" },
+                { "token": "Done." }
+            ] }),
+            Reply::steps([
+                Step::thinking("Hmm."),
+                Step::thinking(Thinking::new("Aha.").with_signature("s1")).after(ms(5)),
+                Step::redacted_thinking("opaque"),
+                Step::token("Done."),
+            ]),
+        ),
+        (
+            json!({ "text": "a", "usage": { "input_tokens": 10, "output_tokens": 5,
+                    "reasoning_tokens": 2, "cached_input_tokens": 8,
+                    "cache_creation_input_tokens": 1, "total_tokens": 15 } }),
+            Reply::text("a").usage(Usage {
+                input_tokens: Some(10),
+                output_tokens: Some(5),
+                reasoning_tokens: Some(2),
+                cached_input_tokens: Some(8),
+                cache_creation_input_tokens: Some(1),
+                total_tokens: Some(15),
+            }),
+        ),
+        (
+            json!({ "text": "a", "usage": { "cached_input_tokens": 3 } }),
+            Reply::text("a").usage(Usage {
+                cached_input_tokens: Some(3),
+                ..Usage::default()
+            }),
         ),
         (
             json!({ "text": "a b", "reset_connection_after": 1 }),
@@ -1127,8 +1172,8 @@ fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
              \"token_delay\", \"tokens_per_second\", \"jitter\", \"finish_reason\", \
              \"without_done\", \"error_after\", \"end_cleanly_after\", \"disconnect_after\", \
              \"reset_connection_after\", \"stall_after\", \"event_ids\", \
-             \"reconnection_time\", \"keep_alive\", \"crlf_line_endings\" and \
-             \"fragment_writes\"",
+             \"reconnection_time\", \"keep_alive\", \"crlf_line_endings\", \
+             \"fragment_writes\", \"thinking\", \"usage\" and \"reasoning_content\"",
         ),
         (
             "typo at the top level",
@@ -1280,6 +1325,52 @@ fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
             "reply.keep_alive",
             "a keep-alive interval of zero would send comments without end: use an interval \
              above zero",
+        ),
+        (
+            "thinking that is a number",
+            r#"{"reply": {"steps": [{"thinking": 3}]}}"#,
+            "reply.steps[0].thinking",
+            "expected thinking: its text, or {\"text\": ..., \"signature\": ...}, found 3",
+        ),
+        (
+            "thinking without its text",
+            r#"{"reply": {"text": "a", "thinking": {"signature": "s"}}}"#,
+            "reply.thinking",
+            "thinking needs \"text\": expected the reasoning's text, found none",
+        ),
+        (
+            "a typo in thinking",
+            r#"{"reply": {"text": "a", "thinking": {"text": "t", "signatur": "s"}}}"#,
+            "reply.thinking.signatur",
+            "unknown key \"signatur\" in thinking (did you mean \"signature\"?); the keys \
+             allowed are \"text\" and \"signature\"",
+        ),
+        (
+            "a signature that is not a string",
+            r#"{"reply": {"text": "a", "thinking": {"text": "t", "signature": 1}}}"#,
+            "reply.thinking.signature",
+            "expected a string, found 1",
+        ),
+        (
+            "a negative token count in usage",
+            r#"{"reply": {"text": "a", "usage": {"cached_input_tokens": -1}}}"#,
+            "reply.usage.cached_input_tokens",
+            "expected a number of tokens, found -1",
+        ),
+        (
+            "a typo in usage",
+            r#"{"reply": {"text": "a", "usage": {"cached_tokens": 1}}}"#,
+            "reply.usage.cached_tokens",
+            "unknown key \"cached_tokens\" in usage; the keys allowed are \"input_tokens\", \
+             \"output_tokens\", \"reasoning_tokens\", \"cached_input_tokens\", \
+             \"cache_creation_input_tokens\" and \"total_tokens\"",
+        ),
+        (
+            "thinking on an HTTP error",
+            r#"{"reply": {"http_error": 500, "thinking": "t"}}"#,
+            "reply.thinking",
+            "this option applies to streamed replies, but this reply is an HTTP 500 error, \
+             which has no stream: use delay_headers to delay the error response",
         ),
         (
             "zero bytes per write",
