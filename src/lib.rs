@@ -65,6 +65,55 @@
 //! The same script serves a streaming request (one event per token) and a non-streaming
 //! one (one JSON response with the whole text, after the script's total time).
 //!
+//! # Reasoning and usage
+//!
+//! A reply can think before it answers: [`Reply::thinking`] and [`Step::thinking`] stream
+//! a block of reasoning in word-sized fragments, with a signature of its own
+//! ([`Thinking::with_signature`]) or one derived from its text, and
+//! [`Step::redacted_thinking`] sends an encrypted block whole. Each format frames it as
+//! its API does: Anthropic `thinking` blocks that end in a `signature_delta`, and
+//! `redacted_thinking` blocks; Responses `reasoning` items with summary-text events (and
+//! `encrypted_content` when the request includes `reasoning.encrypted_content`); Gemini
+//! parts marked `thought: true`; Ollama's `message.thinking`. Chat Completions sends no
+//! reasoning, as OpenAI does, unless the reply asks for the `reasoning_content` field of
+//! DeepSeek and vLLM ([`Reply::reasoning_content`]).
+//!
+//! Usage is counted from the script (thinking fragments are reasoning tokens);
+//! [`Reply::usage`] states any count instead, including cached and cache-creation prompt
+//! tokens, and each format puts it where its API does (see [`Usage`]).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use chatmock::{MockChatServer, Reply, Thinking, Usage};
+//! use serde_json::json;
+//!
+//! let server = MockChatServer::builder()
+//!     .reply(
+//!         Reply::text("It is sunny.")
+//!             .thinking(Thinking::new("Check the forecast.").with_signature("EqQBCkYIARgC"))
+//!             .usage(Usage { cached_input_tokens: Some(1024), ..Usage::default() }),
+//!     )
+//!     .start()
+//!     .await;
+//!
+//! let body = json!({
+//!     "model": "claude-sonnet-4-5", "max_tokens": 2048,
+//!     "thinking": { "type": "enabled", "budget_tokens": 1024 },
+//!     "messages": [{ "role": "user", "content": "Weather in Paris?" }]
+//! });
+//! let url = format!("{}/v1/messages", server.uri());
+//! let message: serde_json::Value =
+//!     reqwest::Client::new().post(url).json(&body).send().await.unwrap().json().await.unwrap();
+//! assert_eq!(
+//!     message["content"][0],
+//!     json!({ "type": "thinking", "thinking": "Check the forecast.", "signature": "EqQBCkYIARgC" })
+//! );
+//! assert_eq!(message["content"][1]["text"], "It is sunny.");
+//! assert_eq!(message["usage"]["cache_read_input_tokens"], 1024);
+//! # }
+//! ```
+//!
 //! # Wire formats
 //!
 //! The endpoint a client calls picks the [`WireFormat`]: OpenAI Chat Completions

@@ -133,7 +133,7 @@ impl Reply {
             delivery: Delivery::default(),
             jitter: None,
             drawn_seed: None,
-            usage: Usage::default(),
+            usage: None,
             reasoning_content: false,
             bare_words: false,
         })
@@ -381,7 +381,7 @@ impl Reply {
     /// On an HTTP error reply, which reports no usage.
     #[track_caller]
     pub fn usage(mut self, usage: Usage) -> Reply {
-        self.script_mut("usage").usage = usage;
+        self.script_mut("usage").usage = Some(Box::new(usage));
         self
     }
 

@@ -22,8 +22,9 @@ pub(crate) struct Script {
     /// none: chosen for each request, before the timeline is played.
     pub(super) jitter: Option<Jitter>,
     pub(super) drawn_seed: Option<u64>,
-    /// What the script says of its usage; what it leaves out is counted.
-    pub(crate) usage: Usage,
+    /// What the script says of its usage, if anything; what it leaves out is counted.
+    /// Boxed: most scripts state none, and a reply stays small.
+    pub(crate) usage: Option<Box<Usage>>,
     /// Chat Completions sends the thinking as `reasoning_content`.
     pub(crate) reasoning_content: bool,
     /// The demo's reply: the raw demo format sends each word without the whitespace

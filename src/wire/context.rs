@@ -75,7 +75,7 @@ impl ResponseContext {
     /// The context of a response that plays `script`: with the usage it states and the
     /// options formats read from it.
     pub(crate) fn for_script(mut self, script: &Script) -> Self {
-        self.scripted_usage = script.usage;
+        self.scripted_usage = script.usage.as_deref().copied().unwrap_or_default();
         self.reasoning_content = script.reasoning_content;
         self.bare_words = script.bare_words;
         self
