@@ -45,7 +45,7 @@ use crate::socket::Connection;
 use crate::sync::lock;
 use crate::traffic::{Cost, RateLimiter, Refusal};
 use crate::wire::rate_limits::RateLimitReading;
-use crate::wire::{self, ApiError, Endpoint, Format, ResponseContext, WireFormat};
+use crate::wire::{self, ApiError, Endpoint, Format, ResponseContext, Service, WireFormat};
 use serde_json::Value;
 
 /// Bodies above this size get a 413: far above any real chat request, low enough that a
@@ -109,6 +109,9 @@ async fn respond(state: &ServerState, incoming: Incoming, watch_for_leaving: boo
         connection,
         ..
     } = incoming;
+    if let Some(endpoint) = endpoint.filter(|endpoint| endpoint.service == Service::Embeddings) {
+        return embeddings_response(state, received, endpoint, body_error).await;
+    }
     let mut decision = match body_error {
         Some(error) => Err(error),
         None => choose_reply(state, &mut received, endpoint),
@@ -289,6 +292,77 @@ fn refused_response(
     response
 }
 
+/// The answer at an embeddings endpoint: deterministic vectors in the format's shape,
+/// unless a mock (or the fallback) says otherwise. Its reply's HTTP error is sent in the
+/// provider's shape; a streamed reply's delays (`delay_headers` and the script's whole
+/// time) come before the vectors, and a stall never answers. With nothing mounted the
+/// vectors are sent at once: they need no script.
+async fn embeddings_response(
+    state: &ServerState,
+    mut received: ReceivedRequest,
+    endpoint: Endpoint,
+    body_error: Option<ApiError>,
+) -> Response {
+    let spec = endpoint.format.spec();
+    let context = ResponseContext::for_request(&received, endpoint.format, &state.ids);
+    let decision = match body_error {
+        Some(error) => Err(error),
+        None => choose_reply(state, &mut received, Some(endpoint))
+            .map(Some)
+            .or_else(|error| {
+                if error.body.code.as_deref() == Some("no_mock_matched") {
+                    Ok(None)
+                } else {
+                    Err(error)
+                }
+            }),
+    };
+    // Read before the request goes to the recording; unused if the request failed.
+    let body = match &decision {
+        Ok(_) => spec.embeddings(&received, &context),
+        Err(_) => Ok(Value::Null),
+    };
+    let recorder = state.recording.record(received);
+    let reply = match decision {
+        Ok(chosen) => chosen.map(|chosen| chosen.reply),
+        Err(error) => return error_response(spec, Some(endpoint), &error, &context, &recorder),
+    };
+    if let Some(reply) = &reply {
+        if !reply.headers_delay.is_zero() {
+            tokio::time::sleep(reply.headers_delay).await;
+        }
+    }
+    let mut response = match reply.as_deref().map(|reply| &reply.kind) {
+        Some(ReplyKind::HttpError(http_error)) => {
+            http_error_response(spec, http_error, &context, &recorder)
+        }
+        Some(ReplyKind::Stream(script)) if matches!(script.ending(), Some(Ending::Stall)) => {
+            recorder.stalled();
+            // No response, ever: only the client hanging up or the server stopping ends this.
+            std::future::pending::<Response>().await
+        }
+        Some(ReplyKind::Stream(_)) | None => {
+            if let Some(ReplyKind::Stream(script)) = reply.as_deref().map(|reply| &reply.kind) {
+                let generation = script.duration();
+                if !generation.is_zero() {
+                    tokio::time::sleep(generation).await;
+                }
+            }
+            match body {
+                Ok(body) => {
+                    recorder.answered(StatusCode::OK.as_u16());
+                    json_response(StatusCode::OK, &body, spec, &context)
+                }
+                Err(error) => error_response(spec, None, &error, &context, &recorder),
+            }
+        }
+    };
+    for (name, value) in reply.iter().flat_map(|reply| &reply.headers) {
+        response.headers_mut().insert(name, value.clone());
+    }
+    response
+}
+
 /// A request as it came in: recorded form, the endpoint its path names, and the
 /// connection it came on.
 struct Incoming {
@@ -393,7 +467,9 @@ fn choose_reply(
                 ),
             ));
         }
-        endpoint.format.spec().validate(request)?;
+        if endpoint.service == Service::Chat {
+            endpoint.format.spec().validate(request)?;
+        }
     }
     let found = {
         let mut mocks = lock(&state.mocks);

@@ -19,6 +19,7 @@ use std::borrow::Cow;
 use axum::http::{HeaderValue, StatusCode};
 use serde_json::{json, Value};
 
+use super::embeddings;
 use super::frame::Frame;
 use super::ids::IdGenerator;
 use super::json::{
@@ -124,6 +125,61 @@ impl Format for Gemini {
             "application/json"
         })
     }
+
+    fn serves_embeddings(&self, path: &str) -> bool {
+        model_and_method(path)
+            .is_some_and(|(_, method)| matches!(method, "embedContent" | "batchEmbedContents"))
+    }
+
+    fn embeddings(
+        &self,
+        request: &ReceivedRequest,
+        _: &ResponseContext,
+    ) -> Result<Value, ApiError> {
+        embeddings(request)
+    }
+}
+
+/// `:embedContent` (`{"content": {"parts": [...]}}` to `{"embedding": {"values": [...]}}`)
+/// and `:batchEmbedContents` (`{"requests": [...]}` to `{"embeddings": [...]}`), with
+/// `outputDimensionality` (wire reference §8.4; ai.google.dev/api/embeddings).
+fn embeddings(request: &ReceivedRequest) -> Result<Value, ApiError> {
+    let json = json_object(request)?;
+    let (model, method) = model_and_method(request.path()).unwrap_or_default();
+    let embedding = |single: &Value, what: &str| -> Result<Value, ApiError> {
+        if !single["content"].is_object() {
+            return Err(ApiError::invalid_request(
+                StatusCode::BAD_REQUEST,
+                format!("* {what}.content: content is not specified"),
+            ));
+        }
+        let dimensions = single["outputDimensionality"].as_u64().map_or_else(
+            || {
+                if model.starts_with("gemini-embedding") {
+                    3072
+                } else {
+                    768
+                }
+            },
+            |dimensions| dimensions as usize,
+        );
+        let text = content_text(&single["content"]["parts"]);
+        Ok(json!({ "values": embeddings::embed(&text, dimensions) }))
+    };
+    if method == "embedContent" {
+        return Ok(json!({ "embedding": embedding(json, "EmbedContentRequest")? }));
+    }
+    let Some(requests) = json["requests"].as_array() else {
+        return Err(ApiError::invalid_request(
+            StatusCode::BAD_REQUEST,
+            "* BatchEmbedContentsRequest.requests: requests is not specified",
+        ));
+    };
+    let embeddings = requests
+        .iter()
+        .map(|single| embedding(single, "BatchEmbedContentsRequest.requests[]"))
+        .collect::<Result<Vec<Value>, ApiError>>()?;
+    Ok(json!({ "embeddings": embeddings }))
 }
 
 /// One of `contents`: its text, calls, results and images.

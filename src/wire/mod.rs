@@ -12,6 +12,7 @@
 //!   events and comments, or bytes written verbatim for NDJSON and JSON arrays).
 //! - `context.rs`: what every response of one request shares (ids, model, usage).
 //! - `json.rs`, `tool_calls.rs`, `reasoning.rs`, `error.rs`: helpers several formats use.
+//! - `embeddings.rs`: the deterministic vectors of the formats' embeddings endpoints.
 //! - `ids.rs`: deterministic response ids.
 //! - `rate_limits.rs`: rate-limit headers in each provider's names and units.
 //!
@@ -20,6 +21,7 @@
 
 mod anthropic;
 mod context;
+mod embeddings;
 mod error;
 pub(crate) mod frame;
 mod gemini;
@@ -254,6 +256,31 @@ pub(crate) trait Format: Sync {
     fn stream_content_type(&self, _request: &ReceivedRequest) -> HeaderValue {
         HeaderValue::from_static(EVENT_STREAM)
     }
+
+    /// Whether `path` is one of the format's embeddings endpoints (always `POST`).
+    fn serves_embeddings(&self, _path: &str) -> bool {
+        false
+    }
+
+    /// The embeddings response to `request`, with deterministic vectors
+    /// (`embeddings.rs`), or the API's error for a request it rejects.
+    fn embeddings(
+        &self,
+        _request: &ReceivedRequest,
+        _context: &ResponseContext,
+    ) -> Result<Value, ApiError> {
+        Err(ApiError::invalid_request(
+            StatusCode::NOT_FOUND,
+            format!("chatmock: {} has no embeddings endpoint", self.name()),
+        ))
+    }
+}
+
+/// What an endpoint answers: a chat (a script, framed by its format), or embeddings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Service {
+    Chat,
+    Embeddings,
 }
 
 /// Turns the message events of a script into frames for one response stream.
@@ -280,17 +307,30 @@ pub(crate) fn read_chat(
         .find_map(|format| format.spec().read_chat(json, path))
 }
 
-/// A known endpoint: its format and the one method it accepts.
+/// A known endpoint: its format, what it serves and the one method it accepts.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Endpoint {
     pub(crate) format: WireFormat,
     pub(crate) method: &'static Method,
+    pub(crate) service: Service,
 }
 
 impl Endpoint {
-    /// The endpoint a path is: one of a format's own, or any path at all when the server
-    /// frames everything as `wire_format`.
+    /// The endpoint a path is: one of a format's embeddings endpoints, one of its chat
+    /// endpoints, or any other path at all when the server frames everything as
+    /// `wire_format`.
     pub(crate) fn for_request(path: &str, wire_format: Option<WireFormat>) -> Option<Endpoint> {
+        if let Some(format) = WireFormat::ALL
+            .iter()
+            .copied()
+            .find(|format| format.spec().serves_embeddings(path))
+        {
+            return Some(Endpoint {
+                format,
+                method: &Method::POST,
+                service: Service::Embeddings,
+            });
+        }
         let format = wire_format.or_else(|| {
             WireFormat::ALL
                 .iter()
@@ -300,6 +340,7 @@ impl Endpoint {
         Some(Endpoint {
             format,
             method: format.spec().method(),
+            service: Service::Chat,
         })
     }
 
@@ -534,7 +575,6 @@ mod tests {
             ("/api/chat", Some(WireFormat::Ollama), Method::POST),
             // The demo's page opens an EventSource, which can only GET.
             ("/stream", Some(WireFormat::PlainText), Method::GET),
-            ("/v1/embeddings", None, Method::POST),
             (
                 "/v1beta/models/gemini-2.0-flash:countTokens",
                 None,
@@ -555,7 +595,39 @@ mod tests {
             assert_eq!(endpoint.map(|endpoint| endpoint.format), *format, "{path}");
             if let Some(endpoint) = endpoint {
                 assert_eq!(endpoint.method, method, "{path}");
+                assert_eq!(endpoint.service, Service::Chat, "{path}");
             }
+        }
+    }
+
+    #[test]
+    fn each_embeddings_path_is_its_formats_even_under_a_wire_format_override() {
+        let cases: &[(&str, WireFormat)] = &[
+            ("/v1/embeddings", WireFormat::OpenAiChatCompletions),
+            ("/api/embed", WireFormat::Ollama),
+            (
+                "/v1beta/models/text-embedding-004:embedContent",
+                WireFormat::Gemini,
+            ),
+            (
+                "/v1beta/models/gemini-embedding-001:batchEmbedContents",
+                WireFormat::Gemini,
+            ),
+        ];
+        for (path, format) in cases {
+            for wire_format in [None, Some(WireFormat::AnthropicMessages)] {
+                let endpoint = Endpoint::for_request(path, wire_format).unwrap();
+                assert_eq!(endpoint.format, *format, "{path}");
+                assert_eq!(endpoint.service, Service::Embeddings, "{path}");
+                assert_eq!(endpoint.method, Method::POST, "{path}");
+            }
+        }
+        // Ollama's older /api/embeddings and other paths are not embeddings endpoints.
+        for path in ["/api/embeddings", "/v1/embeddings/", "/embeddings"] {
+            assert!(
+                Endpoint::for_request(path, None).is_none(),
+                "{path} is no endpoint"
+            );
         }
     }
 

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use axum::http::HeaderValue;
 
+use super::embeddings;
 use super::frame::Frame;
 use super::ids::IdGenerator;
 use super::json::{
@@ -98,6 +99,60 @@ impl Format for Ollama {
     fn stream_content_type(&self, _request: &ReceivedRequest) -> HeaderValue {
         HeaderValue::from_static("application/x-ndjson")
     }
+
+    fn serves_embeddings(&self, path: &str) -> bool {
+        path == "/api/embed"
+    }
+
+    fn embeddings(
+        &self,
+        request: &ReceivedRequest,
+        _: &ResponseContext,
+    ) -> Result<Value, ApiError> {
+        embeddings(request)
+    }
+}
+
+/// `POST /api/embed`: `input` is a string or an array of strings, `dimensions` shortens
+/// the vectors (wire reference §8.5; docs.ollama.com/api/embed).
+fn embeddings(request: &ReceivedRequest) -> Result<Value, ApiError> {
+    let json = json_object(request)?;
+    let Some(model) = json["model"].as_str().filter(|model| !model.is_empty()) else {
+        return Err(ApiError::invalid_request(
+            StatusCode::BAD_REQUEST,
+            "model is required",
+        ));
+    };
+    let invalid = || {
+        ApiError::invalid_request(
+            StatusCode::BAD_REQUEST,
+            "invalid input type: input must be a string or an array of strings",
+        )
+    };
+    let inputs: Vec<String> = match &json["input"] {
+        Value::Null => Vec::new(),
+        Value::String(text) => vec![text.clone()],
+        Value::Array(items) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_owned))
+            .collect::<Option<Vec<String>>>()
+            .ok_or_else(invalid)?,
+        _ => return Err(invalid()),
+    };
+    let dimensions = json["dimensions"]
+        .as_u64()
+        .map_or(768, |dimensions| dimensions as usize);
+    let vectors: Vec<Vec<f32>> = inputs
+        .iter()
+        .map(|input| embeddings::embed(input, dimensions))
+        .collect();
+    Ok(json!({
+        "model": model,
+        "embeddings": vectors,
+        "total_duration": 14_000_000u64,
+        "load_duration": 1_000_000u64,
+        "prompt_eval_count": embeddings::tokens(&inputs)
+    }))
 }
 
 fn read_message(message: &Value) -> ChatMessage {

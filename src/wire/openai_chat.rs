@@ -13,6 +13,7 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde_json::{json, Value};
 
+use super::embeddings;
 use super::frame::Frame;
 use super::json::{
     arguments_json, content_text, count_parts, function_tools, json_kind, json_object, json_string,
@@ -65,6 +66,120 @@ impl Format for OpenAiChat {
     fn error_body(&self, _status: StatusCode, error: &ErrorBody, _: &ResponseContext) -> Value {
         error_body(error)
     }
+
+    fn serves_embeddings(&self, path: &str) -> bool {
+        path == "/v1/embeddings"
+    }
+
+    fn embeddings(
+        &self,
+        request: &ReceivedRequest,
+        _: &ResponseContext,
+    ) -> Result<Value, ApiError> {
+        embeddings(request)
+    }
+}
+
+/// `POST /v1/embeddings`: `input` is a string, an array of strings, an array of token
+/// ids or an array of those; `dimensions` shortens the vectors; `encoding_format` is
+/// `float` (the default) or `base64`, little-endian `f32`s (wire reference §8.6;
+/// platform.openai.com/docs/api-reference/embeddings/create).
+fn embeddings(request: &ReceivedRequest) -> Result<Value, ApiError> {
+    let json = json_object(request)?;
+    let Some(model) = json["model"].as_str() else {
+        return Err(ApiError::invalid_request(
+            StatusCode::BAD_REQUEST,
+            "You must provide a model parameter.",
+        ));
+    };
+    let invalid_input = || {
+        ApiError::invalid_request(
+            StatusCode::BAD_REQUEST,
+            "'$.input' is invalid. Please check the API reference: \
+             https://platform.openai.com/docs/api-reference.",
+        )
+    };
+    let token_ids = |items: &[Value]| -> Option<String> {
+        let ids: Option<Vec<String>> = items
+            .iter()
+            .map(|item| item.as_u64().map(|id| id.to_string()))
+            .collect();
+        ids.filter(|ids| !ids.is_empty()).map(|ids| ids.join(" "))
+    };
+    let inputs: Vec<String> = match &json["input"] {
+        Value::String(text) => vec![text.clone()],
+        Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_u64) => {
+            token_ids(items).into_iter().collect()
+        }
+        Value::Array(items) if !items.is_empty() => items
+            .iter()
+            .map(|item| match item {
+                Value::String(text) => Some(text.clone()),
+                Value::Array(ids) => token_ids(ids),
+                _ => None,
+            })
+            .collect::<Option<Vec<String>>>()
+            .ok_or_else(invalid_input)?,
+        Value::Null => {
+            return Err(ApiError::invalid_request(
+                StatusCode::BAD_REQUEST,
+                "Missing required parameter: 'input'.",
+            )
+            .with_param("input")
+            .with_code("missing_required_parameter"))
+        }
+        _ => return Err(invalid_input()),
+    };
+    if inputs.iter().any(String::is_empty) {
+        return Err(invalid_input());
+    }
+    let dimensions = match &json["dimensions"] {
+        Value::Null => match model {
+            "text-embedding-3-large" => 3072,
+            _ => 1536,
+        },
+        value => match value.as_u64().filter(|dimensions| (1..=8192).contains(dimensions)) {
+            Some(dimensions) => dimensions as usize,
+            None => {
+                return Err(ApiError::invalid_request(
+                    StatusCode::BAD_REQUEST,
+                    format!("Invalid value for 'dimensions': {value} is not a number of dimensions from 1 to 8192."),
+                )
+                .with_param("dimensions"))
+            }
+        },
+    };
+    let base64 = match json["encoding_format"].as_str() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(other) => {
+            return Err(ApiError::invalid_request(
+                StatusCode::BAD_REQUEST,
+                format!("Invalid value for 'encoding_format': '{other}'. Supported values are: 'float' and 'base64'."),
+            )
+            .with_param("encoding_format"))
+        }
+    };
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, input)| {
+            let vector = embeddings::embed(input, dimensions);
+            let embedding = if base64 {
+                json!(embeddings::to_base64(&vector))
+            } else {
+                json!(vector)
+            };
+            json!({ "object": "embedding", "index": index, "embedding": embedding })
+        })
+        .collect();
+    let tokens = embeddings::tokens(&inputs);
+    Ok(json!({
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": { "prompt_tokens": tokens, "total_tokens": tokens }
+    }))
 }
 
 /// `messages`, whose assistant messages carry `tool_calls` and whose `tool` messages

@@ -12,6 +12,7 @@ mod builder_panics;
 mod chat_stream;
 mod cli;
 mod demo;
+mod embeddings;
 mod faults;
 mod fixtures;
 mod gemini;

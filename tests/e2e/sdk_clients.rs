@@ -1140,3 +1140,33 @@ async fn openai_python_streams_reasoning_summaries_and_keeps_the_reasoning_item(
         Some(usage["input_tokens"].as_u64().unwrap() + 15)
     );
 }
+
+#[tokio::test]
+async fn openai_python_decodes_base64_embeddings_and_reads_floats() {
+    // Nothing mounted: embeddings need no script.
+    let server = MockChatServer::start().await;
+    let Some(run) = run_client(Sdk::OpenAiPython, &server, "embeddings").await else {
+        return;
+    };
+    let result = &run.result;
+    let vector = |key: &str, index: usize| -> Vec<f64> {
+        result[key][index]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let (cat, revenue) = (vector("default", 0), vector("default", 1));
+    assert_eq!(cat.len(), 1536);
+    let length: f64 = cat.iter().map(|x| x * x).sum();
+    assert!((length - 1.0).abs() < 1e-4, "{length}");
+    assert_ne!(cat, revenue);
+    assert_eq!(vector("floats", 0).len(), 32);
+    assert_eq!(result["model"], "text-embedding-3-small");
+
+    let requests = ended_requests(&server, 2).await;
+    // The SDK asks for base64 unless told otherwise, and decodes it.
+    assert_eq!(requests[0].body_value()["encoding_format"], "base64");
+    assert_eq!(requests[1].body_value()["encoding_format"], "float");
+}

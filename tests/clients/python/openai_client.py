@@ -204,6 +204,22 @@ def responses_reasoning():
     }
 
 
+def embeddings():
+    """Embeds two texts as the SDK does by default (it asks for base64 and decodes it),
+    then as floats."""
+    texts = ["The cat sat on the mat.", "Quarterly revenue grew."]
+    default = client().embeddings.create(model="text-embedding-3-small", input=texts)
+    floats = client().embeddings.create(
+        model="text-embedding-3-small", input=texts, encoding_format="float", dimensions=32
+    )
+    return {
+        "default": [list(item.embedding) for item in default.data],
+        "floats": [list(item.embedding) for item in floats.data],
+        "model": default.model,
+        "prompt_tokens": default.usage.prompt_tokens,
+    }
+
+
 def chat_refusal():
     """A streamed refusal, read through the SDK's stream helper as an application would."""
     with client().chat.completions.stream(model=MODEL, messages=MESSAGES) as stream:
@@ -385,6 +401,7 @@ SCENARIOS = {
     "chat_refusal": chat_refusal,
     "responses_stream": responses_stream,
     "responses_reasoning": responses_reasoning,
+    "embeddings": embeddings,
     "responses_error": responses_error,
     "retry_rate_limit": retry_rate_limit,
     "mid_stream_error": mid_stream_error,
