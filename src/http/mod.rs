@@ -109,8 +109,8 @@ async fn respond(state: &ServerState, incoming: Incoming, watch_for_leaving: boo
         connection,
         ..
     } = incoming;
-    if let Some(endpoint) = endpoint.filter(|endpoint| endpoint.service == Service::Embeddings) {
-        return embeddings_response(state, received, endpoint, body_error).await;
+    if let Some(endpoint) = endpoint.filter(|endpoint| endpoint.service != Service::Chat) {
+        return service_response(state, received, endpoint, body_error).await;
     }
     let mut decision = match body_error {
         Some(error) => Err(error),
@@ -292,19 +292,29 @@ fn refused_response(
     response
 }
 
-/// The answer at an embeddings endpoint: deterministic vectors in the format's shape,
-/// unless a mock (or the fallback) says otherwise. Its reply's HTTP error is sent in the
-/// provider's shape; a streamed reply's delays (`delay_headers` and the script's whole
-/// time) come before the vectors, and a stall never answers. With nothing mounted the
-/// vectors are sent at once: they need no script.
-async fn embeddings_response(
+/// The answer at an embeddings or model-list endpoint: deterministic vectors, or the
+/// served models, in the format's shape, unless a mock (or the fallback) says
+/// otherwise. Its reply's HTTP error is sent in the provider's shape; a streamed reply's
+/// delays (`delay_headers` and the script's whole time) come before the answer, and a
+/// stall never answers. With nothing mounted the answer is sent at once: it needs no
+/// script.
+async fn service_response(
     state: &ServerState,
     mut received: ReceivedRequest,
     endpoint: Endpoint,
     body_error: Option<ApiError>,
 ) -> Response {
-    let spec = endpoint.format.spec();
-    let context = ResponseContext::for_request(&received, endpoint.format, &state.ids);
+    // `/v1/models` is OpenAI's and Anthropic's: Anthropic's clients send their version.
+    let format = if endpoint.service == Service::Models
+        && endpoint.format == WireFormat::OpenAiChatCompletions
+        && received.header("anthropic-version").is_some()
+    {
+        WireFormat::AnthropicMessages
+    } else {
+        endpoint.format
+    };
+    let spec = format.spec();
+    let context = ResponseContext::for_request(&received, format, &state.ids);
     let decision = match body_error {
         Some(error) => Err(error),
         None => choose_reply(state, &mut received, Some(endpoint))
@@ -318,9 +328,13 @@ async fn embeddings_response(
             }),
     };
     // Read before the request goes to the recording; unused if the request failed.
-    let body = match &decision {
-        Ok(_) => spec.embeddings(&received, &context),
-        Err(_) => Ok(Value::Null),
+    let body = match (&decision, endpoint.service) {
+        (Err(_), _) => Ok(Value::Null),
+        (Ok(_), Service::Models) => {
+            let path = state.routes.endpoint_path(received.path());
+            spec.models(path, &received, &state.served_models(spec), &context)
+        }
+        (Ok(_), _) => spec.embeddings(&received, &context),
     };
     let recorder = state.recording.record(received);
     let reply = match decision {

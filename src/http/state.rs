@@ -34,6 +34,8 @@ pub(crate) struct ServerState {
     /// as failures when the server verifies, so that a client that retries cannot hide
     /// them.
     failures: Mutex<Vec<String>>,
+    /// The models the model-list endpoints serve, if the test named them.
+    pub(crate) models: Option<Vec<String>>,
     pub(crate) traffic: Traffic,
 }
 
@@ -102,7 +104,24 @@ impl ServerState {
             advice,
             traffic,
             failures: Mutex::default(),
+            models: None,
         }
+    }
+
+    /// The models a model-list endpoint of `format` serves: the ones the test named,
+    /// else those the mounted mocks' model matchers name and then the format's common
+    /// ones.
+    pub(crate) fn served_models(&self, format: &dyn crate::wire::Format) -> Vec<String> {
+        if let Some(models) = &self.models {
+            return models.clone();
+        }
+        let mut models = lock(&self.mocks).models();
+        for model in format.default_models() {
+            if !models.iter().any(|listed| listed == model) {
+                models.push((*model).to_owned());
+            }
+        }
+        models
     }
 
     pub(crate) fn record_failure(&self, failure: String) {

@@ -302,6 +302,13 @@ pub fn model(model: impl Into<String>) -> ModelMatcher {
     ModelMatcher(model.into())
 }
 
+impl ModelMatcher {
+    /// The model it matches, which the model-list endpoints serve.
+    pub(crate) fn model(&self) -> &str {
+        &self.0
+    }
+}
+
 impl Match for ModelMatcher {
     fn matches(&self, request: &ReceivedRequest) -> bool {
         request.chat().is_some_and(|chat| chat.model() == self.0)

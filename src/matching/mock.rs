@@ -177,11 +177,15 @@ impl From<RangeFull> for Times {
 #[must_use = "a MockBuilder does nothing until respond_with() turns it into a Mock"]
 pub struct MockBuilder {
     matchers: Vec<Arc<dyn Match>>,
+    models: Vec<String>,
 }
 
 impl MockBuilder {
     pub(crate) fn new(matchers: Vec<Arc<dyn Match>>) -> MockBuilder {
-        MockBuilder { matchers }
+        MockBuilder {
+            matchers,
+            models: Vec::new(),
+        }
     }
 
     pub(crate) fn into_matchers(self) -> Vec<Arc<dyn Match>> {
@@ -190,6 +194,7 @@ impl MockBuilder {
 
     /// Adds a matcher: the mock matches only requests that every matcher accepts.
     pub fn and(mut self, matcher: impl Match + 'static) -> MockBuilder {
+        self.models.extend(model_of(&matcher));
         self.matchers.push(Arc::new(matcher));
         self
     }
@@ -279,6 +284,7 @@ impl MockBuilder {
     pub(crate) fn finish(self, responders: Vec<Responder>) -> Mock {
         Mock {
             matchers: self.matchers,
+            models: self.models,
             responders,
             expectation: Times::from(..),
             expectation_set: false,
@@ -291,6 +297,13 @@ impl MockBuilder {
             conversation_turns: None,
         }
     }
+}
+
+/// The model a matcher requires, if it is a [`matchers::model`](crate::matchers::model).
+fn model_of(matcher: &dyn std::any::Any) -> Option<String> {
+    matcher
+        .downcast_ref::<crate::matchers::ModelMatcher>()
+        .map(|model| model.model().to_owned())
 }
 
 /// Priority of a mock that was not given one: wiremock's default, so priorities read the
@@ -328,6 +341,9 @@ const DEFAULT_PRIORITY: u8 = 5;
 #[must_use = "a Mock does nothing until it is mounted on a server"]
 pub struct Mock {
     pub(crate) matchers: Vec<Arc<dyn Match>>,
+    /// The models its [`matchers::model`](crate::matchers::model) matchers name, which
+    /// the model-list endpoints serve.
+    pub(crate) models: Vec<String>,
     /// Answer successive matches; the last one repeats.
     pub(crate) responders: Vec<Responder>,
     pub(crate) expectation: Times,
@@ -371,6 +387,7 @@ impl Mock {
     /// Starts a mock with its first matcher.
     pub fn given(matcher: impl Match + 'static) -> MockBuilder {
         MockBuilder {
+            models: model_of(&matcher).into_iter().collect(),
             matchers: vec![Arc::new(matcher)],
         }
     }

@@ -115,6 +115,17 @@ impl MockSet {
         })
     }
 
+    /// The models the mounted mocks' model matchers name, each once, in mount order.
+    pub(crate) fn models(&self) -> Vec<String> {
+        let mut models: Vec<String> = Vec::new();
+        for model in self.mocks.iter().flat_map(|mounted| &mounted.mock.models) {
+            if !models.contains(model) {
+                models.push(model.clone());
+            }
+        }
+        models
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.mocks.len()
     }

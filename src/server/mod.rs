@@ -161,9 +161,37 @@ pub struct MockChatServerBuilder {
     advice: Advice,
     rate_limit: Option<RateLimit>,
     chaos: Option<Chaos>,
+    models: Option<Vec<String>>,
 }
 
 impl MockChatServerBuilder {
+    /// The models the model-list endpoints serve (`GET /v1/models` in OpenAI's shape, or
+    /// Anthropic's when the request carries `anthropic-version`, Ollama's `/api/tags`,
+    /// Gemini's `GET /v1beta/models`), in this order, and the only ones
+    /// `/v1/models/{id}` knows. By default they list the models the mounted mocks'
+    /// [`matchers::model`](crate::matchers::model) name, then a few of the provider's
+    /// common ones.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use chatmock::MockChatServer;
+    ///
+    /// let server = MockChatServer::builder().models(["gpt-4o", "my-fine-tune"]).start().await;
+    /// let url = format!("{}/models", server.openai_base_url());
+    /// let list: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+    /// assert_eq!(list["data"][1]["id"], "my-fine-tune");
+    /// # }
+    /// ```
+    pub fn models<I>(mut self, models: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.models = Some(models.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// Answers every request to a chat endpoint that no mounted mock matches with
     /// `reply`.
     ///
@@ -482,13 +510,9 @@ impl MockChatServerBuilder {
             chaos: self.chaos,
             chaos_drawn: Default::default(),
         };
-        let state = Arc::new(ServerState::new(
-            fallback,
-            self.routes,
-            self.limits,
-            self.advice,
-            traffic,
-        ));
+        let mut state = ServerState::new(fallback, self.routes, self.limits, self.advice, traffic);
+        state.models = self.models;
+        let state = Arc::new(state);
         for mock in self.mocks {
             state.mount(mock);
         }
@@ -520,6 +544,7 @@ impl MockChatServer {
             advice: Advice::default(),
             rate_limit: None,
             chaos: None,
+            models: None,
         }
     }
 

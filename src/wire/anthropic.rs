@@ -24,7 +24,9 @@ use super::json::{
     read_messages, role, string_field,
 };
 use super::reasoning::signature;
-use super::{ApiError, Encoder, Format, ResponseContext, Tokens, Usage};
+use super::{
+    query_value, requested_model, ApiError, Encoder, Format, ResponseContext, Tokens, Usage,
+};
 use crate::request::{
     ChatMessage, ChatRequest, EarlierToolCall, ReceivedRequest, ResponseFormat, ToolResult,
 };
@@ -103,6 +105,20 @@ impl Format for Anthropic {
         let mut body = error_fields(status, error);
         body["request_id"] = json!(context.request_id);
         body
+    }
+
+    fn default_models(&self) -> &'static [&'static str] {
+        &["claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1"]
+    }
+
+    fn models(
+        &self,
+        path: &str,
+        request: &ReceivedRequest,
+        models: &[String],
+        _context: &ResponseContext,
+    ) -> Result<Value, ApiError> {
+        self::models(path, request, models)
     }
 
     /// Anthropic reports an overloaded service as 529, not 503.
@@ -435,6 +451,94 @@ fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
         return Err(missing("messages"));
     }
     Ok(())
+}
+
+/// `GET /v1/models`, in pages of `limit` (default 20) after `after_id` or before
+/// `before_id`: `{"data":[ModelInfo],"has_more","first_id","last_id"}`, a `ModelInfo`
+/// being `{type, id, display_name, created_at}`; `GET /v1/models/{id}` is one, or a 404
+/// (wire reference §8.6; platform.claude.com/docs/en/api/models-list). Served at the
+/// OpenAI path to requests that carry `anthropic-version`.
+fn models(path: &str, request: &ReceivedRequest, models: &[String]) -> Result<Value, ApiError> {
+    let info = |id: &str| {
+        json!({
+            "type": "model",
+            "id": id,
+            "display_name": display_name(id),
+            "created_at": "2025-09-29T00:00:00Z"
+        })
+    };
+    if let Some(id) = requested_model(path, "/v1/models") {
+        return match models.iter().any(|listed| listed == id) {
+            true => Ok(info(id)),
+            false => Err(ApiError::invalid_request(
+                StatusCode::NOT_FOUND,
+                format!("model: {id}"),
+            )),
+        };
+    }
+    let limit = match query_value(request, "limit") {
+        None => 20,
+        Some(limit) => limit
+            .parse::<usize>()
+            .ok()
+            .filter(|limit| (1..=1000).contains(limit))
+            .ok_or_else(|| {
+                ApiError::invalid_request(
+                    StatusCode::BAD_REQUEST,
+                    "limit: Input should be greater than or equal to 1 and less than or equal to 1000",
+                )
+            })?,
+    };
+    let position = |id: &str| models.iter().position(|listed| listed == id);
+    let (start, end) = match (
+        query_value(request, "after_id"),
+        query_value(request, "before_id"),
+    ) {
+        (Some(after), _) => {
+            let start = position(after).map_or(models.len(), |at| at + 1);
+            (start, (start + limit).min(models.len()))
+        }
+        (None, Some(before)) => {
+            let end = position(before).unwrap_or(0);
+            (end.saturating_sub(limit), end)
+        }
+        (None, None) => (0, limit.min(models.len())),
+    };
+    let page: Vec<Value> = models[start..end].iter().map(|id| info(id)).collect();
+    let has_more = match query_value(request, "before_id") {
+        Some(_) if query_value(request, "after_id").is_none() => start > 0,
+        _ => end < models.len(),
+    };
+    Ok(json!({
+        "data": page,
+        "has_more": has_more,
+        "first_id": models.get(start).filter(|_| end > start),
+        "last_id": end.checked_sub(1).filter(|_| end > start).and_then(|last| models.get(last))
+    }))
+}
+
+/// `claude-sonnet-4-5` reads `Claude Sonnet 4.5`: words capitalised, version numbers
+/// joined with dots.
+fn display_name(id: &str) -> String {
+    let mut name = String::new();
+    let mut previous_numeric = false;
+    for part in id.split('-') {
+        let numeric = !part.is_empty() && part.chars().all(|c| c.is_ascii_digit());
+        if !name.is_empty() {
+            name.push(if numeric && previous_numeric {
+                '.'
+            } else {
+                ' '
+            });
+        }
+        let mut chars = part.chars();
+        if let Some(first) = chars.next() {
+            name.extend(first.to_uppercase());
+            name.push_str(chars.as_str());
+        }
+        previous_numeric = numeric;
+    }
+    name
 }
 
 fn text_block(text: String) -> Value {

@@ -28,7 +28,10 @@ use super::json::{
 };
 use super::reasoning::signature;
 use super::tool_calls::PendingCalls;
-use super::{ApiError, Encoder, Format, ResponseContext, Tokens, Usage, EVENT_STREAM};
+use super::{
+    query_value, requested_model, ApiError, Encoder, Format, ResponseContext, Tokens, Usage,
+    EVENT_STREAM,
+};
 use crate::request::{
     ChatMessage, ChatRequest, DeclaredTool, EarlierToolCall, ReceivedRequest, ResponseFormat,
     ToolResult,
@@ -126,6 +129,24 @@ impl Format for Gemini {
         })
     }
 
+    fn serves_models(&self, path: &str) -> bool {
+        path == "/v1beta/models" || requested_model(path, "/v1beta/models").is_some()
+    }
+
+    fn default_models(&self) -> &'static [&'static str] {
+        &["gemini-2.5-flash", "gemini-2.5-pro", "text-embedding-004"]
+    }
+
+    fn models(
+        &self,
+        path: &str,
+        request: &ReceivedRequest,
+        models: &[String],
+        _context: &ResponseContext,
+    ) -> Result<Value, ApiError> {
+        self::models(path, request, models)
+    }
+
     fn serves_embeddings(&self, path: &str) -> bool {
         model_and_method(path)
             .is_some_and(|(_, method)| matches!(method, "embedContent" | "batchEmbedContents"))
@@ -138,6 +159,53 @@ impl Format for Gemini {
     ) -> Result<Value, ApiError> {
         embeddings(request)
     }
+}
+
+/// `GET /v1beta/models?pageSize=&pageToken=`: `{"models":[Model],"nextPageToken"?}`,
+/// and `GET /v1beta/models/{model}`: one `Model`, or a 404 (wire reference §8.4;
+/// ai.google.dev/api/models).
+fn models(path: &str, request: &ReceivedRequest, models: &[String]) -> Result<Value, ApiError> {
+    let model = |id: &str| {
+        let embeds = id.contains("embed");
+        json!({
+            "name": format!("models/{id}"),
+            "version": "001",
+            "displayName": id,
+            "description": "A model served by chatmock.",
+            "inputTokenLimit": if embeds { 2048 } else { 1_048_576 },
+            "outputTokenLimit": if embeds { 1 } else { 65_536 },
+            "supportedGenerationMethods": if embeds {
+                json!(["embedContent"])
+            } else {
+                json!(["generateContent", "countTokens"])
+            }
+        })
+    };
+    if let Some(id) = requested_model(path, "/v1beta/models") {
+        return match models.iter().any(|listed| listed == id) {
+            true => Ok(model(id)),
+            false => Err(ApiError::invalid_request(
+                StatusCode::NOT_FOUND,
+                format!("models/{id} is not found for API version v1beta."),
+            )),
+        };
+    }
+    let size = query_value(request, "pageSize")
+        .and_then(|size| size.parse::<usize>().ok())
+        .filter(|size| *size > 0)
+        .unwrap_or(50);
+    let start = query_value(request, "pageToken")
+        .and_then(|token| token.parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(models.len());
+    let end = (start + size).min(models.len());
+    let mut list = json!({
+        "models": models[start..end].iter().map(|id| model(id)).collect::<Vec<Value>>()
+    });
+    if end < models.len() {
+        list["nextPageToken"] = json!(end.to_string());
+    }
+    Ok(list)
 }
 
 /// `:embedContent` (`{"content": {"parts": [...]}}` to `{"embedding": {"values": [...]}}`)

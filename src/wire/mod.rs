@@ -257,6 +257,33 @@ pub(crate) trait Format: Sync {
         HeaderValue::from_static(EVENT_STREAM)
     }
 
+    /// Whether `path` is one of the format's model-list endpoints (always `GET`): the
+    /// list, or one model of it.
+    fn serves_models(&self, _path: &str) -> bool {
+        false
+    }
+
+    /// The models a server lists when it was given no list and its mocks name none
+    /// beyond these: a few of the provider's common names.
+    fn default_models(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The response to a model-list request for `models`: the list (paged where the API
+    /// pages), or the one model the path names, or the API's 404 for a model not listed.
+    fn models(
+        &self,
+        _path: &str,
+        _request: &ReceivedRequest,
+        _models: &[String],
+        _context: &ResponseContext,
+    ) -> Result<Value, ApiError> {
+        Err(ApiError::invalid_request(
+            StatusCode::NOT_FOUND,
+            format!("chatmock: {} has no model list", self.name()),
+        ))
+    }
+
     /// Whether `path` is one of the format's embeddings endpoints (always `POST`).
     fn serves_embeddings(&self, _path: &str) -> bool {
         false
@@ -276,11 +303,29 @@ pub(crate) trait Format: Sync {
     }
 }
 
-/// What an endpoint answers: a chat (a script, framed by its format), or embeddings.
+/// The value of `key` in a request's query string, if it has one.
+pub(crate) fn query_value<'a>(request: &'a ReceivedRequest, key: &str) -> Option<&'a str> {
+    request
+        .query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// The model a request to a model-list path asks about: `None` for the whole list,
+/// `Some(id)` for one model (`/v1/models/{id}`, `/v1beta/models/{model}`).
+pub(crate) fn requested_model<'a>(path: &'a str, list_path: &str) -> Option<&'a str> {
+    path.strip_prefix(list_path)?
+        .strip_prefix('/')
+        .filter(|id| !id.is_empty() && !id.contains('/') && !id.contains(':'))
+}
+
+/// What an endpoint answers: a chat (a script, framed by its format), embeddings, or
+/// the list of models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Service {
     Chat,
     Embeddings,
+    Models,
 }
 
 /// Turns the message events of a script into frames for one response stream.
@@ -331,12 +376,24 @@ impl Endpoint {
                 service: Service::Embeddings,
             });
         }
-        let format = wire_format.or_else(|| {
-            WireFormat::ALL
+        let native = WireFormat::ALL
+            .iter()
+            .copied()
+            .find(|format| format.spec().serves(path));
+        if native.is_none() {
+            if let Some(format) = WireFormat::ALL
                 .iter()
                 .copied()
-                .find(|format| format.spec().serves(path))
-        })?;
+                .find(|format| format.spec().serves_models(path))
+            {
+                return Some(Endpoint {
+                    format,
+                    method: &Method::GET,
+                    service: Service::Models,
+                });
+            }
+        }
+        let format = wire_format.or(native)?;
         Some(Endpoint {
             format,
             method: format.spec().method(),

@@ -104,6 +104,24 @@ impl Format for Ollama {
         path == "/api/embed"
     }
 
+    fn serves_models(&self, path: &str) -> bool {
+        path == "/api/tags"
+    }
+
+    fn default_models(&self) -> &'static [&'static str] {
+        &["llama3.2", "qwen3", "nomic-embed-text"]
+    }
+
+    fn models(
+        &self,
+        _path: &str,
+        _request: &ReceivedRequest,
+        models: &[String],
+        _context: &ResponseContext,
+    ) -> Result<Value, ApiError> {
+        Ok(tags(models))
+    }
+
     fn embeddings(
         &self,
         request: &ReceivedRequest,
@@ -111,6 +129,45 @@ impl Format for Ollama {
     ) -> Result<Value, ApiError> {
         embeddings(request)
     }
+}
+
+/// `GET /api/tags`: the local models, `{"models":[{name, model, modified_at, size,
+/// digest, details}]}`, a name without a tag getting `:latest` as Ollama shows it (wire
+/// reference §8.5; docs.ollama.com/api/tags).
+fn tags(models: &[String]) -> Value {
+    let models: Vec<Value> = models
+        .iter()
+        .map(|model| {
+            let name = if model.contains(':') {
+                model.clone()
+            } else {
+                format!("{model}:latest")
+            };
+            let family: String = model
+                .chars()
+                .take_while(|c| c.is_ascii_alphabetic())
+                .collect();
+            let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+            });
+            json!({
+                "name": name,
+                "model": name,
+                "modified_at": "2025-09-29T12:00:00.000000000Z",
+                "size": 2_019_393_189u64,
+                "digest": format!("{hash:016x}").repeat(4),
+                "details": {
+                    "parent_model": "",
+                    "format": "gguf",
+                    "family": family,
+                    "families": [family],
+                    "parameter_size": "3.2B",
+                    "quantization_level": "Q4_K_M"
+                }
+            })
+        })
+        .collect();
+    json!({ "models": models })
 }
 
 /// `POST /api/embed`: `input` is a string or an array of strings, `dimensions` shortens

@@ -19,7 +19,7 @@ use super::json::{
     arguments_json, content_text, count_parts, function_tools, json_kind, json_object, json_string,
     openai_response_format, push_json_string, read_messages, role, string_field,
 };
-use super::{ApiError, Encoder, Format, ResponseContext, Tokens, Usage};
+use super::{requested_model, ApiError, Encoder, Format, ResponseContext, Tokens, Usage};
 use crate::request::{ChatMessage, ChatRequest, EarlierToolCall, ReceivedRequest, ToolResult};
 use crate::script::{ErrorBody, MessageEvent, OutputPart, Script};
 
@@ -71,12 +71,52 @@ impl Format for OpenAiChat {
         path == "/v1/embeddings"
     }
 
+    /// `/v1/models` is Anthropic's too: the router answers a request that carries
+    /// `anthropic-version` in Anthropic's shape.
+    fn serves_models(&self, path: &str) -> bool {
+        path == "/v1/models" || requested_model(path, "/v1/models").is_some()
+    }
+
+    fn default_models(&self) -> &'static [&'static str] {
+        &["gpt-4o", "gpt-4o-mini", "o4-mini", "text-embedding-3-small"]
+    }
+
+    fn models(
+        &self,
+        path: &str,
+        _request: &ReceivedRequest,
+        models: &[String],
+        _context: &ResponseContext,
+    ) -> Result<Value, ApiError> {
+        self::models(path, models)
+    }
+
     fn embeddings(
         &self,
         request: &ReceivedRequest,
         _: &ResponseContext,
     ) -> Result<Value, ApiError> {
         embeddings(request)
+    }
+}
+
+/// `GET /v1/models` (`{"object":"list","data":[Model]}`) and `GET /v1/models/{id}`
+/// (one `Model`, or a 404 `model_not_found`), a `Model` being `{id, object, created,
+/// owned_by}` (wire reference §8.6; platform.openai.com/docs/api-reference/models).
+fn models(path: &str, models: &[String]) -> Result<Value, ApiError> {
+    let model = |id: &str| json!({ "id": id, "object": "model", "created": 1_715_367_049u64, "owned_by": "system" });
+    match requested_model(path, "/v1/models") {
+        None => Ok(json!({
+            "object": "list",
+            "data": models.iter().map(|id| model(id)).collect::<Vec<Value>>()
+        })),
+        Some(id) if models.iter().any(|listed| listed == id) => Ok(model(id)),
+        Some(id) => Err(ApiError::invalid_request(
+            StatusCode::NOT_FOUND,
+            format!("The model '{id}' does not exist or you do not have access to it."),
+        )
+        .with_param("model")
+        .with_code("model_not_found")),
     }
 }
 

@@ -21,6 +21,7 @@ mod hostile_input;
 mod lifecycle;
 mod load;
 mod mocks;
+mod models;
 mod newcomer;
 mod ollama;
 mod plain_tests;

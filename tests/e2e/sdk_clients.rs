@@ -1170,3 +1170,45 @@ async fn openai_python_decodes_base64_embeddings_and_reads_floats() {
     assert_eq!(requests[0].body_value()["encoding_format"], "base64");
     assert_eq!(requests[1].body_value()["encoding_format"], "float");
 }
+
+#[tokio::test]
+async fn openai_python_lists_and_retrieves_models() {
+    let server = MockChatServer::builder()
+        .models(["gpt-4o", "o4-mini"])
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::OpenAiPython, &server, "models").await else {
+        return;
+    };
+    assert_eq!(run.result["ids"], json!(["gpt-4o", "o4-mini"]));
+    assert_eq!(run.result["retrieved"], "gpt-4o");
+    assert_eq!(
+        run.result["missing"],
+        json!({ "status_code": 404, "code": "model_not_found" })
+    );
+}
+
+#[tokio::test]
+async fn anthropic_python_pages_through_the_models_and_retrieves_one() {
+    let server = MockChatServer::builder()
+        .models(["claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1"])
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::AnthropicPython, &server, "models").await else {
+        return;
+    };
+    assert_eq!(
+        run.result["ids"],
+        json!(["claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1"])
+    );
+    assert_eq!(
+        run.result["retrieved"],
+        json!({ "id": "claude-opus-4-1", "display_name": "Claude Opus 4.1" })
+    );
+    // Two pages: the SDK followed `last_id` with `after_id`.
+    let requests = ended_requests(&server, 3).await;
+    assert_eq!(
+        requests[1].query(),
+        Some("limit=2&after_id=claude-haiku-4-5")
+    );
+}

@@ -99,6 +99,13 @@ def thinking_stream():
     }
 
 
+def models():
+    """Lists the models two at a time (the SDK follows the pages itself) and retrieves one."""
+    ids = [model.id for model in client().models.list(limit=2)]
+    one = client().models.retrieve("claude-opus-4-1")
+    return {"ids": ids, "retrieved": {"id": one.id, "display_name": one.display_name}}
+
+
 def mid_stream_error():
     """The stream breaks off with an error event: the SDK must raise its API error."""
     text = ""
@@ -218,6 +225,7 @@ SCENARIOS = {
     "agent_loop": agent_loop,
     "rate_limit_quota": rate_limit_quota,
     "thinking_stream": thinking_stream,
+    "models": models,
     "messages_stream": messages_stream,
     "mid_stream_error": mid_stream_error,
     "retry_overloaded": retry_overloaded,

@@ -220,6 +220,18 @@ def embeddings():
     }
 
 
+def models():
+    """Lists the models and retrieves one, and one that does not exist."""
+    ids = [model.id for model in client().models.list()]
+    one = client().models.retrieve(ids[0])
+    try:
+        client().models.retrieve("no-such-model")
+        missing = None
+    except openai.NotFoundError as error:
+        missing = {"status_code": error.status_code, "code": error.code}
+    return {"ids": ids, "retrieved": one.id, "missing": missing}
+
+
 def chat_refusal():
     """A streamed refusal, read through the SDK's stream helper as an application would."""
     with client().chat.completions.stream(model=MODEL, messages=MESSAGES) as stream:
@@ -402,6 +414,7 @@ SCENARIOS = {
     "responses_stream": responses_stream,
     "responses_reasoning": responses_reasoning,
     "embeddings": embeddings,
+    "models": models,
     "responses_error": responses_error,
     "retry_rate_limit": retry_rate_limit,
     "mid_stream_error": mid_stream_error,
