@@ -114,6 +114,37 @@
 //! # }
 //! ```
 //!
+//! # Embeddings and model lists
+//!
+//! The embeddings endpoints (OpenAI's `POST /v1/embeddings`, Ollama's `/api/embed`,
+//! Gemini's `:embedContent` and `:batchEmbedContents`) answer without any mock:
+//! deterministic unit vectors of hashed words and word pairs, so the same text gives the
+//! same vector on every run and server, and texts that share words are closer than texts
+//! that do not. OpenAI's `dimensions` and `encoding_format: "base64"` are honoured. They
+//! are recorded and matched like chat requests: a mock that matches one answers with its
+//! reply's HTTP error in the provider's shape, or after its delays.
+//!
+//! The model lists (`GET /v1/models` in OpenAI's shape, or Anthropic's for a request
+//! with `anthropic-version`, Ollama's `/api/tags`, Gemini's `GET /v1beta/models`) serve
+//! [`MockChatServerBuilder::models`], or by default the models the mounted mocks'
+//! [`matchers::model`] name and a few common ones.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use chatmock::MockChatServer;
+//! use serde_json::json;
+//!
+//! let server = MockChatServer::start().await;
+//! let url = format!("{}/embeddings", server.openai_base_url());
+//! let body = json!({ "model": "text-embedding-3-small", "input": ["cat", "cat"], "dimensions": 8 });
+//! let response: serde_json::Value =
+//!     reqwest::Client::new().post(url).json(&body).send().await.unwrap().json().await.unwrap();
+//! assert_eq!(response["data"][0]["embedding"].as_array().unwrap().len(), 8);
+//! assert_eq!(response["data"][0]["embedding"], response["data"][1]["embedding"]);
+//! # }
+//! ```
+//!
 //! # Wire formats
 //!
 //! The endpoint a client calls picks the [`WireFormat`]: OpenAI Chat Completions
