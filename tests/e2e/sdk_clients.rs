@@ -1,4 +1,5 @@
-//! The official SDKs: OpenAI's and Anthropic's Python and Node libraries, run as child
+//! The official SDKs: OpenAI's and Anthropic's Python and Node libraries, Google's
+//! `google-genai` and the `ollama` Python library, run as child
 //! processes (`tests/clients/`) that do what an application does against a chatmock
 //! server started here, and print one JSON line of what the SDK gave them.
 //!
@@ -15,8 +16,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chatmock::{
-    CutKind, MockChatServer, ReceivedRequest, Reply, Step, StreamError, StreamOutcome, Thinking,
-    ToolCall, Usage,
+    matchers, CutKind, Mock, MockChatServer, ReceivedRequest, Reply, Step, StreamError,
+    StreamOutcome, Thinking, ToolCall, Usage,
 };
 use serde_json::{json, Value};
 
@@ -36,6 +37,8 @@ pub(crate) enum Sdk {
     AnthropicPython,
     OpenAiNode,
     AnthropicNode,
+    GeminiPython,
+    OllamaPython,
 }
 
 impl Sdk {
@@ -45,11 +48,16 @@ impl Sdk {
             Sdk::AnthropicPython => "python/anthropic_client.py",
             Sdk::OpenAiNode => "node/openai_client.mjs",
             Sdk::AnthropicNode => "node/anthropic_client.mjs",
+            Sdk::GeminiPython => "python/gemini_client.py",
+            Sdk::OllamaPython => "python/ollama_client.py",
         })
     }
 
     fn is_python(self) -> bool {
-        matches!(self, Sdk::OpenAiPython | Sdk::AnthropicPython)
+        matches!(
+            self,
+            Sdk::OpenAiPython | Sdk::AnthropicPython | Sdk::GeminiPython | Sdk::OllamaPython
+        )
     }
 
     /// The base URL the application configures: OpenAI's SDKs take the `/v1` URL,
@@ -57,7 +65,9 @@ impl Sdk {
     fn base_url(self, server: &MockChatServer) -> String {
         match self {
             Sdk::OpenAiPython | Sdk::OpenAiNode => server.openai_base_url(),
-            Sdk::AnthropicPython | Sdk::AnthropicNode => server.uri(),
+            Sdk::AnthropicPython | Sdk::AnthropicNode | Sdk::GeminiPython | Sdk::OllamaPython => {
+                server.uri()
+            }
         }
     }
 
@@ -68,6 +78,8 @@ impl Sdk {
             Sdk::AnthropicPython => ("python/requirements.txt", "anthropic"),
             Sdk::OpenAiNode => ("node/package.json", "openai"),
             Sdk::AnthropicNode => ("node/package.json", "@anthropic-ai/sdk"),
+            Sdk::GeminiPython => ("python/requirements.txt", "google-genai"),
+            Sdk::OllamaPython => ("python/requirements.txt", "ollama"),
         };
         let text = std::fs::read_to_string(repo().join("tests/clients").join(file)).unwrap();
         if self.is_python() {
@@ -100,7 +112,7 @@ fn interpreter(sdk: Sdk) -> Option<Command> {
             .map(PathBuf::from)
             .unwrap_or_else(|| repo().join("target/sdk-clients/python"));
         // A silent pass would hide that the SDKs went untested.
-        for package in ["openai", "anthropic"] {
+        for package in ["openai", "anthropic", "google/genai", "ollama"] {
             if !site.join(package).join("__init__.py").is_file() {
                 crate::support::missing_client(&format!(
                     "the Python SDKs are not installed in {}: run `{INSTALL}` (pip installs \
@@ -139,7 +151,10 @@ fn interpreter(sdk: Sdk) -> Option<Command> {
     // headers from the environment.
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
-        if name.starts_with("OPENAI_") || name.starts_with("ANTHROPIC_") {
+        let configures_an_sdk = ["OPENAI_", "ANTHROPIC_", "GOOGLE_", "GEMINI_", "OLLAMA_"]
+            .iter()
+            .any(|prefix| name.starts_with(prefix));
+        if configures_an_sdk {
             command.env_remove(&*name);
         }
     }
@@ -1210,5 +1225,152 @@ async fn anthropic_python_pages_through_the_models_and_retrieves_one() {
     assert_eq!(
         requests[1].query(),
         Some("limit=2&after_id=claude-haiku-4-5")
+    );
+}
+
+/// Thinking with a scripted signature (base64, as Gemini's SDK decodes it), then text and
+/// a tool call.
+fn gemini_thinking_reply() -> Reply {
+    Reply::steps([
+        Step::thinking(Thinking::new("The user wants Paris.").with_signature("EqQBCkYIARgC")),
+        Step::token("Let me check."),
+        Step::tool_call(ToolCall::function(
+            "get_weather",
+            json!({ "city": "Paris" }),
+        )),
+    ])
+    .usage(Usage {
+        cached_input_tokens: Some(3),
+        ..Usage::default()
+    })
+}
+
+#[tokio::test]
+async fn google_genai_streams_thought_parts_text_and_a_call_with_thought_counts() {
+    let server = MockChatServer::builder()
+        .reply(gemini_thinking_reply())
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::GeminiPython, &server, "thinking_stream").await else {
+        return;
+    };
+    let result = &run.result;
+    assert_eq!(result["thoughts"], "The user wants Paris.");
+    assert_eq!(result["text"], "Let me check.");
+    assert_eq!(
+        result["calls"],
+        json!([{ "name": "get_weather", "args": { "city": "Paris" } }])
+    );
+    // The SDK decoded the signature from base64; encoded again it is the scripted one.
+    assert_eq!(result["signatures"], json!(["EqQBCkYIARgC"]));
+    let usage = &result["usage"];
+    assert_eq!(usage["thoughts"], 4);
+    assert_eq!(usage["candidates"], 1 + 6);
+    assert_eq!(usage["cached"], 3);
+    assert_eq!(
+        usage["total"].as_u64(),
+        Some(usage["prompt"].as_u64().unwrap() + 4 + 7)
+    );
+    let requests = ended_requests(&server, 1).await;
+    assert!(requests[0].path().ends_with(":streamGenerateContent"));
+    assert_eq!(requests[0].query(), Some("alt=sse"));
+}
+
+#[tokio::test]
+async fn google_genai_reads_a_complete_thought_an_error_and_embeddings() {
+    // The SDK picks the API version in the path, so the mocks match on the body.
+    let server = MockChatServer::builder()
+        .reply(Reply::text("Sunny.").thinking("Look it up."))
+        .start()
+        .await;
+    Mock::given(matchers::body_partial_json(
+        json!({ "contents": [{ "parts": [{ "text": "Hi" }] }] }),
+    ))
+    .respond_with(Reply::http_error(429))
+    .mount(&server)
+    .await;
+    let Some(run) = run_client(Sdk::GeminiPython, &server, "complete").await else {
+        return;
+    };
+    assert_eq!(run.result["thought_parts"], json!(["Look it up."]));
+    assert_eq!(run.result["text"], "Sunny.");
+    assert_eq!(run.result["thoughts_token_count"], 3);
+
+    let Some(run) = run_client(Sdk::GeminiPython, &server, "error").await else {
+        return;
+    };
+    assert_eq!(
+        run.result,
+        json!({ "error": "ClientError", "code": 429, "status": "RESOURCE_EXHAUSTED",
+                "sdk": run.result["sdk"] })
+    );
+
+    let Some(run) = run_client(Sdk::GeminiPython, &server, "embed").await else {
+        return;
+    };
+    let vectors = run.result["vectors"].as_array().unwrap();
+    assert_eq!(vectors[0].as_array().unwrap().len(), 16);
+    assert_eq!(vectors[0], vectors[1], "the same text, the same vector");
+}
+
+#[tokio::test]
+async fn the_ollama_library_streams_thinking_text_and_a_call_and_reads_the_counts() {
+    let server = MockChatServer::builder()
+        .reply(Reply::steps([
+            Step::thinking("Paris, then."),
+            Step::token("Checking."),
+            Step::tool_call(ToolCall::function(
+                "get_weather",
+                json!({ "city": "Paris" }),
+            )),
+        ]))
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::OllamaPython, &server, "thinking_stream").await else {
+        return;
+    };
+    let result = &run.result;
+    assert_eq!(result["thinking"], "Paris, then.");
+    assert_eq!(result["content"], "Checking.");
+    assert_eq!(
+        result["calls"],
+        json!([{ "name": "get_weather", "arguments": { "city": "Paris" } }])
+    );
+    assert_eq!(result["done"], true);
+    assert_eq!(result["eval_count"], 2 + 1 + 6);
+    assert!(result["prompt_eval_count"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn the_ollama_library_reads_an_error_embeddings_and_the_model_list() {
+    let server = MockChatServer::builder()
+        .reply(
+            Reply::http_error(404).error_message("model \"qwen3\" not found, try pulling it first"),
+        )
+        .models(["qwen3:8b", "nomic-embed-text"])
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::OllamaPython, &server, "error").await else {
+        return;
+    };
+    assert_eq!(run.result["error"], "ResponseError");
+    assert_eq!(run.result["status_code"], 404);
+    assert_eq!(
+        run.result["message"],
+        "model \"qwen3\" not found, try pulling it first"
+    );
+
+    // Nothing mounted: embeddings and the model list need no script.
+    let server = MockChatServer::builder()
+        .models(["qwen3:8b", "nomic-embed-text"])
+        .start()
+        .await;
+    let Some(run) = run_client(Sdk::OllamaPython, &server, "embed_and_list").await else {
+        return;
+    };
+    assert_eq!(run.result["dimensions"], json!([768, 768]));
+    assert_eq!(
+        run.result["models"],
+        json!(["qwen3:8b", "nomic-embed-text:latest"])
     );
 }
