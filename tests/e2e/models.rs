@@ -168,3 +168,142 @@ async fn a_mock_can_refuse_the_model_list() {
         .unwrap();
     assert_eq!(response.status(), 405);
 }
+
+/// Headers only one provider sends, which no other format's response may carry.
+const OPENAI_ONLY: &[&str] = &[
+    "openai-version",
+    "openai-organization",
+    "x-ratelimit-limit-requests",
+    "x-request-id",
+];
+const ANTHROPIC_ONLY: &[&str] = &["request-id"];
+
+#[tokio::test]
+async fn each_format_answers_with_its_own_providers_headers_only() {
+    let server = MockChatServer::builder()
+        .reply(Reply::text("Hi."))
+        .start()
+        .await;
+    let uri = server.uri();
+    let user = json!([{ "role": "user", "content": "Hi" }]);
+    let gemini = json!({ "contents": [{ "parts": [{ "text": "Hi" }] }] });
+    // (what, method, path, body, extra request header, the provider's own headers)
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        String,
+        Option<Value>,
+        Option<(&'a str, &'a str)>,
+        &'a [&'a str],
+    );
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "chat",
+            "POST",
+            format!("{uri}/v1/chat/completions"),
+            Some(json!({ "model": "m", "messages": user })),
+            None,
+            OPENAI_ONLY,
+        ),
+        (
+            "responses",
+            "POST",
+            format!("{uri}/v1/responses"),
+            Some(json!({ "model": "m", "input": "Hi" })),
+            None,
+            OPENAI_ONLY,
+        ),
+        (
+            "embeddings",
+            "POST",
+            format!("{uri}/v1/embeddings"),
+            Some(json!({ "model": "m", "input": "Hi" })),
+            None,
+            OPENAI_ONLY,
+        ),
+        (
+            "OpenAI models",
+            "GET",
+            format!("{uri}/v1/models"),
+            None,
+            None,
+            OPENAI_ONLY,
+        ),
+        (
+            "messages",
+            "POST",
+            format!("{uri}/v1/messages"),
+            Some(json!({ "model": "m", "max_tokens": 9, "messages": user })),
+            None,
+            ANTHROPIC_ONLY,
+        ),
+        (
+            "Anthropic models",
+            "GET",
+            format!("{uri}/v1/models"),
+            None,
+            Some(("anthropic-version", "2023-06-01")),
+            ANTHROPIC_ONLY,
+        ),
+        (
+            "gemini",
+            "POST",
+            format!("{uri}/v1beta/models/g:generateContent"),
+            Some(gemini.clone()),
+            None,
+            &[],
+        ),
+        (
+            "gemini models",
+            "GET",
+            format!("{uri}/v1beta/models"),
+            None,
+            None,
+            &[],
+        ),
+        (
+            "ollama",
+            "POST",
+            format!("{uri}/api/chat"),
+            Some(json!({ "model": "m", "messages": user, "stream": false })),
+            None,
+            &[],
+        ),
+        (
+            "ollama tags",
+            "GET",
+            format!("{uri}/api/tags"),
+            None,
+            None,
+            &[],
+        ),
+    ];
+    for (what, method, url, body, header, own) in cases {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = reqwest::Client::new().request(method, url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{what}");
+        let headers = response.headers();
+        for name in own {
+            assert!(
+                headers.contains_key(*name),
+                "{what} lacks {name}: {headers:?}"
+            );
+        }
+        for name in OPENAI_ONLY.iter().chain(ANTHROPIC_ONLY) {
+            if !own.contains(name) {
+                assert!(
+                    !headers.contains_key(*name),
+                    "{what} sends {name}: {headers:?}"
+                );
+            }
+        }
+        assert_eq!(headers["content-type"], "application/json", "{what}");
+    }
+}
