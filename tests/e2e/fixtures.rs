@@ -1181,7 +1181,7 @@ fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
             "mock",
             "unknown key \"mock\" in a fixture (did you mean \"mocks\"?); the keys allowed \
              are \"mocks\", \"conversations\", \"reply\", \"replies\", \"wire_format\", \
-             \"path_prefixes\", \"rate_limit\" and \"chaos\"",
+             \"path_prefixes\", \"rate_limit\", \"chaos\" and \"models\"",
         ),
         (
             "typo in a matcher",
@@ -1350,6 +1350,12 @@ fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
             r#"{"reply": {"text": "a", "thinking": {"text": "t", "signature": 1}}}"#,
             "reply.thinking.signature",
             "expected a string, found 1",
+        ),
+        (
+            "a model list that is not strings",
+            r#"{"models": ["gpt-4o", 4]}"#,
+            "models[1]",
+            "expected a string, found 4",
         ),
         (
             "a negative token count in usage",
@@ -2064,4 +2070,44 @@ async fn the_agent_loop_example_answers_both_turns_in_two_formats_and_the_tool_f
     let document: Value =
         serde_json::from_str(answer["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
     assert_eq!(document["temperature"], 18);
+}
+
+#[tokio::test]
+async fn a_fixture_names_the_models_and_scripts_an_embeddings_error() {
+    let fixture = Fixture::from_json(
+        r#"{
+            "models": ["gpt-4o", "my-fine-tune"],
+            "mocks": [{
+                "when": { "path": "/v1/embeddings", "body_partial_json": { "input": "boom" } },
+                "reply": { "http_error": "server_error" }
+            }]
+        }"#,
+    )
+    .unwrap();
+    let server = MockChatServer::builder().fixture(fixture).start().await;
+    let client = reqwest::Client::new();
+    let list: Value = client
+        .get(format!("{}/models", server.openai_base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["data"][1]["id"], "my-fine-tune");
+    let url = format!("{}/embeddings", server.openai_base_url());
+    let failed = client
+        .post(&url)
+        .json(&json!({ "model": "text-embedding-3-small", "input": "boom" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 500);
+    let fine = client
+        .post(&url)
+        .json(&json!({ "model": "text-embedding-3-small", "input": "fine" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fine.status(), 200);
 }
