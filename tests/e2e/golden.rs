@@ -146,7 +146,21 @@ fn updating() -> bool {
 /// because generated ids come from a per-server counter: the same on every run.
 async fn capture(script: Reply, method: Method, path: &str, body: Option<&Value>) -> Vec<u8> {
     let server = MockChatServer::builder().reply(script).start().await;
+    capture_from(&server, method, path, body, None).await
+}
+
+/// What [`capture`] records, from `server`, with an extra request header if given.
+async fn capture_from(
+    server: &MockChatServer,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+    header: Option<(&str, &str)>,
+) -> Vec<u8> {
     let mut request = reqwest::Client::new().request(method, format!("{}{path}", server.uri()));
+    if let Some((name, value)) = header {
+        request = request.header(name, value);
+    }
     if let Some(body) = body {
         request = request
             .header("content-type", "application/json")
@@ -286,6 +300,60 @@ async fn plain_text() {
     check_format("plain_text").await;
 }
 
+/// The embeddings and model-list endpoints, which need no script: (format directory, file
+/// name, method, path, body, extra request header).
+type ServiceCase = (
+    &'static str,
+    &'static str,
+    Method,
+    &'static str,
+    Option<Value>,
+    Option<(&'static str, &'static str)>,
+);
+
+fn service_cases() -> Vec<ServiceCase> {
+    let openai =
+        json!({ "model": "text-embedding-3-small", "input": ["a cat", "a dog"], "dimensions": 4 });
+    let mut openai_base64 = openai.clone();
+    openai_base64["encoding_format"] = json!("base64");
+    let ollama = json!({ "model": "nomic-embed-text", "input": "a cat", "dimensions": 4 });
+    let gemini =
+        json!({ "content": { "parts": [{ "text": "a cat" }] }, "outputDimensionality": 4 });
+    let gemini_batch = json!({ "requests": [
+        { "model": "models/text-embedding-004", "content": { "parts": [{ "text": "a cat" }] },
+          "outputDimensionality": 4 }
+    ] });
+    let anthropic = Some(("anthropic-version", "2023-06-01"));
+    #[rustfmt::skip]
+    let table = vec![
+        ("openai_chat_completions", "embeddings", Method::POST, "/v1/embeddings", Some(openai), None),
+        ("openai_chat_completions", "embeddings_base64", Method::POST, "/v1/embeddings", Some(openai_base64), None),
+        ("openai_chat_completions", "models", Method::GET, "/v1/models", None, None),
+        ("openai_chat_completions", "model", Method::GET, "/v1/models/gpt-4o", None, None),
+        ("anthropic_messages", "models", Method::GET, "/v1/models?limit=2", None, anthropic),
+        ("ollama", "embed", Method::POST, "/api/embed", Some(ollama), None),
+        ("ollama", "tags", Method::GET, "/api/tags", None, None),
+        ("gemini", "embed_content", Method::POST, "/v1beta/models/text-embedding-004:embedContent", Some(gemini), None),
+        ("gemini", "batch_embed_contents", Method::POST, "/v1beta/models/text-embedding-004:batchEmbedContents", Some(gemini_batch), None),
+        ("gemini", "models", Method::GET, "/v1beta/models?pageSize=2", None, None),
+    ];
+    table
+}
+
+#[tokio::test]
+async fn embeddings_and_model_lists() {
+    let mut failures = Vec::new();
+    for (format, name, method, path, body, header) in service_cases() {
+        let server = MockChatServer::start().await;
+        let actual = capture_from(&server, method, path, body.as_ref(), header).await;
+        let file = golden_dir().join(format).join(format!("{name}.txt"));
+        if let Err(failure) = compare(&file, &actual) {
+            failures.push(failure);
+        }
+    }
+    assert!(failures.is_empty(), "{}\n{REGENERATE}", failures.join("\n"));
+}
+
 /// A golden file no case writes any more would never be checked again, so it must go.
 #[test]
 fn no_golden_file_is_left_over() {
@@ -298,6 +366,11 @@ fn no_golden_file_is_left_over() {
                     .join(format!("{script}_{variant}.txt"))
             })
         })
+        .chain(
+            service_cases()
+                .into_iter()
+                .map(|(format, name, ..)| golden_dir().join(format).join(format!("{name}.txt"))),
+        )
         .collect();
     let Ok(formats) = fs::read_dir(golden_dir()) else {
         return;
