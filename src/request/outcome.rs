@@ -7,8 +7,8 @@ use crate::script::CutKind;
 /// What became of the response to a request.
 ///
 /// Progress is counted in **content events**, the unit every part of chatmock counts in:
-/// a text token, a piece of a refusal, and for each tool call the event that names it
-/// and each fragment of its arguments. `Reply::error_after(n, ..)` and the cuts count in
+/// a text token, a piece of a refusal, a fragment of thinking, and for each tool call the
+/// event that names it and each fragment of its arguments. `Reply::error_after(n, ..)` and the cuts count in
 /// it, and usage reports it as completion tokens. A content event is not an SSE event: a
 /// format's other events (OpenAI's role chunk, `[DONE]`, Anthropic's `message_start`),
 /// comments and keep-alives are not counted, so with [`Reply::event_ids`](crate::Reply::event_ids)

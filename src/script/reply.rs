@@ -30,8 +30,8 @@ pub(crate) const DEMO_TEXT: &str = "Hello, this is a mocked chatbot. How can I h
 /// response whose content is the concatenation of the tokens.
 ///
 /// Where a method counts tokens (`error_after(3, ..)`, `disconnect_after(3)`), it counts
-/// every content event: a text token, a piece of a refusal, and for each tool call the
-/// event naming it and each fragment of its arguments. Usage reports the same count as
+/// every content event: a text token, a piece of a refusal, a fragment of thinking, and
+/// for each tool call the event naming it and each fragment of its arguments. Usage reports the same count as
 /// completion tokens, in every format.
 ///
 /// Methods that make no sense for a reply (a token delay on an HTTP error, two endings for

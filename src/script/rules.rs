@@ -134,9 +134,9 @@ impl fmt::Display for RuleError {
                 };
                 write!(
                     f,
-                    "the script has {has} (counting each text token, refusal piece, tool call \
-                     and fragment of its arguments), so an ending after {} would never happen: \
-                     {fix}",
+                    "the script has {has} (counting each text token, refusal piece, thinking \
+                     fragment, tool call and fragment of its arguments), so an ending after {} \
+                     would never happen: {fix}",
                     count(*tokens, "token", "tokens")
                 )
             }
@@ -859,18 +859,18 @@ mod tests {
                     tokens: 2,
                     available: 1,
                 },
-                "the script has only 1 token (counting each text token, refusal piece, tool \
-                 call and fragment of its arguments), so an ending after 2 tokens would never \
-                 happen: use a number from 0 to 1",
+                "the script has only 1 token (counting each text token, refusal piece, thinking \
+                 fragment, tool call and fragment of its arguments), so an ending after 2 tokens \
+                 would never happen: use a number from 0 to 1",
             ),
             (
                 RuleError::EndingBeyondScript {
                     tokens: 1,
                     available: 0,
                 },
-                "the script has no tokens (counting each text token, refusal piece, tool call \
-                 and fragment of its arguments), so an ending after 1 token would never \
-                 happen: use 0",
+                "the script has no tokens (counting each text token, refusal piece, thinking \
+                 fragment, tool call and fragment of its arguments), so an ending after 1 token \
+                 would never happen: use 0",
             ),
             (
                 RuleError::PauseWithAfter {

@@ -644,7 +644,7 @@ async fn mount_on_a_server(reply: impl FnOnce() -> Reply) {
 #[tokio::test]
 #[should_panic(
     expected = "Reply::disconnect_after: the script has only 2 tokens (counting each text token, \
-                refusal piece, tool call and fragment of its arguments), so an ending after 5 \
+                refusal piece, thinking fragment, tool call and fragment of its arguments), so an ending after 5 \
                 tokens would never happen: use a number from 0 to 2"
 )]
 async fn a_cut_after_more_tokens_than_the_script_has_is_rejected() {

@@ -1131,7 +1131,7 @@ fn replies_deserialize_inside_a_users_own_types() {
     assert_eq!(
         error.to_string(),
         "at stall_after: the script has only 1 token (counting each text token, refusal \
-         piece, tool call and fragment of its arguments), so an ending after 5 tokens would \
+         piece, thinking fragment, tool call and fragment of its arguments), so an ending after 5 tokens would \
          never happen: use a number from 0 to 1 at line 1 column 48"
     );
 
@@ -1264,7 +1264,7 @@ fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
             "an ending after more tokens than the script has",
             r#"{"reply": {"text": "one two", "disconnect_after": 3}}"#,
             "reply.disconnect_after",
-            "the script has only 2 tokens (counting each text token, refusal piece, tool call \
+            "the script has only 2 tokens (counting each text token, refusal piece, thinking fragment, tool call \
              and fragment of its arguments), so an ending after 3 tokens would never happen: \
              use a number from 0 to 2",
         ),
@@ -1273,7 +1273,7 @@ fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
             r#"{"mocks": [{"replies": [{"text": "a"},
                 {"tokens": [], "error_after": {"tokens": 1, "preset": "server_error"}}]}]}"#,
             "mocks[0].replies[1].error_after.tokens",
-            "the script has no tokens (counting each text token, refusal piece, tool call and \
+            "the script has no tokens (counting each text token, refusal piece, thinking fragment, tool call and \
              fragment of its arguments), so an ending after 1 token would never happen: use 0",
         ),
         (
