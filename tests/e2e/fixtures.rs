@@ -2111,3 +2111,52 @@ async fn a_fixture_names_the_models_and_scripts_an_embeddings_error() {
         .unwrap();
     assert_eq!(fine.status(), 200);
 }
+
+#[tokio::test]
+async fn the_reasoning_example_thinks_signs_counts_the_cache_and_fails_embeddings_once() {
+    let server = start_with(Fixture::load(example("reasoning.json")).unwrap()).await;
+    let client = reqwest::Client::new();
+    let body = json!({ "model": "claude-sonnet-4-5", "max_tokens": 2048,
+                       "thinking": { "type": "enabled", "budget_tokens": 1024 },
+                       "messages": [{ "role": "user", "content": "Paris in June?" }] });
+    let message: Value = client
+        .post(format!("{}/v1/messages", server.uri()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        message["content"],
+        json!([
+            { "type": "thinking", "thinking": "The user asks about Paris in June.",
+              "signature": "EqQBCkYIARgC" },
+            { "type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix" },
+            { "type": "text", "text": "Paris in June is mild and sunny." },
+        ])
+    );
+    assert_eq!(message["usage"]["input_tokens"], 1200);
+    assert_eq!(message["usage"]["cache_read_input_tokens"], 1024);
+    assert_eq!(message["usage"]["cache_creation_input_tokens"], 64);
+
+    let url = format!("{}/embeddings", server.openai_base_url());
+    let embed = json!({ "model": "text-embedding-3-small", "input": "Paris" });
+    let first = client.post(&url).json(&embed).send().await.unwrap();
+    assert_eq!(first.status(), 429);
+    assert_eq!(first.headers()["retry-after"], "1");
+    let second = client.post(&url).json(&embed).send().await.unwrap();
+    assert_eq!(second.status(), 200);
+
+    let models: Value = client
+        .get(format!("{}/v1/models", server.uri()))
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["data"][0]["id"], "claude-sonnet-4-5");
+}
