@@ -147,6 +147,13 @@ impl Format for Gemini {
         self::models(path, request, models)
     }
 
+    fn service_paths(&self) -> &'static [&'static str] {
+        &[
+            "POST /v1beta/models/{model}:embedContent",
+            "GET /v1beta/models",
+        ]
+    }
+
     fn serves_embeddings(&self, path: &str) -> bool {
         model_and_method(path)
             .is_some_and(|(_, method)| matches!(method, "embedContent" | "batchEmbedContents"))

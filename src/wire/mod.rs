@@ -257,6 +257,12 @@ pub(crate) trait Format: Sync {
         HeaderValue::from_static(EVENT_STREAM)
     }
 
+    /// The format's embeddings and model-list endpoints with their methods, as written in
+    /// error messages (`GET /v1/models`).
+    fn service_paths(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Whether `path` is one of the format's model-list endpoints (always `GET`): the
     /// list, or one model of it.
     fn serves_models(&self, _path: &str) -> bool {
@@ -410,6 +416,7 @@ impl Endpoint {
                 spec.paths()
                     .iter()
                     .map(move |path| format!("{} {path}", spec.method()))
+                    .chain(spec.service_paths().iter().map(|path| (*path).to_owned()))
             })
             .collect::<Vec<_>>()
             .join(", ")
@@ -685,6 +692,23 @@ mod tests {
                 Endpoint::for_request(path, None).is_none(),
                 "{path} is no endpoint"
             );
+        }
+    }
+
+    #[test]
+    fn every_listed_service_path_is_served_by_its_format() {
+        for format in WireFormat::ALL.iter().copied() {
+            let spec = format.spec();
+            for listed in spec.service_paths() {
+                let (method, path) = listed.split_once(' ').unwrap();
+                let path = path.replace("{model}", "some-model");
+                let served = match method {
+                    "GET" => spec.serves_models(&path),
+                    "POST" => spec.serves_embeddings(&path),
+                    _ => false,
+                };
+                assert!(served, "{format}: {listed}");
+            }
         }
     }
 

@@ -100,6 +100,10 @@ impl Format for Ollama {
         HeaderValue::from_static("application/x-ndjson")
     }
 
+    fn service_paths(&self) -> &'static [&'static str] {
+        &["POST /api/embed", "GET /api/tags"]
+    }
+
     fn serves_embeddings(&self, path: &str) -> bool {
         path == "/api/embed"
     }

@@ -67,6 +67,10 @@ impl Format for OpenAiChat {
         error_body(error)
     }
 
+    fn service_paths(&self) -> &'static [&'static str] {
+        &["POST /v1/embeddings", "GET /v1/models"]
+    }
+
     fn serves_embeddings(&self, path: &str) -> bool {
         path == "/v1/embeddings"
     }
