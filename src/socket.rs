@@ -15,7 +15,7 @@ use std::sync::{Arc, Weak};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 /// The listener a server accepts on.
@@ -80,7 +80,23 @@ impl AsyncRead for Socket {
     ) -> Poll<io::Result<()>> {
         loop {
             ready!(self.stream.poll_read_ready(cx))?;
-            match self.stream.try_read_buf(buf) {
+            let wanted = buf.remaining();
+            let mut short_read = false;
+            // A read shorter than asked for emptied the socket, so its readiness is
+            // cleared as tokio's own `TcpStream` does: otherwise the next read (hyper's
+            // look for a next request, on every request) is a system call that fails
+            // with `WouldBlock`. Reporting `WouldBlock` from inside `try_io` clears only
+            // the readiness seen before this read, never a newer one.
+            let result = self.stream.try_io(Interest::READABLE, || {
+                let read = self.stream.try_read_buf(buf)?;
+                if cfg!(unix) && read > 0 && read < wanted {
+                    short_read = true;
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(read)
+            });
+            match result {
+                _ if short_read => return Poll::Ready(Ok(())),
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
                 result => return Poll::Ready(result.map(drop)),
             }

@@ -22,8 +22,10 @@ pub(crate) struct Recording {
     changed: Notify,
     /// The same for threads that wait without a runtime: a waiter holds `gate` from its
     /// look at the log until it sleeps on `gate_opened`, and a change passes through
-    /// `gate` before waking it, so no change falls between the look and the sleep.
-    gate: Mutex<()>,
+    /// `gate` before waking it, so no change falls between the look and the sleep. It
+    /// counts the threads asleep on `gate_opened`: waking none costs nothing, while
+    /// `notify_all` is a system call even with no one to wake (three per request).
+    gate: Mutex<usize>,
     gate_opened: Condvar,
     stopping: AtomicBool,
 }
@@ -102,19 +104,23 @@ impl Recording {
             if left.is_zero() {
                 return Err(requests);
             }
+            *gate += 1;
             gate = self
                 .gate_opened
                 .wait_timeout(gate, left)
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .0;
+            *gate -= 1;
         }
     }
 
     /// Wakes every waiter, async or blocking, to look at the log again.
     fn changed(&self) {
         self.changed.notify_waiters();
-        drop(lock(&self.gate));
-        self.gate_opened.notify_all();
+        let asleep = *lock(&self.gate);
+        if asleep > 0 {
+            self.gate_opened.notify_all();
+        }
     }
 
     /// Marks the server as stopping (or, with `false`, running again), so that streams

@@ -1,0 +1,248 @@
+//! Time to first byte of a non-streaming chat answer, on a fresh connection per request.
+//!
+//! A test suite of agent-loop tests sends many non-streaming requests, each usually on a
+//! new connection; what chatmock adds to each is what this bench measures.
+//!
+//! **Compared against, in the same run** (interleaved, which server goes first
+//! alternating every round): a bare hyper server (hyper's HTTP/1.1 server, on its own
+//! thread with a current-thread runtime, as chatmock's) that reads the request body and
+//! answers with the exact bytes chatmock answered (body and headers, captured
+//! beforehand). It does no routing, matching, recording or encoding, so the ratio is
+//! what chatmock's machinery costs on top of hyper. A bare tokio server writing the same
+//! response by hand is measured too, as the floor of any HTTP server.
+//!
+//! The client is a lean hand-written HTTP/1.1 client on a raw `TcpStream`: it connects,
+//! writes the request, and takes the time to the first byte of the response and to its
+//! last (by `Content-Length`), then closes. `ROUNDS` rounds; medians and 99th
+//! percentiles.
+//!
+//! Run with `cargo bench --bench first_byte`.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use chatmock::{MockChatServer, Reply};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[path = "support/raw_http.rs"]
+mod raw_http;
+
+const ROUNDS: usize = 2_000;
+const BODY: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+
+/// The request, as a client sends it on a fresh connection.
+fn request_bytes(address: SocketAddr) -> Vec<u8> {
+    format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: {address}\r\ncontent-type: \
+         application/json\r\ncontent-length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    )
+    .into_bytes()
+}
+
+/// One request on a fresh connection: (time to first byte, time to the last byte), and
+/// the response's head and body.
+async fn one_request(address: SocketAddr, request: &[u8]) -> (Duration, Duration, Vec<u8>) {
+    let started = Instant::now();
+    let mut socket = TcpStream::connect(address).await.unwrap();
+    socket.set_nodelay(true).unwrap();
+    socket.write_all(request).await.unwrap();
+    let mut response = Vec::with_capacity(2048);
+    let mut buffer = [0u8; 4096];
+    let read = socket.read(&mut buffer).await.unwrap();
+    let first_byte = started.elapsed();
+    assert!(read > 0, "the server closed without answering");
+    response.extend_from_slice(&buffer[..read]);
+    loop {
+        if let Some(total) = complete_length(&response) {
+            if response.len() >= total {
+                break;
+            }
+        }
+        let read = socket.read(&mut buffer).await.unwrap();
+        assert!(read > 0, "the response ended early");
+        response.extend_from_slice(&buffer[..read]);
+    }
+    (first_byte, started.elapsed(), response)
+}
+
+/// The length of the whole response once its head is in: head plus `Content-Length`.
+fn complete_length(response: &[u8]) -> Option<usize> {
+    let head_end = response.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&response[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .expect("a complete response carries Content-Length")
+        .trim()
+        .parse()
+        .unwrap();
+    Some(head_end + length)
+}
+
+/// The headers and body of a response, for the baselines to answer verbatim.
+fn split_response(response: &[u8]) -> (Vec<(String, String)>, Vec<u8>) {
+    let head_end = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&response[..head_end]);
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+        // hyper writes these itself.
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("date"))
+        .collect();
+    (headers, response[head_end..].to_vec())
+}
+
+/// A bare hyper server on its own thread and current-thread runtime that reads each
+/// request's body and answers with `headers` and `body`.
+fn start_bare_hyper(
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let headers: &'static [(String, String)] = headers.leak();
+    let body = Bytes::from(body);
+    raw_http::spawn_server(move |socket| {
+        let body = body.clone();
+        async move {
+            let service = service_fn(move |request: hyper::Request<Incoming>| {
+                let body = body.clone();
+                async move {
+                    let _ = request.into_body().collect().await?;
+                    let mut response = hyper::Response::new(Full::new(body));
+                    for (name, value) in headers {
+                        response.headers_mut().insert(
+                            hyper::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                            hyper::header::HeaderValue::from_str(value).unwrap(),
+                        );
+                    }
+                    Ok::<_, hyper::Error>(response)
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(socket), service)
+                .await;
+        }
+    })
+}
+
+/// The floor: a bare tokio server that writes the captured response by hand.
+fn start_bare_tokio(response: Vec<u8>) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let response: &'static [u8] = response.leak();
+    raw_http::spawn_server(move |mut socket| async move {
+        let mut buffered = Vec::new();
+        while raw_http::read_request(&mut socket, &mut buffered)
+            .await
+            .is_some()
+        {
+            if socket.write_all(response).await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// Median and 99th percentile.
+fn summary(samples: &mut [Duration]) -> (Duration, Duration) {
+    samples.sort_unstable();
+    (
+        samples[samples.len() / 2],
+        samples[samples.len() * 99 / 100],
+    )
+}
+
+#[derive(Default)]
+struct Samples {
+    first_byte: Vec<Duration>,
+    last_byte: Vec<Duration>,
+}
+
+impl Samples {
+    async fn measure(&mut self, address: SocketAddr, request: &[u8]) {
+        let (first, last, _) = one_request(address, request).await;
+        self.first_byte.push(first);
+        self.last_byte.push(last);
+    }
+
+    fn print(&mut self, label: &str) -> Duration {
+        let (first, first_p99) = summary(&mut self.first_byte);
+        let (last, last_p99) = summary(&mut self.last_byte);
+        println!(
+            "  {label:<34} first byte: median {first:>8.1?} p99 {first_p99:>8.1?}   \
+             last byte: median {last:>8.1?} p99 {last_p99:>8.1?}"
+        );
+        first
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    println!("first_byte bench: {ROUNDS} rounds, non-streaming chat answers, a fresh connection each");
+    let server = MockChatServer::builder()
+        .reply(Reply::text("Hello, world"))
+        .start()
+        .await;
+    let chatmock_address = *server.address();
+    let chatmock_request = request_bytes(chatmock_address);
+    let (_, _, captured) = one_request(chatmock_address, &chatmock_request).await;
+    let (headers, body) = split_response(&captured);
+    let (hyper_address, _stop_hyper) = start_bare_hyper(headers, body);
+    let (tokio_address, _stop_tokio) = start_bare_tokio(captured.clone());
+    let hyper_request = request_bytes(hyper_address);
+    let tokio_request = request_bytes(tokio_address);
+    // The baselines answer the same body.
+    let (_, _, from_hyper) = one_request(hyper_address, &hyper_request).await;
+    assert_eq!(split_response(&from_hyper).1, split_response(&captured).1);
+
+    let mut chatmock = Samples::default();
+    let mut hyper = Samples::default();
+    let mut tokio = Samples::default();
+    for _ in 0..50 {
+        chatmock.measure(chatmock_address, &chatmock_request).await;
+        hyper.measure(hyper_address, &hyper_request).await;
+        tokio.measure(tokio_address, &tokio_request).await;
+    }
+    let (mut chatmock, mut hyper, mut tokio) =
+        (Samples::default(), Samples::default(), Samples::default());
+    for round in 0..ROUNDS {
+        if round % 2 == 0 {
+            chatmock.measure(chatmock_address, &chatmock_request).await;
+            hyper.measure(hyper_address, &hyper_request).await;
+            tokio.measure(tokio_address, &tokio_request).await;
+        } else {
+            tokio.measure(tokio_address, &tokio_request).await;
+            hyper.measure(hyper_address, &hyper_request).await;
+            chatmock.measure(chatmock_address, &chatmock_request).await;
+        }
+    }
+    assert_eq!(server.received_requests().await.len(), ROUNDS + 51);
+    println!(
+        "response: {} bytes ({} of JSON body), the same from all three",
+        captured.len(),
+        split_response(&captured).1.len()
+    );
+    let chatmock_median = chatmock.print("chatmock (Reply::text, non-stream)");
+    let hyper_median = hyper.print("bare hyper, same headers and body");
+    let tokio_median = tokio.print("bare tokio, same bytes (the floor)");
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    let hyper_ratio = ratio(chatmock_median, hyper_median);
+    println!(
+        "ratio chatmock / bare hyper, first byte (median): {hyper_ratio:.2}x  (target <= 1.2: {})",
+        if hyper_ratio <= 1.2 { "met" } else { "NOT met" }
+    );
+    println!(
+        "ratio chatmock / bare tokio, first byte (median): {:.2}x",
+        ratio(chatmock_median, tokio_median)
+    );
+    println!(
+        "chatmock's own share (median first byte - bare hyper's): {:.1?}",
+        chatmock_median.saturating_sub(hyper_median)
+    );
+}
