@@ -368,7 +368,8 @@
 //!
 //! Each server binds its own free port and runs on its own thread, so tests run in
 //! parallel and work with any tokio runtime flavour. Dropping the server stops it at
-//! once, cutting streams in flight, and frees the port.
+//! once and waits until it has stopped: the port closed and free, every connection
+//! closed (streams in flight cut), the server's runtime gone.
 //!
 //! # Plain `#[test]`s, with no runtime
 //!

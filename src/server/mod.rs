@@ -44,9 +44,13 @@ use crate::wire::WireFormat;
 /// and records what it receives.
 ///
 /// Start one per test with [`MockChatServer::start`] or [`MockChatServer::builder`].
-/// Dropping it stops the server at once (streams in flight are cut), frees its port, and
-/// checks the expectations of the mounted [`Mock`]s, panicking with a report if one is
-/// not met.
+/// Dropping it stops the server at once and returns once the server has stopped: its
+/// listening socket is closed (a connect is refused, and the port can be bound again),
+/// every connection is closed (streams in flight are cut; stalled streams and delayed
+/// responses end), and the server's runtime is gone. That wait is tens of microseconds
+/// for an ordinary server, more for one holding thousands of streams (BENCHMARKS.md).
+/// Then the drop checks the expectations of the mounted [`Mock`]s, panicking with a
+/// report if one is not met.
 ///
 /// It serves these endpoints, at the real APIs' paths (and under any
 /// [`path_prefix`](MockChatServerBuilder::path_prefix)); a request that no mock matches
