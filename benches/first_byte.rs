@@ -184,7 +184,9 @@ impl Samples {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    println!("first_byte bench: {ROUNDS} rounds, non-streaming chat answers, a fresh connection each");
+    println!(
+        "first_byte bench: {ROUNDS} rounds, non-streaming chat answers, a fresh connection each"
+    );
     let server = MockChatServer::builder()
         .reply(Reply::text("Hello, world"))
         .start()
