@@ -645,6 +645,7 @@ pub mod fixture;
 mod http;
 mod matching;
 mod playback;
+mod proxy;
 mod recording;
 mod request;
 mod schema;
@@ -655,7 +656,7 @@ mod sync;
 mod traffic;
 mod wire;
 
-pub use fixture::{Fixture, FixtureError};
+pub use fixture::{Fixture, FixtureError, RecordMode};
 pub use matching::matchers;
 pub use matching::{Conversation, Match, Mock, MockBuilder, Respond, Times};
 pub use request::{

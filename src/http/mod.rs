@@ -108,16 +108,31 @@ async fn respond(state: &ServerState, incoming: Incoming, watch_for_leaving: boo
     let Incoming {
         mut received,
         endpoint,
-        body_error,
+        mut body_error,
         connection,
         ..
     } = incoming;
-    if let Some(endpoint) = endpoint.filter(|endpoint| endpoint.service != Service::Chat) {
-        return service_response(state, received, endpoint, body_error).await;
+    // A recording made at an embeddings or model-list endpoint replays as recorded, as
+    // at a chat endpoint.
+    if let Some(proxy) = &state.proxy {
+        if !state.mocks_would_answer(&received) {
+            return proxied(state, proxy, received).await;
+        }
     }
-    let mut decision = match body_error {
-        Some(error) => Err(error),
-        None => choose_reply(state, &mut received, endpoint),
+    let mut recorded = None;
+    if let Some(endpoint) = endpoint.filter(|endpoint| endpoint.service != Service::Chat) {
+        match service_response(state, received, endpoint, body_error.take()).await {
+            Served::Answered(response) => return response,
+            Served::Recorded(request, chosen) => {
+                received = request;
+                recorded = Some(chosen);
+            }
+        }
+    }
+    let mut decision = match (recorded, body_error) {
+        (Some(chosen), _) => Ok(chosen),
+        (None, Some(error)) => Err(error),
+        (None, None) => choose_reply(state, &mut received, endpoint),
     };
     let format = match &decision {
         Ok(chosen) => chosen.wire_format,
@@ -145,7 +160,7 @@ async fn respond(state: &ServerState, incoming: Incoming, watch_for_leaving: boo
     // The encoder reads its stream options from the request, which the recording keeps.
     let stream = match &decision {
         Ok(chosen)
-            if spec.wants_stream(&received)
+            if (spec.wants_stream(&received) || chosen.reply.is_recorded())
                 && matches!(chosen.reply.kind, ReplyKind::Stream(_)) =>
         {
             Some(StreamSetup {
@@ -161,8 +176,9 @@ async fn respond(state: &ServerState, incoming: Incoming, watch_for_leaving: boo
         Ok(chosen) => chosen.reply,
         Err(error) => return error_response(spec, endpoint, &error, &context, &recorder),
     };
-    if !reply.headers_delay.is_zero() {
-        tokio::time::sleep(reply.headers_delay).await;
+    let headers_delay = reply.headers_delay();
+    if !headers_delay.is_zero() {
+        tokio::time::sleep(headers_delay).await;
     }
     let mut response = match (&reply.kind, stream) {
         (ReplyKind::HttpError(http_error), _) => {
@@ -170,9 +186,19 @@ async fn respond(state: &ServerState, incoming: Incoming, watch_for_leaving: boo
         }
         (ReplyKind::Stream(script), Some(stream)) => match resume_point(script, &stream) {
             Ok(resume_after) => {
-                let mut headers = spec.headers(&context);
-                headers.insert(CONTENT_TYPE, stream.content_type);
-                recorder.streaming(StatusCode::OK.as_u16());
+                // A recording sends its own status and headers, and no others.
+                let (status, headers) = match &script.recorded {
+                    Some(recorded) => (
+                        StatusCode::from_u16(recorded.status).unwrap_or(StatusCode::OK),
+                        HeaderMap::new(),
+                    ),
+                    None => {
+                        let mut headers = spec.headers(&context);
+                        headers.insert(CONTENT_TYPE, stream.content_type);
+                        (StatusCode::OK, headers)
+                    }
+                };
+                recorder.streaming(status.as_u16());
                 let body = playback::stream_body(
                     Arc::clone(&reply),
                     stream.encoder,
@@ -184,7 +210,7 @@ async fn respond(state: &ServerState, incoming: Incoming, watch_for_leaving: boo
                     .filter(|_| watch_for_leaving)
                     .map(Connection::finished_sending);
                 let body = body_ending_in_cuts(until_client_leaves(body, leaving), connection);
-                with_parts(StatusCode::OK, headers, body)
+                with_parts(status, headers, body)
             }
             Err(error) => error_response(spec, endpoint, &error, &context, &recorder),
         },
@@ -301,12 +327,44 @@ fn refused_response(
 /// delays (`delay_headers` and the script's whole time) come before the answer, and a
 /// stall never answers. With nothing mounted the answer is sent at once: it needs no
 /// script.
+/// A request forwarded to the recording proxy's upstream: its response as it streams
+/// back, or, if the upstream cannot be reached, a 502 that says why.
+async fn proxied(
+    state: &ServerState,
+    proxy: &crate::proxy::Proxy,
+    received: ReceivedRequest,
+) -> Response {
+    let request = received.clone();
+    let recorder = state.recording.record(received);
+    match proxy.forward(&request, recorder).await {
+        Ok(forwarded) => with_parts(
+            forwarded.status,
+            forwarded.headers,
+            body_ending_in_cuts(forwarded.body, None),
+        ),
+        Err((message, recorder)) => {
+            let mut error = ApiError::server_error(format!("chatmock: recording proxy: {message}"));
+            error.status = StatusCode::BAD_GATEWAY;
+            let format = WireFormat::OpenAiChatCompletions;
+            let context = ResponseContext::for_request(&request, format, &state.ids);
+            error_response(format.spec(), None, &error, &context, &recorder)
+        }
+    }
+}
+
+/// What an embeddings or model-list endpoint did with a request: answered it, or chose a
+/// recorded reply, which plays as at a chat endpoint.
+enum Served {
+    Answered(Response),
+    Recorded(ReceivedRequest, Chosen),
+}
+
 async fn service_response(
     state: &ServerState,
     mut received: ReceivedRequest,
     endpoint: Endpoint,
     body_error: Option<ApiError>,
-) -> Response {
+) -> Served {
     // `/v1/models` is OpenAI's and Anthropic's: Anthropic's clients send their version.
     let format = if endpoint.service == Service::Models
         && endpoint.format == WireFormat::OpenAiChatCompletions
@@ -330,6 +388,12 @@ async fn service_response(
                 }
             }),
     };
+    let decision = match decision {
+        Ok(Some(chosen)) if chosen.reply.is_recorded() => {
+            return Served::Recorded(received, chosen);
+        }
+        decision => decision,
+    };
     // Read before the request goes to the recording; unused if the request failed.
     let body = match (&decision, endpoint.service) {
         (Err(_), _) => Ok(Value::Null),
@@ -342,11 +406,15 @@ async fn service_response(
     let recorder = state.recording.record(received);
     let reply = match decision {
         Ok(chosen) => chosen.map(|chosen| chosen.reply),
-        Err(error) => return error_response(spec, Some(endpoint), &error, &context, &recorder),
+        Err(error) => {
+            let response = error_response(spec, Some(endpoint), &error, &context, &recorder);
+            return Served::Answered(response);
+        }
     };
     if let Some(reply) = &reply {
-        if !reply.headers_delay.is_zero() {
-            tokio::time::sleep(reply.headers_delay).await;
+        let headers_delay = reply.headers_delay();
+        if !headers_delay.is_zero() {
+            tokio::time::sleep(headers_delay).await;
         }
     }
     let mut response = match reply.as_deref().map(|reply| &reply.kind) {
@@ -377,7 +445,7 @@ async fn service_response(
     for (name, value) in reply.iter().flat_map(|reply| &reply.headers) {
         response.headers_mut().insert(name, value.clone());
     }
-    response
+    Served::Answered(response)
 }
 
 /// A request as it came in: recorded form, the endpoint its path names, and the

@@ -37,6 +37,8 @@ pub(crate) struct ServerState {
     /// The models the model-list endpoints serve, if the test named them.
     pub(crate) models: Option<Vec<String>>,
     pub(crate) traffic: Traffic,
+    /// Forwards what no mock answers to an upstream, and records it.
+    pub(crate) proxy: Option<crate::proxy::Proxy>,
 }
 
 /// What stands between every request and its reply: the server's rate limit and chaos.
@@ -105,7 +107,16 @@ impl ServerState {
             traffic,
             failures: Mutex::default(),
             models: None,
+            proxy: None,
         }
+    }
+
+    /// Whether a mounted mock would answer `request`, counting nothing: a matcher that
+    /// panics counts as a match, so that the usual path reports it.
+    pub(crate) fn mocks_would_answer(&self, request: &ReceivedRequest) -> bool {
+        let mocks = lock(&self.mocks);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| mocks.would_match(request)))
+            .unwrap_or(true)
     }
 
     /// The models a model-list endpoint of `format` serves: the ones the test named,

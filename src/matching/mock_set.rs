@@ -90,6 +90,18 @@ impl MockSet {
         Some(self.mocks.remove(at))
     }
 
+    /// Whether a mock matches `request` and still has matches left, counting nothing.
+    pub(crate) fn would_match(&self, request: &ReceivedRequest) -> bool {
+        self.mocks.iter().any(|mounted| {
+            !mounted.exhausted()
+                && mounted
+                    .mock
+                    .matchers
+                    .iter()
+                    .all(|matcher| matcher.matches(request))
+        })
+    }
+
     /// The first mock that matches `request` and still has matches left, counting the hit.
     /// Returns the mock's id, its label for reports, and how it answers.
     pub(crate) fn find(&mut self, request: &ReceivedRequest) -> Option<FoundMock> {

@@ -70,6 +70,10 @@ impl Renderer {
             ScriptEvent::Stall => return Rendered::Stall,
             ScriptEvent::Comment(text) => self.frames.push(Frame::Comment(text.to_owned())),
             ScriptEvent::Raw(bytes) => self.frames.push(Frame::Verbatim(bytes.to_vec())),
+            ScriptEvent::Recorded(bytes) if self.delivery.recorded_sse => {
+                return self.render_recorded_event(bytes, out)
+            }
+            ScriptEvent::Recorded(bytes) => self.frames.push(Frame::Verbatim(bytes.to_vec())),
             ScriptEvent::Message(message) => self.encoder.encode(message, &mut self.frames),
         }
         let mut written = 0;
@@ -101,6 +105,28 @@ impl Renderer {
         Rendered::Write {
             content_events: usize::from(event.is_content() && written > 0),
         }
+    }
+
+    /// One recorded SSE event: counted and numbered like the format's events, its bytes
+    /// as recorded. An id goes on a line of its own before them, which a client reads
+    /// as the event's (a recorded `id:` line inside the event, later, wins).
+    fn render_recorded_event(&mut self, bytes: &[u8], out: &mut BytesMut) -> Rendered {
+        let resuming = self.resuming();
+        self.events_so_far += 1;
+        if resuming {
+            return Rendered::Skipped;
+        }
+        let end_of_line: &[u8] = if self.delivery.crlf { b"\r\n" } else { b"\n" };
+        if self.delivery.event_ids {
+            out.extend_from_slice(format!("id: {}", self.events_so_far).as_bytes());
+            out.extend_from_slice(end_of_line);
+        }
+        if let Some(retry) = self.retry_pending.take() {
+            out.extend_from_slice(format!("retry: {}", retry.as_millis()).as_bytes());
+            out.extend_from_slice(end_of_line);
+        }
+        out.extend_from_slice(bytes);
+        Rendered::Write { content_events: 1 }
     }
 
     /// The format's keep-alive, if it has one.

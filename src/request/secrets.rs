@@ -28,6 +28,37 @@ pub(crate) fn is_secret_header(name: &str) -> bool {
         .any(|secret| secret.eq_ignore_ascii_case(name))
 }
 
+/// Whether query parameter `name` carries a credential.
+pub(crate) fn is_secret_parameter(name: &str) -> bool {
+    SECRET_PARAMETERS.contains(&name)
+}
+
+/// The credentials a request carries, whole: the values of its secret headers (without
+/// their scheme) and secret query parameters, for a recording to mask wherever they
+/// appear.
+pub(crate) fn credentials(headers: &axum::http::HeaderMap, query: Option<&str>) -> Vec<String> {
+    let from_headers = headers
+        .iter()
+        .filter(|(name, _)| is_secret_header(name.as_str()))
+        .filter_map(|(_, value)| value.to_str().ok())
+        .map(|value| match value.split_once(' ') {
+            Some((scheme, credential)) if is_scheme(scheme) => credential.trim(),
+            _ => value.trim(),
+        });
+    let from_query = query
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(name, _)| is_secret_parameter(name))
+        .map(|(_, value)| value);
+    from_headers
+        .chain(from_query)
+        // Too short to be a key, and masking it would mask ordinary text.
+        .filter(|value| value.len() >= 6)
+        .map(str::to_owned)
+        .collect()
+}
+
 /// A header value as reports show it: masked if `name` carries a credential.
 pub(crate) fn shown_header(name: &str, value: &str) -> String {
     if !is_secret_header(name) {

@@ -10,8 +10,9 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 
 use super::error::ErrorBody;
 use super::rules::{self, enforce};
+use super::step::StepKind;
 use super::step::{expand_tool_calls, split_arguments, split_into_words, thinking_fragments};
-use super::timeline::{Delivery, Ending, Script};
+use super::timeline::{Delivery, Ending, Recorded, Script};
 use super::{CutKind, Step, StreamError, Thinking, ToolCall, Usage};
 
 /// The sentence of the original demo, streamed word by word by [`Reply::demo`].
@@ -136,7 +137,119 @@ impl Reply {
             usage: None,
             reasoning_content: false,
             bare_words: false,
+            recorded: None,
         })
+    }
+
+    /// A recorded response, played back as it was recorded: the `status`, then each
+    /// event (an SSE event, an NDJSON line, or a piece of any other body) written
+    /// verbatim at its offset from the request. Give the headers with
+    /// [`header`](Self::header) (a recorded reply sends only those, not the wire
+    /// format's), and the time they came with [`delay_headers`](Self::delay_headers).
+    /// [`MockChatServerBuilder::record_to`](crate::MockChatServerBuilder::record_to)
+    /// writes such replies into a fixture file (the `recorded` reply kind), which is
+    /// how they are usually made.
+    ///
+    /// Every fault and framing option applies as to a scripted stream, counting recorded
+    /// events: `reset_connection_after(7)` resets the connection after the 7th event,
+    /// `event_ids()` numbers the events of an SSE recording so that a client can resume.
+    /// A recorded reply is sent the same way whether or not the request asks for a
+    /// stream, as it was recorded.
+    ///
+    /// ```
+    /// use chatmock::Reply;
+    /// use std::time::Duration;
+    ///
+    /// let reply = Reply::recorded(
+    ///     200,
+    ///     [
+    ///         (Duration::from_millis(180), "data: {\"n\":1}\n\n"),
+    ///         (Duration::from_millis(230), "data: [DONE]\n\n"),
+    ///     ],
+    /// )
+    /// .header("content-type", "text/event-stream")
+    /// .delay_headers(Duration::from_millis(150))
+    /// .speed(2.0);
+    /// # drop(reply);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `status` is not an HTTP status (100 to 599), or an event's offset is earlier
+    /// than the one before it.
+    #[track_caller]
+    pub fn recorded<I, B>(status: u16, events: I) -> Reply
+    where
+        I: IntoIterator<Item = (Duration, B)>,
+        B: Into<Vec<u8>>,
+    {
+        let status = enforce(
+            "Reply::recorded",
+            rules::check_recorded_status(u64::from(status)),
+        );
+        let mut previous = Duration::ZERO;
+        let mut steps = Vec::new();
+        for (index, (at, bytes)) in events.into_iter().enumerate() {
+            enforce(
+                "Reply::recorded",
+                rules::check_recorded_offset(index, previous, at),
+            );
+            previous = at;
+            steps.push(Step::new(StepKind::Recorded {
+                at,
+                bytes: bytes.into(),
+            }));
+        }
+        let mut reply = Reply::steps(steps);
+        if let ReplyKind::Stream(script) = &mut reply.kind {
+            script.send_done = false;
+            script.recorded = Some(Box::new(Recorded {
+                status,
+                headers_at: Duration::ZERO,
+                speed: 1.0,
+            }));
+        }
+        reply
+    }
+
+    /// Plays a [recorded](Self::recorded) reply `factor` times as fast: 2.0 halves every
+    /// offset, 0.5 doubles them. The bytes stay the same.
+    ///
+    /// # Panics
+    ///
+    /// On a reply that is not recorded, or if `factor` is not a finite number above zero.
+    #[track_caller]
+    pub fn speed(mut self, factor: f64) -> Reply {
+        enforce("Reply::speed", rules::check_speed(factor));
+        self.recorded_mut("speed").speed = factor;
+        self
+    }
+
+    /// Plays a [recorded](Self::recorded) reply at once: every offset becomes zero.
+    ///
+    /// # Panics
+    ///
+    /// On a reply that is not recorded.
+    #[track_caller]
+    pub fn instant(mut self) -> Reply {
+        self.recorded_mut("instant").speed = f64::INFINITY;
+        self
+    }
+
+    /// Whether this reply is a recording played back.
+    pub(crate) fn is_recorded(&self) -> bool {
+        matches!(&self.kind, ReplyKind::Stream(script) if script.recorded.is_some())
+    }
+
+    /// How long the response headers wait: a recorded reply's at its speed.
+    pub(crate) fn headers_delay(&self) -> Duration {
+        match &self.kind {
+            ReplyKind::Stream(Script {
+                recorded: Some(recorded),
+                ..
+            }) => recorded.headers_delay(),
+            _ => self.headers_delay,
+        }
     }
 
     /// The reply of the original demo: `Hello, this is a mocked chatbot. How can I help
@@ -362,7 +475,7 @@ impl Reply {
     /// On an HTTP error reply, which says nothing.
     #[track_caller]
     pub fn thinking(mut self, thinking: impl Into<Thinking>) -> Reply {
-        let script = self.script_mut("thinking");
+        let script = self.scripted_mut("thinking");
         let at = script
             .steps
             .iter()
@@ -381,7 +494,7 @@ impl Reply {
     /// On an HTTP error reply, which reports no usage.
     #[track_caller]
     pub fn usage(mut self, usage: Usage) -> Reply {
-        self.script_mut("usage").usage = Some(Box::new(usage));
+        self.scripted_mut("usage").usage = Some(Box::new(usage));
         self
     }
 
@@ -399,7 +512,7 @@ impl Reply {
     /// ```
     #[track_caller]
     pub fn reasoning_content(mut self) -> Reply {
-        self.script_mut("reasoning_content").reasoning_content = true;
+        self.scripted_mut("reasoning_content").reasoning_content = true;
         self
     }
 
@@ -437,6 +550,13 @@ impl Reply {
     pub fn header(mut self, name: &str, value: &str) -> Reply {
         let name = enforce("Reply::header", rules::check_header_name(name));
         let value = enforce("Reply::header", rules::check_header_value(value));
+        if let ReplyKind::Stream(script) = &mut self.kind {
+            if script.recorded.is_some() && name == axum::http::header::CONTENT_TYPE {
+                script.delivery.recorded_sse = value
+                    .to_str()
+                    .is_ok_and(|value| value.starts_with("text/event-stream"));
+            }
+        }
         self.headers.push((name, value));
         self
     }
@@ -446,6 +566,13 @@ impl Reply {
     /// [`first_token_delay`](Self::first_token_delay), which waits after the headers.
     pub fn delay_headers(mut self, delay: Duration) -> Reply {
         self.headers_delay = delay;
+        if let ReplyKind::Stream(Script {
+            recorded: Some(recorded),
+            ..
+        }) = &mut self.kind
+        {
+            recorded.headers_at = delay;
+        }
         self
     }
 
@@ -453,7 +580,7 @@ impl Reply {
     /// first token" of a real model. Defaults to zero.
     #[track_caller]
     pub fn first_token_delay(mut self, delay: Duration) -> Reply {
-        self.script_mut("first_token_delay").first_token_delay = delay;
+        self.scripted_mut("first_token_delay").first_token_delay = delay;
         self
     }
 
@@ -507,7 +634,7 @@ impl Reply {
     /// ```
     #[track_caller]
     pub fn jitter(mut self, jitter: crate::Jitter) -> Reply {
-        self.script_mut("jitter").jitter = Some(jitter);
+        self.scripted_mut("jitter").jitter = Some(jitter);
         self
     }
 
@@ -530,9 +657,7 @@ impl Reply {
     /// ending of its own, or `None` for a reply it cannot strike.
     pub(crate) fn tokens_before_any_ending(&self) -> Option<usize> {
         match &self.kind {
-            ReplyKind::Stream(script) if script.ending().is_none() => {
-                Some(script.content().count())
-            }
+            ReplyKind::Stream(script) if script.ending().is_none() => Some(script.content_events()),
             _ => None,
         }
     }
@@ -548,7 +673,7 @@ impl Reply {
     /// Waits `delay` between consecutive tokens. Defaults to zero.
     #[track_caller]
     pub fn token_delay(mut self, delay: Duration) -> Reply {
-        self.script_mut("token_delay").token_delay = delay;
+        self.scripted_mut("token_delay").token_delay = delay;
         self
     }
 
@@ -560,7 +685,7 @@ impl Reply {
     /// with a value it does not know.
     #[track_caller]
     pub fn finish_reason(mut self, reason: impl Into<String>) -> Reply {
-        self.script_mut("finish_reason").finish_reason = Some(reason.into());
+        self.scripted_mut("finish_reason").finish_reason = Some(reason.into());
         self
     }
 
@@ -578,7 +703,7 @@ impl Reply {
     /// OpenAI Chat Completions, with `data: [DONE]`), with or without `without_done`.
     #[track_caller]
     pub fn without_done(mut self) -> Reply {
-        self.script_mut("without_done").send_done = false;
+        self.scripted_mut("without_done").send_done = false;
         self
     }
 
@@ -714,6 +839,28 @@ impl Reply {
         match &mut self.kind {
             ReplyKind::Stream(script) => script,
             ReplyKind::HttpError(_) => unreachable!("rules::check_stream passed"),
+        }
+    }
+
+    /// The script of a stream written by hand, for method `method`, which shapes what a
+    /// recording already says.
+    #[track_caller]
+    fn scripted_mut(&mut self, method: &str) -> &mut Script {
+        enforce(format_args!("Reply::{method}"), rules::check_scripted(self));
+        self.script_mut(method)
+    }
+
+    /// What a recorded reply has beyond its events, for method `method`, which only
+    /// recorded replies have.
+    #[track_caller]
+    fn recorded_mut(&mut self, method: &str) -> &mut Recorded {
+        enforce(format_args!("Reply::{method}"), rules::check_recorded(self));
+        match &mut self.kind {
+            ReplyKind::Stream(Script {
+                recorded: Some(recorded),
+                ..
+            }) => recorded,
+            _ => unreachable!("rules::check_recorded passed"),
         }
     }
 

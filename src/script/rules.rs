@@ -89,11 +89,54 @@ pub(crate) enum RuleError {
     NoHeaderValues { name: String },
     /// A conversation of no turns.
     NoTurns,
+    /// An option that shapes a script written by hand, on a recorded reply.
+    ScriptOptionOnRecording,
+    /// An option for recorded replies on a reply that is not recorded.
+    RecordingOptionOnScript,
+    /// A recorded status that is not an HTTP status.
+    RecordedStatusInvalid { status: u64 },
+    /// A recorded event earlier than the one before it.
+    RecordedOffsetBackwards {
+        index: usize,
+        at: Duration,
+        previous: Duration,
+    },
+    /// A replay speed that is not a finite number above zero.
+    SpeedInvalid { factor: f64 },
 }
 
 impl fmt::Display for RuleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            RuleError::ScriptOptionOnRecording => f.write_str(
+                "this option shapes a script written by hand, but this reply is recorded, \
+                 and its events say it all: edit the recorded events, or use speed, instant \
+                 or a fault (error_after, reset_connection_after, ...)",
+            ),
+            RuleError::RecordingOptionOnScript => f.write_str(
+                "this option applies to recorded replies, but this reply is written by \
+                 hand: use first_token_delay and token_delay to pace it",
+            ),
+            RuleError::RecordedStatusInvalid { status } => write!(
+                f,
+                "{status} is not an HTTP status: a recorded status is from 100 to 599"
+            ),
+            RuleError::RecordedOffsetBackwards {
+                index,
+                at,
+                previous,
+            } => write!(
+                f,
+                "recorded event {index} comes at {}us, before the event ahead of it (at {}us): \
+                 offsets count from the request and never decrease",
+                at.as_micros(),
+                previous.as_micros()
+            ),
+            RuleError::SpeedInvalid { factor } => write!(
+                f,
+                "a replay speed of {factor} plays nothing: use a finite factor above zero \
+                 (2.0 is twice as fast), or instant() for no waits at all"
+            ),
             RuleError::StatusNotError { status } => {
                 write!(
                     f,
@@ -333,6 +376,58 @@ fn script(reply: &Reply) -> Result<&Script, RuleError> {
     }
 }
 
+/// Options that shape a script written by hand (its delays, its thinking, its finish)
+/// apply only to such streams, not to recordings.
+pub(crate) fn check_scripted(reply: &Reply) -> Result<(), RuleError> {
+    match script(reply)?.recorded {
+        Some(_) => Err(RuleError::ScriptOptionOnRecording),
+        None => Ok(()),
+    }
+}
+
+/// Options of recordings (their speed) apply only to recorded replies.
+pub(crate) fn check_recorded(reply: &Reply) -> Result<(), RuleError> {
+    match &reply.kind {
+        ReplyKind::Stream(Script {
+            recorded: Some(_), ..
+        }) => Ok(()),
+        _ => Err(RuleError::RecordingOptionOnScript),
+    }
+}
+
+/// A recorded status: any HTTP status, 100 to 599.
+pub(crate) fn check_recorded_status(status: u64) -> Result<u16, RuleError> {
+    u16::try_from(status)
+        .ok()
+        .filter(|status| (100..600).contains(status))
+        .ok_or(RuleError::RecordedStatusInvalid { status })
+}
+
+/// Recorded event `index` comes no earlier than the one before it.
+pub(crate) fn check_recorded_offset(
+    index: usize,
+    previous: Duration,
+    at: Duration,
+) -> Result<(), RuleError> {
+    if at < previous {
+        return Err(RuleError::RecordedOffsetBackwards {
+            index,
+            at,
+            previous,
+        });
+    }
+    Ok(())
+}
+
+/// A replay speed: a finite factor above zero.
+pub(crate) fn check_speed(factor: f64) -> Result<(), RuleError> {
+    if factor.is_finite() && factor > 0.0 {
+        Ok(())
+    } else {
+        Err(RuleError::SpeedInvalid { factor })
+    }
+}
+
 /// Options for streams apply only to streamed replies.
 pub(crate) fn check_stream(reply: &Reply) -> Result<(), RuleError> {
     script(reply).map(drop)
@@ -365,7 +460,7 @@ pub(crate) fn check_no_ending_yet(reply: &Reply) -> Result<(), RuleError> {
 /// later than the script's last content event.
 pub(crate) fn check_ending(reply: &Reply, tokens: usize) -> Result<(), RuleError> {
     check_no_ending_yet(reply)?;
-    let available = script(reply)?.content().count();
+    let available = script(reply)?.content_events();
     if tokens > available {
         return Err(RuleError::EndingBeyondScript { tokens, available });
     }

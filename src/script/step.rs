@@ -60,6 +60,13 @@ pub(super) enum StepKind {
     },
     Pause(Duration),
     Raw(Vec<u8>),
+    /// One event of a recorded response, written verbatim `at` its offset from the
+    /// request (before the reply's speed applies). It counts as content, so that endings
+    /// count recorded events.
+    Recorded {
+        at: Duration,
+        bytes: Vec<u8>,
+    },
     Comment(String),
     Malformed,
 }
@@ -400,6 +407,10 @@ pub(super) fn thinking_fragments(thinking: Thinking, own_delay: Option<Duration>
 }
 
 impl StepKind {
+    pub(super) fn is_recorded(&self) -> bool {
+        matches!(self, StepKind::Recorded { .. })
+    }
+
     /// Whether this step is reasoning, which [`Reply::thinking`](crate::Reply::thinking)
     /// puts its block after.
     pub(super) fn is_thinking(&self) -> bool {
@@ -440,6 +451,7 @@ impl StepKind {
             | StepKind::Thinking(_)
             | StepKind::Pause(_)
             | StepKind::Raw(_)
+            | StepKind::Recorded { .. }
             | StepKind::Comment(_)
             | StepKind::Malformed => return None,
         })

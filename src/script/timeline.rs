@@ -30,6 +30,38 @@ pub(crate) struct Script {
     /// The demo's reply: the raw demo format sends each word without the whitespace
     /// before it, as the original demo did.
     pub(crate) bare_words: bool,
+    /// A recorded response played back: its steps are all `Recorded`, and it has none
+    /// of a script's own framing (no start, finish or end-of-stream marker).
+    /// Boxed: most scripts are written by hand.
+    pub(crate) recorded: Option<Box<Recorded>>,
+}
+
+/// What a recorded response has beyond its events.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Recorded {
+    pub(crate) status: u16,
+    /// When the response headers came, from the request.
+    pub(crate) headers_at: Duration,
+    /// How much faster than recorded it plays: 1 exactly as recorded, infinity at once.
+    pub(crate) speed: f64,
+}
+
+impl Recorded {
+    /// `offset` (from the request) at the replay's speed.
+    pub(crate) fn scaled(&self, offset: Duration) -> Duration {
+        if self.speed == 1.0 {
+            offset
+        } else if self.speed.is_infinite() {
+            Duration::ZERO
+        } else {
+            Duration::from_nanos((offset.as_nanos() as f64 / self.speed).round() as u64)
+        }
+    }
+
+    /// When the headers are sent, from the request, at the replay's speed.
+    pub(crate) fn headers_delay(&self) -> Duration {
+        self.scaled(self.headers_at)
+    }
 }
 
 /// How a stream ends when the script says it does not end normally.
@@ -50,6 +82,9 @@ pub(crate) struct Delivery {
     pub(crate) keep_alive: Option<Duration>,
     pub(crate) crlf: bool,
     pub(crate) fragment_size: Option<usize>,
+    /// A recorded reply's events are SSE events (its content type says so): SSE ids
+    /// and `retry:` apply to them.
+    pub(crate) recorded_sse: bool,
 }
 
 impl Ending {
@@ -94,6 +129,15 @@ impl Script {
     pub(crate) fn delivered_content(&self) -> impl Iterator<Item = MessageEvent<'_>> {
         let limit = self.ending.as_ref().map_or(usize::MAX, |(at, _)| *at);
         self.content().take(limit)
+    }
+
+    /// How many content events the script has: its content, or its recorded events,
+    /// which endings count.
+    pub(crate) fn content_events(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|step| step.kind.content().is_some() || step.kind.is_recorded())
+            .count()
     }
 
     /// How many content events a client receives: the completion tokens of the usage
@@ -222,6 +266,14 @@ impl Script {
             .jitter
             .map(|jitter| JitteredGaps::new(jitter, self.pacing_seed().unwrap_or(0)));
         self.steps.iter().map(move |step| {
+            if let (StepKind::Recorded { at: offset, .. }, Some(recorded)) =
+                (&step.kind, &self.recorded)
+            {
+                // Recorded offsets count from the request, and replay from the headers.
+                let offset = recorded.scaled(*offset);
+                at = offset.saturating_sub(recorded.headers_delay()).max(at);
+                return (at, step);
+            }
             let is_content = step.kind.content().is_some();
             let default_gap = match step.kind {
                 StepKind::Pause(pause) => pause,
@@ -266,6 +318,16 @@ impl Script {
                 StepKind::Raw(bytes) => ScriptEvent::Raw(bytes),
                 StepKind::Comment(text) => ScriptEvent::Comment(text),
                 StepKind::Malformed => ScriptEvent::Message(MessageEvent::Malformed),
+                StepKind::Recorded { bytes, .. } => {
+                    if limit == Some(content_seen) {
+                        self.push_scripted_end(at, &mut beats);
+                        if terminal {
+                            return beats;
+                        }
+                    }
+                    content_seen += 1;
+                    ScriptEvent::Recorded(bytes)
+                }
                 content => {
                     let Some(message) = content.content() else {
                         continue;
@@ -290,6 +352,10 @@ impl Script {
             if terminal {
                 return beats;
             }
+        }
+        if self.recorded.is_some() {
+            // What the recording ends with is in its events.
+            return beats;
         }
         if content_seen == 0 {
             beats.push(Beat::new(end, ScriptEvent::Message(MessageEvent::Start)));
@@ -342,6 +408,8 @@ pub(crate) enum ScriptEvent<'a> {
     Comment(&'a str),
     /// Bytes written verbatim.
     Raw(&'a [u8]),
+    /// One recorded event, written verbatim; content, which endings count.
+    Recorded(&'a [u8]),
     /// The connection is cut this way.
     Cut(CutKind),
     /// Nothing more is sent.
@@ -431,7 +499,11 @@ impl ScriptEvent<'_> {
     /// Whether this event is content, the unit in which progress through a stream is
     /// counted ("the client hung up after 3 events").
     pub(crate) fn is_content(&self) -> bool {
-        matches!(self, ScriptEvent::Message(message) if message.is_content())
+        match self {
+            ScriptEvent::Message(message) => message.is_content(),
+            ScriptEvent::Recorded(_) => true,
+            _ => false,
+        }
     }
 }
 

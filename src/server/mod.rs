@@ -18,6 +18,7 @@
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,6 +34,7 @@ pub use mount::MockGuard;
 use crate::http::{fail, Advice, ConnectionLimits, Fallback, Routes, ServerState, Traffic};
 use crate::matching::verification;
 use crate::matching::Mock;
+use crate::proxy::{Proxy, Upstream};
 use crate::request::ReceivedRequest;
 use crate::script::rules::{self, enforce};
 use crate::script::Reply;
@@ -166,9 +168,117 @@ pub struct MockChatServerBuilder {
     rate_limit: Option<RateLimit>,
     chaos: Option<Chaos>,
     models: Option<Vec<String>>,
+    recording: RecordingSetup,
+}
+
+/// Where a server records to, if it records: see
+/// [`MockChatServerBuilder::record_from`].
+#[derive(Debug, Clone, Default)]
+struct RecordingSetup {
+    upstream: Option<String>,
+    path: Option<PathBuf>,
+    /// Adds to the file's mocks instead of starting it afresh.
+    append: bool,
+    redactions: Vec<regex::bytes::Regex>,
 }
 
 impl MockChatServerBuilder {
+    /// Makes the server a recording proxy of `upstream_url` (`http://host:port`, with an
+    /// optional base path): every request that no mounted mock matches is forwarded
+    /// there with the client's own headers, and the response streams back to the client
+    /// as it arrives, with the upstream's pacing. Each exchange is written to the file
+    /// of [`record_to`](Self::record_to) as a mock whose matchers are derived from the
+    /// request (path, model, turn, last user message, the tool call a tool result
+    /// answers) and whose reply is the [recorded](Reply::recorded) response: its status,
+    /// the headers clients read, and every event with its offset from the request.
+    ///
+    /// Credentials never reach the file: request headers are not written at all, and
+    /// the values of `authorization`, `x-api-key`, `x-goog-api-key`, `api-key`,
+    /// `cookie` and `?key=` are masked wherever else they appear; `set-cookie` and
+    /// other volatile response headers are dropped. Mask more with
+    /// [`redact`](Self::redact).
+    ///
+    /// The upstream is reached over plain HTTP: for an HTTPS provider, record through a
+    /// TLS-terminating proxy. Starting the server fails if the URL is not `http://`, or
+    /// if no file was given.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use chatmock::{Fixture, MockChatServer, Reply};
+    ///
+    /// let upstream = MockChatServer::builder().reply(Reply::text("Hi there")).start().await;
+    /// let file = std::env::temp_dir().join(format!("chatmock-doc-{}.json", std::process::id()));
+    /// let proxy = MockChatServer::builder()
+    ///     .record_from(upstream.uri())
+    ///     .record_to(&file)
+    ///     .start()
+    ///     .await;
+    /// let answer = reqwest::Client::new()
+    ///     .post(format!("{}/v1/chat/completions", proxy.uri()))
+    ///     .body(r#"{"model":"gpt-4o","messages":[{"role":"user","content":"Hi"}]}"#)
+    ///     .send()
+    ///     .await
+    ///     .unwrap()
+    ///     .text()
+    ///     .await
+    ///     .unwrap();
+    /// assert!(answer.contains("Hi there"));
+    /// proxy.stop().await;
+    /// // The recording is a fixture: it replays with no upstream at all.
+    /// let replay = MockChatServer::builder().fixture(Fixture::load(&file).unwrap()).start().await;
+    /// # drop(replay);
+    /// # std::fs::remove_file(&file).unwrap();
+    /// # }
+    /// ```
+    pub fn record_from(mut self, upstream_url: impl Into<String>) -> Self {
+        self.recording.upstream = Some(upstream_url.into());
+        self
+    }
+
+    /// The fixture file a [recording](Self::record_from) writes, afresh: it is rewritten
+    /// whole after each exchange (through a temporary file, so it is never half
+    /// written), with sorted keys, so that re-recording a conversation gives a small
+    /// diff. One file per test is the habit that keeps recordings reviewable.
+    pub fn record_to(mut self, path: impl Into<PathBuf>) -> Self {
+        self.recording.path = Some(path.into());
+        self
+    }
+
+    /// Masks every match of `pattern` (a regular expression) in what a
+    /// [recording](Self::record_from) writes: event bodies, header values and the
+    /// derived matchers (a matcher whose text would be masked is left out, since the
+    /// mask could never match). Each match becomes `[REDACTED]`. Call it once per
+    /// pattern.
+    ///
+    /// ```
+    /// use chatmock::MockChatServer;
+    ///
+    /// let builder = MockChatServer::builder()
+    ///     .record_from("http://127.0.0.1:9")
+    ///     .record_to("recording.json")
+    ///     .redact(r"org-[A-Za-z0-9]+");
+    /// # drop(builder);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `pattern` is not a valid regular expression.
+    #[track_caller]
+    pub fn redact(mut self, pattern: &str) -> Self {
+        enforce("MockChatServerBuilder::redact", rules::check_regex(pattern));
+        let regex = regex::bytes::Regex::new(pattern).expect("rules::check_regex passed");
+        self.recording.redactions.push(regex);
+        self
+    }
+
+    /// A recording adds to its file's mocks rather than starting it afresh (the file's
+    /// mocks are mounted by [`fixture`](Self::fixture), so only misses are recorded).
+    pub(crate) fn record_appending(mut self) -> Self {
+        self.recording.append = true;
+        self
+    }
+
     /// The models the model-list endpoints serve (`GET /v1/models` in OpenAI's shape, or
     /// Anthropic's when the request carries `anthropic-version`, Ollama's `/api/tags`,
     /// Gemini's `GET /v1beta/models`), in this order, and the only ones
@@ -516,6 +626,7 @@ impl MockChatServerBuilder {
         };
         let mut state = ServerState::new(fallback, self.routes, self.limits, self.advice, traffic);
         state.models = self.models;
+        state.proxy = self.recording.proxy()?;
         let state = Arc::new(state);
         for mock in self.mocks {
             state.mount(mock);
@@ -534,6 +645,36 @@ impl MockChatServerBuilder {
     }
 }
 
+impl RecordingSetup {
+    /// The proxy this setup describes, if it describes one.
+    fn proxy(self) -> io::Result<Option<Proxy>> {
+        let invalid = |message: String| io::Error::new(io::ErrorKind::InvalidInput, message);
+        match (self.upstream, self.path) {
+            (None, None) => Ok(None),
+            (Some(upstream), Some(path)) => {
+                let upstream = Upstream::parse(&upstream).map_err(invalid)?;
+                let proxy = Proxy::new(upstream, path.clone(), self.append, self.redactions)
+                    .map_err(|error| {
+                        io::Error::new(
+                            error.kind(),
+                            format!("cannot write the recording {}: {error}", path.display()),
+                        )
+                    })?;
+                Ok(Some(proxy))
+            }
+            (Some(upstream), None) => Err(invalid(format!(
+                "MockChatServerBuilder::record_from({upstream:?}) records into a file: add \
+                 .record_to(path)"
+            ))),
+            (None, Some(path)) => Err(invalid(format!(
+                "MockChatServerBuilder::record_to({}) records from an upstream: add \
+                 .record_from(url)",
+                path.display()
+            ))),
+        }
+    }
+}
+
 impl MockChatServer {
     /// A builder to configure the server before starting it.
     pub fn builder() -> MockChatServerBuilder {
@@ -549,6 +690,7 @@ impl MockChatServer {
             rate_limit: None,
             chaos: None,
             models: None,
+            recording: RecordingSetup::default(),
         }
     }
 

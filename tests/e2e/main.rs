@@ -30,6 +30,7 @@ mod properties;
 mod raw_stream;
 mod reasoning;
 mod reconnect;
+mod record_replay;
 mod recording;
 mod reliability;
 mod responses;
