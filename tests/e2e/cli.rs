@@ -264,3 +264,100 @@ fn a_port_in_use_is_named_and_exits_1() {
     );
     assert!(stderr.contains("--port 0 for a free one"), "{stderr}");
 }
+
+fn start_recording(args: &[&str]) -> ServerProcess {
+    let mut command = Command::new(chatmock_binary());
+    command.arg("record").args(args);
+    ServerProcess::start(command, "chatmock listening on ")
+}
+
+#[tokio::test]
+async fn record_proxies_to_the_upstream_and_writes_a_fixture_that_serve_replays() {
+    const KEY: &str = "sk-cli-secret-0123456789";
+    let upstream = chatmock::MockChatServer::builder()
+        .reply(chatmock::Reply::text("Recorded for acct_998877 only"))
+        .start()
+        .await;
+    let out = FixtureFile::new("cli-recording", "");
+    let mut recorder = start_recording(&[
+        "--upstream",
+        &upstream.uri(),
+        "--out",
+        out.path(),
+        "--port",
+        "0",
+        "--redact",
+        "acct_[0-9]+",
+    ]);
+    let client = reqwest::Client::new();
+    let streamed = client
+        .post(format!("{}/v1/chat/completions", recorder.uri))
+        .bearer_auth(KEY)
+        .body(r#"{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        streamed.contains("acct_998877"),
+        "the client gets the real answer"
+    );
+    let (status, _) = recorder.interrupt();
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        upstream.received_requests().await[0].header("authorization"),
+        Some(&*format!("Bearer {KEY}"))
+    );
+    let text = std::fs::read_to_string(out.as_path()).unwrap();
+    assert!(!text.contains(KEY), "{text}");
+    assert!(!text.contains("acct_998877"), "{text}");
+    assert!(text.contains("[REDACTED]"));
+
+    // `serve` replays it with no upstream: the same bytes, masked.
+    drop(upstream);
+    let server = start(&["--port", "0", "--fixture", out.path()]);
+    let replayed = client
+        .post(format!("{}/v1/chat/completions", server.uri))
+        .body(r#"{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"Hi"}]}"#)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(replayed, streamed.replace("acct_998877", "[REDACTED]"));
+}
+
+#[test]
+fn record_names_a_bad_upstream_or_pattern_and_exits_1() {
+    let out = FixtureFile::new("cli-recording-bad", "");
+    for (args, message) in [
+        (
+            vec!["--upstream", "https://api.openai.com", "--out", out.path()],
+            "plain HTTP only",
+        ),
+        (
+            vec![
+                "--upstream",
+                "http://127.0.0.1:9",
+                "--out",
+                out.path(),
+                "--redact",
+                "(",
+            ],
+            "--redact \"(\" is not a regular expression",
+        ),
+    ] {
+        let output = Command::new(chatmock_binary())
+            .arg("record")
+            .args(&args)
+            .args(["--port", "0"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(message), "{stderr}");
+    }
+}

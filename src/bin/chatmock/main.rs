@@ -4,13 +4,15 @@
 //! cargo install chatmock --features cli
 //! chatmock serve --fixture weather.json --port 0     # prints its address first
 //! chatmock serve                                     # the original demo on port 8001
+//! chatmock record --upstream http://127.0.0.1:8080 --out recording.json --port 8001
 //! ```
 //!
 //! It serves the mocks and replies of JSON fixture files (see `chatmock::fixture`), logs
 //! one line as each request arrives and one as its response ends, answers `GET /health`,
 //! and on Ctrl-C (or SIGTERM) checks the fixtures' expectations: exit code 0 when every
 //! one is met, 1 with the report otherwise. `--watch` reloads the fixtures when a file
-//! changes.
+//! changes. `record` is a recording proxy: it forwards every request to the upstream,
+//! streams the answers back, and writes them to a fixture file that `serve` replays.
 
 mod watch;
 
@@ -38,6 +40,29 @@ struct Cli {
 enum Command {
     /// Serves fixture files (or, without any, the demo reply) until Ctrl-C.
     Serve(ServeOptions),
+    /// Forwards every request to an upstream and records the answers into a fixture
+    /// file, until Ctrl-C.
+    Record(RecordOptions),
+}
+
+#[derive(clap::Args)]
+struct RecordOptions {
+    /// The upstream to forward to: http://host:port, with an optional base path.
+    #[arg(long, value_name = "URL")]
+    upstream: String,
+    /// The fixture file to write (rewritten whole after each exchange).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    out: PathBuf,
+    /// The port to listen on; 0 picks a free one (the address is printed first).
+    #[arg(long, short = 'p', default_value_t = 8001)]
+    port: u16,
+    /// The address to listen on: loopback unless another is asked for.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    host: IpAddr,
+    /// A regular expression whose matches are masked in the file; may be given more
+    /// than once. Credentials are always kept out.
+    #[arg(long, value_name = "REGEX")]
+    redact: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -79,6 +104,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve(options) => runtime.block_on(serve(options)),
+        Command::Record(options) => runtime.block_on(record(options)),
     }
 }
 
@@ -150,6 +176,55 @@ async fn serve(options: ServeOptions) -> ExitCode {
         }
     }
     finish(&server)
+}
+
+async fn record(options: RecordOptions) -> ExitCode {
+    let mut builder = MockChatServer::builder()
+        .wait_timeout(Duration::from_secs(24 * 60 * 60))
+        .header_read_timeout(Duration::from_secs(30))
+        .max_connections(10_000)
+        .listen_on(SocketAddr::new(options.host, options.port))
+        .record_from(&options.upstream)
+        .record_to(&options.out);
+    for pattern in &options.redact {
+        if let Err(error) = regex_check(pattern) {
+            eprintln!("chatmock: --redact {pattern:?} is not a regular expression: {error}");
+            return ExitCode::FAILURE;
+        }
+        builder = builder.redact(pattern);
+    }
+    let server = match builder.try_start().await {
+        Ok(server) => server,
+        Err(error) => {
+            eprintln!("chatmock: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut stop = Box::pin(stop_signal());
+    if futures_util::FutureExt::now_or_never(&mut stop).is_some() {
+        return ExitCode::SUCCESS;
+    }
+    let uri = server.uri();
+    println!("chatmock listening on {uri}");
+    println!(
+        "  recording {} into {}",
+        options.upstream,
+        options.out.display()
+    );
+    let _ = std::io::stdout().flush();
+    stop.await;
+    server.stop().await;
+    println!(
+        "chatmock stopped: the recording is in {}",
+        options.out.display()
+    );
+    ExitCode::SUCCESS
+}
+
+/// Whether `pattern` compiles, checked here so that a bad one is an exit code, not the
+/// builder's panic.
+fn regex_check(pattern: &str) -> Result<(), regex::Error> {
+    regex::bytes::Regex::new(pattern).map(drop)
 }
 
 /// The server the options describe: the demo reply, or the fixtures' mocks and replies.
