@@ -355,6 +355,53 @@
 //! # }
 //! ```
 //!
+//! # Record and replay
+//!
+//! A server built with [`record_from`](MockChatServerBuilder::record_from) and
+//! [`record_to`](MockChatServerBuilder::record_to) is a recording proxy: what no mock
+//! answers is forwarded to the upstream with the client's headers, streamed back as it
+//! arrives, and written to a fixture file as a mock with a [`Reply::recorded`] reply
+//! (every event with its offset from the request). Loading that file replays the
+//! events byte for byte at their offsets, and every fault applies on top.
+//! [`replay_or_record`](MockChatServerBuilder::replay_or_record) with
+//! [`RecordMode::from_env`] is the CI habit: `CHATMOCK_RECORD=missing` records what the
+//! file lacks, and without it nothing is ever proxied. Credentials never reach the file,
+//! and [`redact`](MockChatServerBuilder::redact) masks more.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use chatmock::{Fixture, MockChatServer, Reply};
+//! use std::time::Duration;
+//!
+//! // The "provider": here another chatmock server, pacing its tokens.
+//! let upstream = MockChatServer::builder()
+//!     .reply(Reply::tokens(["Sun", "ny"]).token_delay(Duration::from_millis(30)))
+//!     .start()
+//!     .await;
+//! let file = std::env::temp_dir().join(format!("chatmock-lib-doc-{}.json", std::process::id()));
+//! let proxy = MockChatServer::builder().record_from(upstream.uri()).record_to(&file).start().await;
+//! let body = r#"{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"Weather?"}]}"#;
+//! let url = format!("{}/v1/chat/completions", proxy.uri());
+//! let live = reqwest::Client::new().post(&url).body(body).send().await.unwrap().text().await.unwrap();
+//! proxy.stop().await;
+//!
+//! // Replayed with a fault on top: the connection resets after the second event.
+//! let mut fixture: serde_json::Value =
+//!     serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+//! fixture["mocks"][0]["reply"]["reset_connection_after"] = 2.into();
+//! let replay = MockChatServer::builder()
+//!     .fixture(Fixture::from_json(&fixture.to_string()).unwrap())
+//!     .start()
+//!     .await;
+//! let url = format!("{}/v1/chat/completions", replay.uri());
+//! let replayed = reqwest::Client::new().post(&url).body(body).send().await.unwrap().text().await;
+//! assert!(replayed.is_err(), "the reset breaks the body off");
+//! assert!(live.ends_with("data: [DONE]\n\n"));
+//! # std::fs::remove_file(&file).unwrap();
+//! # }
+//! ```
+//!
 //! # Spying on requests and streams
 //!
 //! [`MockChatServer::received_requests`] returns every request with its method, path,

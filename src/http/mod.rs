@@ -123,7 +123,8 @@ async fn respond(state: &ServerState, incoming: Incoming, watch_for_leaving: boo
     if let Some(endpoint) = endpoint.filter(|endpoint| endpoint.service != Service::Chat) {
         match service_response(state, received, endpoint, body_error.take()).await {
             Served::Answered(response) => return response,
-            Served::Recorded(request, chosen) => {
+            Served::Recorded(recorded_choice) => {
+                let (request, chosen) = *recorded_choice;
                 received = request;
                 recorded = Some(chosen);
             }
@@ -356,7 +357,7 @@ async fn proxied(
 /// recorded reply, which plays as at a chat endpoint.
 enum Served {
     Answered(Response),
-    Recorded(ReceivedRequest, Chosen),
+    Recorded(Box<(ReceivedRequest, Chosen)>),
 }
 
 async fn service_response(
@@ -390,7 +391,7 @@ async fn service_response(
     };
     let decision = match decision {
         Ok(Some(chosen)) if chosen.reply.is_recorded() => {
-            return Served::Recorded(received, chosen);
+            return Served::Recorded(Box::new((received, chosen)));
         }
         decision => decision,
     };
@@ -823,7 +824,7 @@ async fn complete_response(
     }
     match script.ending() {
         Some(Ending::Error(error)) => {
-            let error = ApiError::from(error);
+            let error = ApiError::from(&**error);
             error_response(spec, None, &error, context, &recorder)
         }
         Some(Ending::Cut(kind)) => {

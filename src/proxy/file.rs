@@ -11,6 +11,8 @@ use serde_json::{json, Map, Value};
 
 use super::secrets::Redaction;
 use crate::request::ReceivedRequest;
+// Bytes that are not UTF-8 are written as base64, as thinking signatures are.
+use crate::wire::reasoning::base64;
 
 /// The response headers a recording keeps: what clients read (the content type, retry
 /// advice, rate limits, request ids). Dates, servers, cookies, lengths and the rest are
@@ -198,28 +200,6 @@ fn recorded_reply(exchange: Exchange, redaction: &Redaction) -> Value {
     reply
 }
 
-/// Standard base64 with padding (RFC 4648 §4), for recorded bytes that are not UTF-8.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (position, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if position <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> shift) as usize & 63]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +224,5 @@ mod tests {
         ] {
             assert!(!header_is_kept(dropped), "{dropped}");
         }
-        assert_eq!(base64(b"foobar\xff"), "Zm9vYmFy/w==");
     }
 }

@@ -712,7 +712,7 @@ impl Reply {
     /// then `data: [DONE]`). A non-streaming request gets the error as an HTTP error.
     #[track_caller]
     pub fn error_after(self, tokens: usize, error: StreamError) -> Reply {
-        self.end_after("error_after", tokens, Ending::Error(error))
+        self.end_after("error_after", tokens, Ending::Error(Box::new(error)))
     }
 
     /// After `tokens` tokens, ends the HTTP body properly but early: no finish chunk, no

@@ -67,7 +67,8 @@ impl Recorded {
 /// How a stream ends when the script says it does not end normally.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Ending {
-    Error(StreamError),
+    /// Boxed: an error is rare, and keeps every script small.
+    Error(Box<StreamError>),
     Cut(CutKind),
     Stall,
 }
@@ -582,12 +583,61 @@ mod tests {
                     },
                     ScriptEvent::Comment(text) => format!("comment {text}"),
                     ScriptEvent::Raw(bytes) => format!("raw {}", String::from_utf8_lossy(bytes)),
+                    ScriptEvent::Recorded(bytes) => {
+                        format!("recorded {}", String::from_utf8_lossy(bytes))
+                    }
                     ScriptEvent::Cut(kind) => format!("cut {kind:?}"),
                     ScriptEvent::Stall => "stall".to_owned(),
                 };
                 format!("{} {event}", beat.at.as_millis())
             })
             .collect()
+    }
+
+    #[test]
+    fn a_recording_plays_its_events_at_their_offsets_from_the_headers_and_nothing_else() {
+        let ms = Duration::from_millis;
+        let recorded = || {
+            Reply::recorded(200, [(ms(150), "a"), (ms(150), "b"), (ms(400), "c")])
+                .delay_headers(ms(100))
+        };
+        let cases: Vec<(&str, Reply, &[&str])> = vec![
+            (
+                "as recorded: no start, finish or done of its own",
+                recorded(),
+                &["50 recorded a", "50 recorded b", "300 recorded c"],
+            ),
+            (
+                "twice as fast, the headers' wait too",
+                recorded().speed(2.0),
+                &["25 recorded a", "25 recorded b", "150 recorded c"],
+            ),
+            (
+                "at once",
+                recorded().instant(),
+                &["0 recorded a", "0 recorded b", "0 recorded c"],
+            ),
+            (
+                "an ending counts recorded events",
+                recorded().reset_connection_after(2),
+                &[
+                    "50 recorded a",
+                    "50 recorded b",
+                    "300 cut Reset",
+                    "300 recorded c",
+                ],
+            ),
+            (
+                "an error event ends it",
+                recorded().error_after(1, StreamError::new("broke")),
+                &["50 recorded a", "50 error broke", "50 done"],
+            ),
+        ];
+        for (what, reply, expected) in cases {
+            assert_eq!(show(&script(reply).timeline()), expected, "{what}");
+        }
+        assert_eq!(recorded().speed(2.0).headers_delay(), ms(50));
+        assert_eq!(recorded().headers_delay(), ms(100));
     }
 
     #[test]

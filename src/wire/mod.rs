@@ -32,7 +32,7 @@ mod openai_chat;
 mod openai_responses;
 mod plain_text;
 pub(crate) mod rate_limits;
-mod reasoning;
+pub(crate) mod reasoning;
 mod tool_calls;
 
 pub(crate) use context::{ResponseContext, Tokens, Usage};

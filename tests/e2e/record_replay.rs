@@ -158,7 +158,8 @@ async fn a_recording_replays_byte_for_byte_with_every_event_at_its_offset() {
 
 #[tokio::test(start_paused = true)]
 async fn speed_and_instant_rescale_the_offsets_and_keep_the_bytes() {
-    let cases: [(fn(Reply) -> Reply, Duration); 3] = [
+    type Adjust = fn(Reply) -> Reply;
+    let cases: [(Adjust, Duration); 3] = [
         (|reply| reply, ms(1250)),
         (|reply| reply.speed(2.0), ms(625)),
         (|reply| reply.instant(), Duration::ZERO),
@@ -898,4 +899,102 @@ async fn a_recording_server_says_what_is_wrong_with_its_setup_or_its_upstream() 
     assert_eq!(got.status, 502);
     let body = String::from_utf8(got.body).unwrap();
     assert!(body.contains(&format!("cannot reach {address}")), "{body}");
+}
+
+#[tokio::test]
+async fn the_openai_python_sdk_drives_a_recorded_three_turn_agent_loop_on_replay() {
+    use crate::sdk_clients::{run_client_at, Sdk};
+    let weather = |city: &str, id: &str| {
+        Reply::tool_call(ToolCall::function("get_weather", json!({ "city": city })).with_id(id))
+            .token_delay(ms(2))
+    };
+    let upstream = MockChatServer::start().await;
+    Conversation::new()
+        .turn(weather("Paris", "call_paris"))
+        .turn(weather("Rome", "call_rome"))
+        .turn(Reply::text("Paris and Rome are both at 18°C.").token_delay(ms(2)))
+        .mount(&upstream)
+        .await;
+    let file = recording_file("python-agent-loop");
+    let proxy = MockChatServer::builder()
+        .record_from(upstream.uri())
+        .record_to(file.as_path())
+        .start()
+        .await;
+    let scenario = "agent_loop_until_answer";
+    let Some(recorded) = run_client_at(Sdk::OpenAiPython, proxy.openai_base_url(), scenario).await
+    else {
+        // Skipped: the conversation's expectations were never the point.
+        upstream.reset().await;
+        return;
+    };
+    proxy.stop().await;
+    assert_eq!(upstream.received_requests().await.len(), 3);
+    assert_eq!(
+        recorded.result["answer"],
+        "Paris and Rome are both at 18°C."
+    );
+
+    let replay = MockChatServer::builder()
+        .fixture(Fixture::load(file.as_path()).unwrap())
+        .start()
+        .await;
+    let replayed = run_client_at(Sdk::OpenAiPython, replay.openai_base_url(), scenario)
+        .await
+        .expect("the SDK ran once already");
+    assert_eq!(replayed.result, recorded.result);
+    let calls = replayed.result["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[1]["id"], "call_rome");
+    let requests = replay.received_requests().await;
+    assert_eq!(requests.len(), 3);
+    assert!(requests
+        .iter()
+        .all(|request| request.response_status() == Some(200)));
+}
+
+#[tokio::test]
+async fn bytes_that_are_not_utf8_are_recorded_as_base64_and_replayed_exactly() {
+    use chatmock::Step;
+    let upstream = MockChatServer::builder()
+        .reply(Reply::steps([
+            Step::token("a"),
+            Step::raw(b"data: \xff\xfe broken\n\n".to_vec()),
+            Step::token("b"),
+        ]))
+        .start()
+        .await;
+    let file = recording_file("binary");
+    let proxy = MockChatServer::builder()
+        .record_from(upstream.uri())
+        .record_to(file.as_path())
+        .start()
+        .await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/chat/completions", proxy.uri());
+    let original = send(&client, "POST", url, chat_body("m", "Hi", true), &[]).await;
+    proxy.stop().await;
+    let recording = recorded_file(file.as_path());
+    let events = recording["mocks"][0]["reply"]["recorded"]["events"]
+        .as_array()
+        .unwrap();
+    assert!(
+        events.iter().any(|event| event.get("base64").is_some()),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .filter(|event| event.get("text").is_some())
+            .count()
+            >= 3
+    );
+    let replay = MockChatServer::builder()
+        .fixture(Fixture::load(file.as_path()).unwrap())
+        .start()
+        .await;
+    let url = format!("{}/v1/chat/completions", replay.uri());
+    let replayed = send(&client, "POST", url, chat_body("m", "Hi", true), &[]).await;
+    assert_eq!(replayed.body, original.body);
+    assert!(original.body.windows(2).any(|pair| pair == b"\xff\xfe"));
 }

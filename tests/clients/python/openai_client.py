@@ -405,8 +405,52 @@ def agent_loop():
     return {"call": call, "answer": answer, "third": third}
 
 
+def agent_loop_until_answer():
+    """An agent loop as applications write it: stream each turn, run every tool the model
+    calls and send the results back, until the model answers in text."""
+    messages = list(MESSAGES)
+    calls_made = []
+    for _ in range(5):
+        calls = {}
+        text = ""
+        for chunk in client().chat.completions.create(
+            model=MODEL, messages=messages, tools=TOOLS, stream=True
+        ):
+            for choice in chunk.choices:
+                text += choice.delta.content or ""
+                for delta in choice.delta.tool_calls or []:
+                    call = calls.setdefault(delta.index, {"id": None, "name": "", "arguments": ""})
+                    call["id"] = delta.id or call["id"]
+                    if delta.function:
+                        call["name"] += delta.function.name or ""
+                        call["arguments"] += delta.function.arguments or ""
+        if not calls:
+            return {"calls": calls_made, "answer": text}
+        ordered = [calls[index] for index in sorted(calls)]
+        calls_made.extend(ordered)
+        messages.append(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": call["id"],
+                        "type": "function",
+                        "function": {"name": call["name"], "arguments": call["arguments"]},
+                    }
+                    for call in ordered
+                ],
+            }
+        )
+        for call in ordered:
+            city = json.loads(call["arguments"])["city"]
+            messages.append({"role": "tool", "tool_call_id": call["id"], "content": f"{city}: 18°C"})
+    raise SystemExit("the loop did not end")
+
+
 SCENARIOS = {
     "agent_loop": agent_loop,
+    "agent_loop_until_answer": agent_loop_until_answer,
     "rate_limit_quota": rate_limit_quota,
     "chat_stream": chat_stream,
     "chat_tool_calls": chat_tool_calls,
