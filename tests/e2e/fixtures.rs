@@ -1167,13 +1167,14 @@ fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
             "reply.token_delai",
             "unknown key \"token_delai\" in a reply (did you mean \"token_delay\"?); the keys \
              allowed are \"text\", \"tokens\", \"steps\", \"refusal\", \"tool_calls\", \
-             \"http_error\", \"headers\", \"delay_headers\", \"error_message\", \
-             \"retry_after\", \"first_token_delay\", \"time_to_first_token\", \
+             \"http_error\", \"recorded\", \"headers\", \"delay_headers\", \
+             \"error_message\", \"retry_after\", \"first_token_delay\", \"time_to_first_token\", \
              \"token_delay\", \"tokens_per_second\", \"jitter\", \"finish_reason\", \
              \"without_done\", \"error_after\", \"end_cleanly_after\", \"disconnect_after\", \
              \"reset_connection_after\", \"stall_after\", \"event_ids\", \
              \"reconnection_time\", \"keep_alive\", \"crlf_line_endings\", \
-             \"fragment_writes\", \"thinking\", \"usage\" and \"reasoning_content\"",
+             \"fragment_writes\", \"thinking\", \"usage\", \"reasoning_content\", \
+             \"speed\" and \"instant\"",
         ),
         (
             "typo at the top level",
@@ -1237,14 +1238,15 @@ fn bad_fixtures_fail_with_the_file_the_path_and_what_was_expected() {
             r#"{"reply": {"text": "a", "tokens": ["a"]}}"#,
             "reply.tokens",
             "a reply takes only one of \"text\", \"tokens\", \"steps\", \"refusal\", \
-             \"tool_calls\" or \"http_error\", but this one has both \"text\" and \"tokens\"",
+             \"tool_calls\", \"http_error\" or \"recorded\", but this one has both \"text\" \
+             and \"tokens\"",
         ),
         (
             "no content key",
             r#"{"replies": [{"text": "a"}, {"token_delay": "5ms"}]}"#,
             "replies[1]",
             "expected a reply with one content key (\"text\", \"tokens\", \"steps\", \
-             \"refusal\", \"tool_calls\" or \"http_error\"), found none",
+             \"refusal\", \"tool_calls\", \"http_error\" or \"recorded\"), found none",
         ),
         (
             "a stream option on an HTTP error",
