@@ -9,6 +9,8 @@
 //! - `capture.rs`: cutting a body into events with their offsets from the request.
 //! - `file.rs`: the fixture file: derived matchers, kept headers, stable output.
 //! - `secrets.rs`: credentials and redaction patterns masked before anything is written.
+//! - `tls.rs` (the `record-tls` feature): HTTPS upstreams, with rustls and Mozilla's
+//!   roots, plus any certificate the test trusts.
 //!
 //! The router (`http/`) calls [`Proxy::forward`] and builds the response; this module
 //! imports `request/` (the request and its credentials) and `recording/` (the outcome
@@ -17,6 +19,8 @@
 mod capture;
 mod file;
 mod secrets;
+#[cfg(feature = "record-tls")]
+mod tls;
 
 use std::io;
 use std::path::PathBuf;
@@ -54,26 +58,35 @@ const HOP_BY_HOP: &[&str] = &[
     "accept-encoding",
 ];
 
-/// Where requests are forwarded: `http://host:port` and an optional base path.
+/// Where requests are forwarded: `http://host:port` (or, with the `record-tls` feature,
+/// `https://`) and an optional base path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Upstream {
     authority: String,
+    host: String,
+    tls: bool,
     base_path: String,
 }
 
 impl Upstream {
-    /// Reads `url`, which must be `http://host[:port][/base]`.
+    /// Reads `url`, which must be `http://host[:port][/base]`, or `https://` with the
+    /// `record-tls` feature.
     pub(crate) fn parse(url: &str) -> Result<Upstream, String> {
-        let Some(rest) = url.strip_prefix("http://") else {
-            return Err(if url.starts_with("https://") {
-                format!(
-                    "cannot record from {url}: chatmock's recording proxy speaks plain HTTP \
-                     only; put a TLS-terminating proxy in front of the provider, or record \
-                     from an http:// upstream"
-                )
-            } else {
-                format!("cannot record from {url:?}: expected a URL such as http://127.0.0.1:8080")
-            });
+        let (rest, tls) = if let Some(rest) = url.strip_prefix("http://") {
+            (rest, false)
+        } else if let Some(rest) = url.strip_prefix("https://") {
+            if !cfg!(feature = "record-tls") {
+                return Err(format!(
+                    "cannot record from {url}: without the record-tls feature chatmock's \
+                     recording proxy speaks plain HTTP only; build with --features \
+                     record-tls, or record from an http:// upstream"
+                ));
+            }
+            (rest, true)
+        } else {
+            return Err(format!(
+                "cannot record from {url:?}: expected a URL such as http://127.0.0.1:8080"
+            ));
         };
         let (authority, base_path) = match rest.find('/') {
             Some(at) => (&rest[..at], rest[at..].trim_end_matches('/')),
@@ -82,13 +95,20 @@ impl Upstream {
         if authority.is_empty() {
             return Err(format!("cannot record from {url:?}: the URL names no host"));
         }
-        let authority = if authority.contains(':') {
-            authority.to_owned()
-        } else {
-            format!("{authority}:80")
+        let (host, authority) = match authority.rsplit_once(':') {
+            Some((host, _)) => (host, authority.to_owned()),
+            None => (
+                authority,
+                format!("{authority}:{}", if tls { 443 } else { 80 }),
+            ),
         };
         Ok(Upstream {
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
             authority,
+            tls,
             base_path: base_path.to_owned(),
         })
     }
@@ -98,6 +118,8 @@ impl Upstream {
 #[derive(Debug)]
 pub(crate) struct Proxy {
     upstream: Upstream,
+    #[cfg(feature = "record-tls")]
+    tls: Option<std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
     patterns: Vec<Regex>,
     file: Arc<Mutex<FixtureFile>>,
     path: PathBuf,
@@ -119,9 +141,15 @@ impl Proxy {
         path: PathBuf,
         append: bool,
         patterns: Vec<Regex>,
+        #[cfg_attr(not(feature = "record-tls"), allow(unused_variables))] trusted: Vec<Vec<u8>>,
     ) -> io::Result<Proxy> {
         let file = FixtureFile::open(&path, append)?;
         Ok(Proxy {
+            #[cfg(feature = "record-tls")]
+            tls: upstream
+                .tls
+                .then(|| tls::client_config(trusted))
+                .transpose()?,
             upstream,
             patterns,
             file: Arc::new(Mutex::new(file)),
@@ -151,13 +179,16 @@ impl Proxy {
             .await
             .map_err(|error| format!("cannot reach {}: {error}", upstream.authority))?;
         let _ = stream.set_nodelay(true);
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|error| format!("no HTTP connection to {}: {error}", upstream.authority))?;
-        tokio::spawn(async move {
-            // Its errors reach the body, which reports them.
-            let _ = connection.await;
-        });
+        #[cfg(feature = "record-tls")]
+        let mut sender = match &self.tls {
+            Some(config) => {
+                let stream = tls::connect(config, &upstream.host, stream).await?;
+                self.handshake(stream).await?
+            }
+            None => self.handshake(stream).await?,
+        };
+        #[cfg(not(feature = "record-tls"))]
+        let mut sender = self.handshake(stream).await?;
         let target = match request.query() {
             Some(query) => format!("{}{}?{query}", upstream.base_path, request.path()),
             None => format!("{}{}", upstream.base_path, request.path()),
@@ -180,6 +211,26 @@ impl Proxy {
             .send_request(outgoing)
             .await
             .map_err(|error| format!("{} did not answer: {error}", upstream.authority))
+    }
+
+    /// An HTTP/1.1 connection over `stream`, served by a task of its own.
+    async fn handshake<S>(
+        &self,
+        stream: S,
+    ) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, String>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|error| {
+                format!("no HTTP connection to {}: {error}", self.upstream.authority)
+            })?;
+        tokio::spawn(async move {
+            // Its errors reach the body, which reports them.
+            let _ = connection.await;
+        });
+        Ok(sender)
     }
 
     fn stream_back(
@@ -311,6 +362,8 @@ mod tests {
             Upstream::parse("http://127.0.0.1:8080/openai/").unwrap(),
             Upstream {
                 authority: "127.0.0.1:8080".into(),
+                host: "127.0.0.1".into(),
+                tls: false,
                 base_path: "/openai".into()
             }
         );
@@ -318,8 +371,16 @@ mod tests {
             Upstream::parse("http://localhost").unwrap().authority,
             "localhost:80"
         );
-        let https = Upstream::parse("https://api.openai.com").unwrap_err();
-        assert!(https.contains("plain HTTP only"), "{https}");
+        let https = Upstream::parse("https://api.openai.com");
+        if cfg!(feature = "record-tls") {
+            let upstream = https.unwrap();
+            assert_eq!(upstream.authority, "api.openai.com:443");
+            assert_eq!(upstream.host, "api.openai.com");
+            assert!(upstream.tls);
+        } else {
+            let message = https.unwrap_err();
+            assert!(message.contains("plain HTTP only"), "{message}");
+        }
         assert!(Upstream::parse("ftp://x").is_err());
     }
 }

@@ -180,6 +180,8 @@ struct RecordingSetup {
     /// Adds to the file's mocks instead of starting it afresh.
     append: bool,
     redactions: Vec<regex::bytes::Regex>,
+    /// Certificates (DER) an HTTPS upstream may present, beyond the web's roots.
+    trusted: Vec<Vec<u8>>,
 }
 
 impl MockChatServerBuilder {
@@ -198,9 +200,10 @@ impl MockChatServerBuilder {
     /// other volatile response headers are dropped. Mask more with
     /// [`redact`](Self::redact).
     ///
-    /// The upstream is reached over plain HTTP: for an HTTPS provider, record through a
-    /// TLS-terminating proxy. Starting the server fails if the URL is not `http://`, or
-    /// if no file was given.
+    /// The upstream is reached over plain HTTP, or over HTTPS with the `record-tls`
+    /// feature (rustls, trusting Mozilla's roots and any certificate given to
+    /// `record_trusting`). Starting the server fails if the
+    /// URL is neither, or if no file was given.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -269,6 +272,27 @@ impl MockChatServerBuilder {
         enforce("MockChatServerBuilder::redact", rules::check_regex(pattern));
         let regex = regex::bytes::Regex::new(pattern).expect("rules::check_regex passed");
         self.recording.redactions.push(regex);
+        self
+    }
+
+    /// Trusts `certificate` (DER-encoded X.509) when a [recording](Self::record_from)
+    /// reaches an HTTPS upstream, beyond the web's root certificates: for an upstream
+    /// with a self-signed certificate, such as a test's own. Needs the `record-tls`
+    /// feature, without which the proxy speaks plain HTTP only.
+    ///
+    /// ```
+    /// use chatmock::MockChatServer;
+    ///
+    /// # let certificate_der: Vec<u8> = Vec::new();
+    /// let builder = MockChatServer::builder()
+    ///     .record_from("https://localhost:8443")
+    ///     .record_to("recording.json")
+    ///     .record_trusting(certificate_der);
+    /// # drop(builder);
+    /// ```
+    #[cfg(feature = "record-tls")]
+    pub fn record_trusting(mut self, certificate: impl Into<Vec<u8>>) -> Self {
+        self.recording.trusted.push(certificate.into());
         self
     }
 
@@ -653,13 +677,19 @@ impl RecordingSetup {
             (None, None) => Ok(None),
             (Some(upstream), Some(path)) => {
                 let upstream = Upstream::parse(&upstream).map_err(invalid)?;
-                let proxy = Proxy::new(upstream, path.clone(), self.append, self.redactions)
-                    .map_err(|error| {
-                        io::Error::new(
-                            error.kind(),
-                            format!("cannot write the recording {}: {error}", path.display()),
-                        )
-                    })?;
+                let proxy = Proxy::new(
+                    upstream,
+                    path.clone(),
+                    self.append,
+                    self.redactions,
+                    self.trusted,
+                )
+                .map_err(|error| {
+                    io::Error::new(
+                        error.kind(),
+                        format!("cannot write the recording {}: {error}", path.display()),
+                    )
+                })?;
                 Ok(Some(proxy))
             }
             (Some(upstream), None) => Err(invalid(format!(

@@ -866,9 +866,11 @@ async fn a_recording_server_says_what_is_wrong_with_its_setup_or_its_upstream() 
         .record_to(file.as_path())
         .try_start()
         .await
-        .err()
-        .unwrap();
-    assert!(error.to_string().contains("plain HTTP only"), "{error}");
+        .err();
+    if cfg!(not(feature = "record-tls")) {
+        let error = error.expect("an https upstream needs the record-tls feature");
+        assert!(error.to_string().contains("plain HTTP only"), "{error}");
+    }
     let error = MockChatServer::builder()
         .record_from("http://127.0.0.1:9")
         .try_start()
@@ -997,4 +999,85 @@ async fn bytes_that_are_not_utf8_are_recorded_as_base64_and_replayed_exactly() {
     let replayed = send(&client, "POST", url, chat_body("m", "Hi", true), &[]).await;
     assert_eq!(replayed.body, original.body);
     assert!(original.body.windows(2).any(|pair| pair == b"\xff\xfe"));
+}
+
+/// An HTTPS front for `upstream`, with a self-signed certificate for `localhost` made
+/// here: the address it listens on and the certificate (DER).
+#[cfg(feature = "record-tls")]
+async fn https_front(upstream: &MockChatServer) -> (std::net::SocketAddr, Vec<u8>) {
+    use std::sync::Arc;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio_rustls::rustls::{crypto, ServerConfig};
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let certificate = made.cert.der().to_vec();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.key_pair.serialize_der()));
+    let config = ServerConfig::builder_with_provider(Arc::new(crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![CertificateDer::from(certificate.clone())], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let backend = *upstream.address();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let mut plain = tokio::net::TcpStream::connect(backend).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    (address, certificate)
+}
+
+#[cfg(feature = "record-tls")]
+#[tokio::test]
+async fn an_https_upstream_is_recorded_when_its_certificate_is_trusted() {
+    let upstream = paced_upstream().await;
+    let (front, certificate) = https_front(&upstream).await;
+    // 127.0.0.1 under the certificate's name.
+    let url = format!("https://localhost:{}", front.port());
+    let client = reqwest::Client::new();
+    let ask = |proxy: &MockChatServer| {
+        let url = format!("{}/v1/chat/completions", proxy.uri());
+        send(&client, "POST", url, chat_body("gpt-4o", "Hi", true), &[])
+    };
+
+    // Not trusted: the certificate is refused, and the client is told why.
+    let file = recording_file("https-untrusted");
+    let proxy = MockChatServer::builder()
+        .record_from(&url)
+        .record_to(file.as_path())
+        .start()
+        .await;
+    let refused = ask(&proxy).await;
+    assert_eq!(refused.status, 502);
+    let message = String::from_utf8(refused.body).unwrap();
+    assert!(
+        message.contains("no TLS connection to localhost"),
+        "{message}"
+    );
+
+    let file = recording_file("https");
+    let proxy = MockChatServer::builder()
+        .record_from(&url)
+        .record_to(file.as_path())
+        .record_trusting(certificate)
+        .start()
+        .await;
+    let original = ask(&proxy).await;
+    assert_eq!(original.status, 200);
+    assert!(String::from_utf8_lossy(&original.body).contains(" sunny"));
+    proxy.stop().await;
+    let replay = MockChatServer::builder()
+        .fixture(Fixture::load(file.as_path()).unwrap())
+        .start()
+        .await;
+    assert_eq!(ask(&replay).await.body, original.body);
 }

@@ -47,7 +47,8 @@ enum Command {
 
 #[derive(clap::Args)]
 struct RecordOptions {
-    /// The upstream to forward to: http://host:port, with an optional base path.
+    /// The upstream to forward to: http://host:port (https:// when built with the
+    /// record-tls feature), with an optional base path.
     #[arg(long, value_name = "URL")]
     upstream: String,
     /// The fixture file to write (rewritten whole after each exchange).
