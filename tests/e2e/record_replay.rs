@@ -1096,3 +1096,48 @@ async fn an_https_upstream_is_recorded_when_its_certificate_is_trusted() {
         .await;
     assert_eq!(ask(&replay).await.body, original.body);
 }
+
+#[tokio::test]
+async fn embeddings_and_model_lists_are_recorded_and_replayed_as_recorded() {
+    let upstream = MockChatServer::builder()
+        .models(["gpt-4o", "text-embedding-3-small"])
+        .start()
+        .await;
+    let file = recording_file("services");
+    let proxy = MockChatServer::builder()
+        .record_from(upstream.uri())
+        .record_to(file.as_path())
+        .start()
+        .await;
+    let client = reqwest::Client::new();
+    let embeddings = json!({ "model": "text-embedding-3-small", "input": "Paris" }).to_string();
+    let requests = [
+        ("POST", "/v1/embeddings", embeddings),
+        ("GET", "/v1/models", String::new()),
+    ];
+    let mut originals = Vec::new();
+    for (method, path, body) in &requests {
+        let url = format!("{}{path}", proxy.uri());
+        let got = send(&client, method, url, body.clone(), &[]).await;
+        assert_eq!(got.status, 200, "{path}");
+        originals.push(got.body);
+    }
+    proxy.stop().await;
+    let recording = recorded_file(file.as_path());
+    assert_eq!(
+        recording["mocks"][1]["when"],
+        json!({ "method": "GET", "path": "/v1/models" })
+    );
+    // The replay has other models configured: what it sends is the recording.
+    let replay = MockChatServer::builder()
+        .models(["another-model"])
+        .fixture(Fixture::load(file.as_path()).unwrap())
+        .start()
+        .await;
+    for ((method, path, body), original) in requests.iter().zip(&originals) {
+        let url = format!("{}{path}", replay.uri());
+        let got = send(&client, method, url, body.clone(), &[]).await;
+        assert_eq!(&got.body, original, "{path}");
+    }
+    assert!(String::from_utf8_lossy(&originals[1]).contains("text-embedding-3-small"));
+}
