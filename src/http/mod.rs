@@ -715,6 +715,14 @@ fn not_found(request: &ReceivedRequest, known_endpoint: bool, state: &ServerStat
             request.summary()
         )
     };
+    let message = match &state.replays {
+        Some(file) if known_endpoint => format!(
+            "{message} This server replays the recording {}, which has no answer for this \
+             request: record it with CHATMOCK_RECORD=missing (RecordMode::Missing).",
+            file.display()
+        ),
+        _ => message,
+    };
     ApiError::invalid_request(StatusCode::NOT_FOUND, message).with_code("no_mock_matched")
 }
 

@@ -39,6 +39,8 @@ pub(crate) struct ServerState {
     pub(crate) traffic: Traffic,
     /// Forwards what no mock answers to an upstream, and records it.
     pub(crate) proxy: Option<crate::proxy::Proxy>,
+    /// The recording a replay-only server serves, named in its 404s.
+    pub(crate) replays: Option<std::path::PathBuf>,
 }
 
 /// What stands between every request and its reply: the server's rate limit and chaos.
@@ -108,6 +110,7 @@ impl ServerState {
             failures: Mutex::default(),
             models: None,
             proxy: None,
+            replays: None,
         }
     }
 

@@ -169,6 +169,8 @@ pub struct MockChatServerBuilder {
     chaos: Option<Chaos>,
     models: Option<Vec<String>>,
     recording: RecordingSetup,
+    /// The recording file a replay-only server serves (`replay_or_record`).
+    pub(crate) replays: Option<std::path::PathBuf>,
 }
 
 /// Where a server records to, if it records: see
@@ -651,6 +653,7 @@ impl MockChatServerBuilder {
         let mut state = ServerState::new(fallback, self.routes, self.limits, self.advice, traffic);
         state.models = self.models;
         state.proxy = self.recording.proxy()?;
+        state.replays = self.replays;
         let state = Arc::new(state);
         for mock in self.mocks {
             state.mount(mock);
@@ -721,6 +724,7 @@ impl MockChatServer {
             chaos: None,
             models: None,
             recording: RecordingSetup::default(),
+            replays: None,
         }
     }
 

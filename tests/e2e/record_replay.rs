@@ -860,6 +860,15 @@ async fn record_missing_replays_what_the_file_has_and_appends_what_it_misses() {
     assert_eq!(new["choices"][0]["message"]["content"], "from the upstream");
     let (status, miss) = ask(&replay, "never recorded").await;
     assert_eq!(status, 404, "{miss}");
+    let message = miss["error"]["message"].as_str().unwrap();
+    assert!(
+        message.ends_with(&format!(
+            "This server replays the recording {}, which has no answer for this request: \
+             record it with CHATMOCK_RECORD=missing (RecordMode::Missing).",
+            file.as_path().display()
+        )),
+        "{message}"
+    );
     assert_eq!(upstream.received_requests().await.len(), 1);
 }
 
