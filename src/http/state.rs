@@ -155,10 +155,11 @@ impl ServerState {
             .map(Arc::clone)
     }
 
-    /// Unmounts every mock, forgets the failures, rewinds the fallback sequence and the
-    /// server's chaos, and refills its rate limit.
+    /// Unmounts every mock, forgets the received requests and the failures, rewinds the
+    /// fallback sequence and the server's chaos, and refills its rate limit.
     pub(crate) fn reset(&self) {
         lock(&self.mocks).clear();
+        self.recording.clear();
         lock(&self.failures).clear();
         self.traffic.chaos_drawn.store(0, Ordering::Relaxed);
         if let Some(limiter) = &self.traffic.rate_limiter {

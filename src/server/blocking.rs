@@ -165,7 +165,6 @@ impl MockChatServer {
     /// ```
     pub fn reset_blocking(&self) {
         self.state.reset();
-        self.state.recording.clear();
     }
 
     /// [`stop`](Self::stop) for synchronous code.

@@ -774,7 +774,7 @@ impl MockChatServer {
     ///
     /// `async` only to read as wiremock's API does: it returns at once, awaiting nothing.
     pub async fn received_requests(&self) -> Vec<ReceivedRequest> {
-        self.state.recording.snapshot()
+        self.received_requests_blocking()
     }
 
     /// Waits until the server has received at least `count` requests, and returns them
@@ -917,8 +917,7 @@ impl MockChatServer {
     ///
     /// `async` only to read as wiremock's API does: it returns at once, awaiting nothing.
     pub async fn reset(&self) {
-        self.state.reset();
-        self.state.recording.clear();
+        self.reset_blocking();
     }
 
     /// Stops the server as if it had crashed: streams in flight are cut, new connections
