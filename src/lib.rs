@@ -415,8 +415,10 @@
 //!
 //! Each server binds its own free port and runs on its own thread, so tests run in
 //! parallel and work with any tokio runtime flavour. Dropping the server stops it at
-//! once and waits until it has stopped: the port closed and free, every connection
-//! closed (streams in flight cut), the server's runtime gone.
+//! once, on the dropping thread, without waiting for the server's thread: when the drop
+//! returns, the port refuses connections and can be bound again, and every connection is
+//! shut down (streams in flight are cut; a client sees its stream end). The server's
+//! thread then drops its tasks and descriptors and waits for the next server.
 //!
 //! # Plain `#[test]`s, with no runtime
 //!
@@ -549,9 +551,9 @@
 //! [`start_blocking`](MockChatServerBuilder::start_blocking) is refused with a message
 //! that says what to do. It relies on tokio 1.53.3 or later, whose paused clock never
 //! advances while a socket has woken a task, so a byte written at virtual time *t* is read
-//! before the clock moves past *t*. On a virtual-time server, dropping cancels its
-//! connections for the runtime's next turn; [`MockChatServer::stop`] returns once they
-//! are closed.
+//! before the clock moves past *t*. Dropping a virtual-time server closes its port and
+//! shuts its connections down at once, as for any server, and leaves its task to be
+//! dropped at the runtime's next turn; [`MockChatServer::stop`] returns once it has been.
 //!
 //! # Pacing
 //!

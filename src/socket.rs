@@ -1,4 +1,12 @@
-//! The TCP side of a server: accepting connections, and ending one with a reset.
+//! The TCP side of a server: accepting connections, closing them all at once from any
+//! thread, and ending one with a reset.
+//!
+//! A server's owner stops it from its own thread (a test's `drop`). The listener and every
+//! accepted socket are kept in one [`Sockets`], so the owner closes the listener and shuts
+//! every connection down itself, there and then: the port refuses connections and every
+//! client sees its stream end before the stop returns, whether or not the server's thread
+//! has run since. That thread then drops what is left (tasks, buffers, the descriptors)
+//! in its own time.
 //!
 //! A reset (RST) instead of an orderly close is what a client sees when a peer crashes or
 //! a middlebox kills a connection. The OS sends one when a socket closes with `SO_LINGER`
@@ -11,15 +19,28 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-/// The listener a server accepts on.
-pub(crate) struct Accepting(pub(crate) TcpListener);
+use crate::sync::lock;
+
+/// A server's listener and the connections it accepted, shared by its accept loop and
+/// its owner.
+pub(crate) struct Sockets(Mutex<Open>);
+
+struct Open {
+    /// `None` once closed.
+    listener: Option<TcpListener>,
+    /// Every accepted connection that may still be open; a dead entry is dropped when the
+    /// list has doubled since the last sweep, so a server serving one connection after
+    /// another keeps a short list.
+    connections: Vec<Weak<TcpStream>>,
+    swept_at: usize,
+}
 
 /// The connection a request arrived on: the way its response asks for a reset, and
 /// watches for the client leaving.
@@ -146,32 +167,81 @@ impl AsyncWrite for Socket {
     }
 }
 
-impl Accepting {
-    /// The next connection, skipping clients that gave up before they were accepted.
-    pub(crate) async fn accept(&mut self) -> (Socket, Connection) {
+impl Sockets {
+    pub(crate) fn new(listener: TcpListener) -> Arc<Sockets> {
+        Arc::new(Sockets(Mutex::new(Open {
+            listener: Some(listener),
+            connections: Vec::new(),
+            swept_at: 0,
+        })))
+    }
+
+    /// The next connection, skipping clients that gave up before they were accepted;
+    /// `None` once the listener is closed.
+    pub(crate) async fn accept(&self) -> Option<(Socket, Connection)> {
         loop {
-            match self.0.accept().await {
-                Ok((stream, _)) => {
-                    // Small SSE events must leave at once, not wait for Nagle's algorithm.
-                    let _ = stream.set_nodelay(true);
-                    let stream = Arc::new(stream);
-                    let connection = Connection {
-                        reset_on_close: Arc::default(),
-                        stream: Arc::downgrade(&stream),
-                    };
-                    let socket = Socket {
-                        stream,
-                        reset_on_close: Arc::clone(&connection.reset_on_close),
-                    };
-                    return (socket, connection);
-                }
+            match std::future::poll_fn(|cx| self.poll_accept(cx)).await {
+                Some(Ok(accepted)) => return Some(accepted),
+                None => return None,
                 // The client gave up before we accepted: nothing to serve.
-                Err(error) if is_connection_error(&error) => {}
+                Some(Err(error)) if is_connection_error(&error) => {}
                 // Out of file descriptors, most likely: wait for streams to end rather
                 // than spin.
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                Some(Err(_)) => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         }
+    }
+
+    /// Accepts under the lock, so that a connection is either listed before
+    /// [`close`](Self::close) runs or never accepted at all.
+    fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<Option<io::Result<(Socket, Connection)>>> {
+        let mut open = lock(&self.0);
+        let Some(listener) = &open.listener else {
+            return Poll::Ready(None);
+        };
+        let stream = match ready!(listener.poll_accept(cx)) {
+            Ok((stream, _)) => stream,
+            Err(error) => return Poll::Ready(Some(Err(error))),
+        };
+        // Small SSE events must leave at once, not wait for Nagle's algorithm.
+        let _ = stream.set_nodelay(true);
+        let stream = Arc::new(stream);
+        open.list(&stream);
+        let connection = Connection {
+            reset_on_close: Arc::default(),
+            stream: Arc::downgrade(&stream),
+        };
+        let socket = Socket {
+            stream,
+            reset_on_close: Arc::clone(&connection.reset_on_close),
+        };
+        Poll::Ready(Some(Ok((socket, connection))))
+    }
+
+    /// Closes the listener, so the port refuses connections and can be bound again, and
+    /// shuts every connection down, so each client sees its stream end (a FIN after what
+    /// was already written). Safe from any thread; the server's own tasks notice on their
+    /// next write or read, or when their owner cancels them.
+    pub(crate) fn close(&self) {
+        let mut open = lock(&self.0);
+        // Dropping a tokio listener outside its runtime deregisters it and closes it here.
+        open.listener = None;
+        for connection in open.connections.drain(..) {
+            if let Some(stream) = connection.upgrade() {
+                let _ = socket2::SockRef::from(&*stream).shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
+
+impl Open {
+    fn list(&mut self, stream: &Arc<TcpStream>) {
+        if self.connections.len() >= 2 * self.swept_at.max(16) {
+            self.connections
+                .retain(|connection| connection.strong_count() > 0);
+            self.swept_at = self.connections.len();
+        }
+        self.connections.push(Arc::downgrade(stream));
     }
 }
 

@@ -2,10 +2,12 @@
 //!
 //! One loop accepts, and every connection is served by hyper's HTTP/1 server with the
 //! same settings: half-closed connections are served to the end, headers may have to
-//! arrive within a time limit, and the number of open connections may be bounded. A server on its own thread spawns each
-//! connection as a task, so dropping that runtime cuts them all; a server on the test's
-//! runtime (virtual time) keeps them inside the one future this loop is, so cancelling it
-//! closes them all.
+//! arrive within a time limit, and the number of open connections may be bounded. A
+//! server on its own thread spawns each connection as a task and aborts them all when it
+//! stops, as that thread's runtime goes on to serve the next server; a server on the
+//! test's runtime (virtual time) keeps them inside the one future this loop is, so
+//! cancelling it closes them all. Either way the owner has already closed the sockets
+//! themselves ([`Sockets::close`]), so what is left here is dropping the tasks.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,12 +19,12 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
 use tokio::sync::{oneshot, Notify};
+use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 use super::{router, ServerState};
-use crate::socket::{Accepting, Connection, Socket};
+use crate::socket::{Connection, Socket, Sockets};
 
 /// What a server allows its connections.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -37,24 +39,37 @@ pub(crate) struct ConnectionLimits {
 /// Where connections run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Hosting {
-    /// A task each, on the server's own runtime.
+    /// A task each, on the server thread's runtime, which outlives the server.
     Spawned,
     /// Inside the serving future, on the test's runtime.
     Inline,
 }
 
-/// Accepts and serves connections until `stop` fires.
+/// Accepts and serves connections until `stop` fires or `sockets` is closed. Returns how
+/// many connections were open then, all of them closed by the time this returns.
 pub(crate) async fn serve(
-    listener: TcpListener,
+    sockets: Arc<Sockets>,
+    state: Arc<ServerState>,
+    stop: oneshot::Receiver<()>,
+    hosting: Hosting,
+) -> usize {
+    let mut connections = Connections::new(hosting);
+    accept_until_stopped(&sockets, state, stop, &mut connections).await;
+    // Whatever stopped the loop, the port and the clients are done with: a server stopped
+    // from inside (its owner dropped `stop`'s sender without closing) closes them here.
+    sockets.close();
+    connections.cancel_all().await
+}
+
+async fn accept_until_stopped(
+    sockets: &Sockets,
     state: Arc<ServerState>,
     mut stop: oneshot::Receiver<()>,
-    hosting: Hosting,
+    connections: &mut Connections,
 ) {
     let limits = state.limits;
     let router = router(state);
-    let mut accepting = Accepting(listener);
     let open = Arc::new(OpenConnections::default());
-    let mut inline: FuturesUnordered<BoxFuture<'static, ()>> = FuturesUnordered::new();
     loop {
         if limits
             .max_connections
@@ -64,24 +79,71 @@ pub(crate) async fn serve(
             tokio::select! {
                 _ = &mut stop => return,
                 _ = open.closed.notified() => continue,
-                Some(()) = inline.next(), if !inline.is_empty() => continue,
+                () = connections.reap_one() => continue,
             }
         }
         tokio::select! {
             _ = &mut stop => return,
-            (socket, connection) = accepting.accept() => {
+            accepted = sockets.accept() => {
+                let Some((socket, connection)) = accepted else {
+                    return;
+                };
                 let served = serve_connection(socket, connection, router.clone(), limits);
                 let guard = open.opened();
-                let served = Box::pin(async move {
+                connections.add(Box::pin(async move {
                     served.await;
                     drop(guard);
-                });
-                match hosting {
-                    Hosting::Spawned => drop(tokio::spawn(served)),
-                    Hosting::Inline => inline.push(served),
-                }
+                }));
             }
-            Some(()) = inline.next(), if !inline.is_empty() => {}
+            () = connections.reap_one() => {}
+        }
+    }
+}
+
+/// The connections a server is serving, where its [`Hosting`] puts them.
+enum Connections {
+    /// Tasks, aborted together when the server stops: the runtime goes on to the next
+    /// server, so nothing else would end them.
+    Spawned(JoinSet<()>),
+    Inline(FuturesUnordered<BoxFuture<'static, ()>>),
+}
+
+impl Connections {
+    fn new(hosting: Hosting) -> Connections {
+        match hosting {
+            Hosting::Spawned => Connections::Spawned(JoinSet::new()),
+            Hosting::Inline => Connections::Inline(FuturesUnordered::new()),
+        }
+    }
+
+    fn add(&mut self, served: BoxFuture<'static, ()>) {
+        match self {
+            Connections::Spawned(tasks) => drop(tasks.spawn(served)),
+            Connections::Inline(futures) => futures.push(served),
+        }
+    }
+
+    /// Drives (inline) or forgets (spawned) connections until one has ended; never
+    /// returns while there are none.
+    async fn reap_one(&mut self) {
+        let reaped = match self {
+            Connections::Spawned(tasks) => tasks.join_next().await.is_some(),
+            Connections::Inline(futures) => futures.next().await.is_some(),
+        };
+        if !reaped {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Ends every connection, returning how many were still open.
+    async fn cancel_all(self) -> usize {
+        match self {
+            Connections::Spawned(mut tasks) => {
+                let open = tasks.len();
+                tasks.shutdown().await;
+                open
+            }
+            Connections::Inline(futures) => futures.len(),
         }
     }
 }

@@ -11,24 +11,30 @@ use tokio::task::JoinHandle;
 
 use super::listen::{annotate, listen};
 use crate::http::{self, Hosting, ServerState};
+use crate::socket::Sockets;
 
 /// A server running as a task of the test's runtime, and the way to stop it.
 pub(super) struct Running {
+    sockets: Arc<Sockets>,
     shutdown: oneshot::Sender<()>,
-    task: JoinHandle<()>,
+    task: JoinHandle<usize>,
 }
 
 impl Running {
-    /// Stops the server, returning once its listener and every connection are closed.
+    /// Stops the server, returning once its listener and every connection are closed and
+    /// its task has ended.
     pub(super) async fn stop(self) {
+        self.sockets.close();
         let _ = self.shutdown.send(());
         let _ = self.task.await;
     }
 
-    /// Stops the server without waiting, for `Drop`: the task is cancelled, and its
-    /// listener and connections close the next time the test's runtime runs (at the
-    /// test's next `.await`, or when the runtime ends with the test).
-    pub(super) fn cancel(self) {
+    /// Stops the server without waiting, for `Drop`: the listener is closed and every
+    /// connection shut down here; the task is cancelled, and drops what is left the next
+    /// time the test's runtime runs (at the test's next `.await`, or when the runtime ends
+    /// with the test).
+    pub(super) fn stop_now(self) {
+        self.sockets.close();
         self.task.abort();
     }
 }
@@ -49,9 +55,16 @@ pub(super) fn serve(
         let _inside = runtime.enter();
         tokio::net::TcpListener::from_std(listener).map_err(|error| annotate(address, error))?
     };
+    let sockets = Sockets::new(listener);
     let (shutdown, stop) = oneshot::channel();
-    let task = runtime.spawn(http::serve(listener, state, stop, Hosting::Inline));
-    Ok((address, Running { shutdown, task }))
+    let serving = http::serve(Arc::clone(&sockets), state, stop, Hosting::Inline);
+    let task = runtime.spawn(serving);
+    let running = Running {
+        sockets,
+        shutdown,
+        task,
+    };
+    Ok((address, running))
 }
 
 /// The runtime a virtual-time server runs on: the test's, if it is a current-thread one.

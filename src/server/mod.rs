@@ -8,12 +8,13 @@
 //! - `blocking.rs`: the `_blocking` twins of the async test-side methods, for plain
 //!   `#[test]`s with no runtime.
 //!
-//! Each server runs on its own OS thread with its own single-threaded tokio runtime. The
-//! test's runtime may be single-threaded, busy, or about to shut down; a server that lived
-//! on it could stall whenever the test blocks, and a blocking `#[test]` would have no
-//! runtime at all. On its own thread the server keeps serving whatever the test does, and
-//! dropping it ends that runtime, which cancels every stream at once, and waits for the
-//! thread to end.
+//! Each server runs on an OS thread of its own with a single-threaded tokio runtime of its
+//! own. The test's runtime may be single-threaded, busy, or about to shut down; a server
+//! that lived on it could stall whenever the test blocks, and a blocking `#[test]` would
+//! have no runtime at all. On its own thread the server keeps serving whatever the test
+//! does. Dropping it closes the listener and shuts every connection down on the dropping
+//! thread (`crate::socket::Sockets`), so nothing waits for the server thread, which then
+//! aborts the server's tasks and waits, runtime and all, for the next server.
 
 use std::fmt;
 use std::io;
@@ -46,13 +47,14 @@ use crate::wire::WireFormat;
 /// and records what it receives.
 ///
 /// Start one per test with [`MockChatServer::start`] or [`MockChatServer::builder`].
-/// Dropping it stops the server at once and returns once the server has stopped: its
-/// listening socket is closed (a connect is refused, and the port can be bound again),
-/// every connection is closed (streams in flight are cut; stalled streams and delayed
-/// responses end), and the server's runtime is gone. That wait is tens of microseconds
-/// for an ordinary server, more for one holding thousands of streams (BENCHMARKS.md).
-/// Then the drop checks the expectations of the mounted [`Mock`]s, panicking with a
-/// report if one is not met.
+/// Dropping it stops the server at once, on the dropping thread: its listening socket is
+/// closed (a connect is refused, and the port can be bound again) and every connection is
+/// shut down (streams in flight are cut, stalled streams and delayed responses end: each
+/// client reads the end of its connection, and nothing more is written to it). The drop
+/// waits for nothing else: the server's thread drops the server's tasks and closes the
+/// descriptors just after, in microseconds. Then the drop checks the expectations of the
+/// mounted [`Mock`]s, panicking with a report if one is not met. [`stop`](Self::stop)
+/// also waits for the server thread to be done.
 ///
 /// It serves these endpoints, at the real APIs' paths (and under any
 /// [`path_prefix`](MockChatServerBuilder::path_prefix)); a request that no mock matches
@@ -135,18 +137,13 @@ impl Running {
         }
     }
 
-    /// Stops the server from synchronous code. Returns whether everything is closed
-    /// already: a server on the test's runtime closes at that runtime's next turn.
-    fn stop_now(self) -> bool {
+    /// Stops the server from synchronous code, without waiting: its listener is closed
+    /// and every connection shut down before this returns; the server's tasks and
+    /// descriptors are dropped after, on the thread or runtime the server ran on.
+    fn stop_now(self) {
         match self {
-            Running::Thread(running) => {
-                running.stop();
-                true
-            }
-            Running::Inline(running) => {
-                running.cancel();
-                false
-            }
+            Running::Thread(running) => running.stop_now(),
+            Running::Inline(running) => running.stop_now(),
         }
     }
 }
@@ -926,7 +923,8 @@ impl MockChatServer {
     /// does nothing.
     ///
     /// `async` only to read as wiremock's API does: it awaits nothing, and blocks the
-    /// calling thread only while the server thread stops, which takes microseconds.
+    /// calling thread only until the server thread has dropped the server's tasks, which
+    /// takes microseconds.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -959,11 +957,10 @@ impl MockChatServer {
         let Some(running) = lock(&self.running).take() else {
             return;
         };
+        // Streams that end after this returns were still stopped by the server, so the
+        // log stays marked as stopping.
         self.state.recording.set_stopping(true);
-        // Streams that end after this returns were still stopped by the server.
-        if running.stop_now() {
-            self.state.recording.set_stopping(false);
-        }
+        running.stop_now();
     }
 
     /// Starts serving again on the same address, after [`stop`](Self::stop) (or stops
@@ -972,7 +969,8 @@ impl MockChatServer {
     /// succeeds and the server ends up serving.
     ///
     /// `async` only to read as wiremock's API does: it awaits nothing, and blocks the
-    /// calling thread only while the server thread stops, which takes microseconds.
+    /// calling thread only until the server thread has dropped the server's tasks, which
+    /// takes microseconds.
     ///
     /// # Panics
     ///
@@ -987,7 +985,8 @@ impl MockChatServer {
     /// another process took the port meanwhile.
     ///
     /// `async` only to read as wiremock's API does: it awaits nothing, and blocks the
-    /// calling thread only while the server thread stops, which takes microseconds.
+    /// calling thread only until the server thread has dropped the server's tasks, which
+    /// takes microseconds.
     pub async fn try_restart(&self) -> io::Result<()> {
         let _turn = self.lifecycle.lock().await;
         self.stop_in_turn().await;

@@ -1,4 +1,4 @@
-//! The server thread: binding, running a server on its own runtime, and stopping it.
+//! The server thread: binding, running a server on a runtime of its own, and stopping it.
 
 use std::io;
 use std::net::SocketAddr;
@@ -9,23 +9,32 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::listen::{annotate, listen};
-use crate::http::Hosting;
-use crate::http::ServerState;
+use crate::http::{Hosting, ServerState};
+use crate::socket::Sockets;
 use crate::sync::lock;
 
 /// A running server and the way to stop it.
 pub(super) struct Running {
+    sockets: Arc<Sockets>,
     shutdown: oneshot::Sender<()>,
-    /// Set once the server has stopped: its runtime dropped, every stream cut, every
-    /// socket closed.
+    /// Set once the server has stopped: every connection task dropped, every socket closed.
     ended: Arc<Ended>,
 }
 
 impl Running {
-    /// Stops the server, returning once it has stopped.
-    pub(super) fn stop(self) {
+    /// Stops the server: the listener is closed and every connection shut down before
+    /// this returns, on the calling thread. The server thread drops the connections'
+    /// tasks and descriptors after that, in its own time.
+    pub(super) fn stop_now(self) {
+        self.sockets.close();
         let _ = self.shutdown.send(());
-        self.ended.wait();
+    }
+
+    /// Stops the server, returning once the server thread has dropped everything too.
+    pub(super) fn stop(self) {
+        let ended = Arc::clone(&self.ended);
+        self.stop_now();
+        ended.wait();
     }
 }
 
@@ -35,23 +44,30 @@ pub(super) fn serve(
     state: Arc<ServerState>,
 ) -> io::Result<(SocketAddr, Running)> {
     let (listener, address) = listen(address)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let worker = threads::worker()?;
     let listener = {
-        let _inside = runtime.enter();
+        let _inside = worker.runtime.enter();
         tokio::net::TcpListener::from_std(listener).map_err(|error| annotate(address, error))?
     };
+    let sockets = Sockets::new(listener);
     let (shutdown, stop) = oneshot::channel::<()>();
     let ended = Arc::new(Ended::default());
-    let finished = Finished(Arc::clone(&ended));
-    let serving = serving(listener, state, stop);
-    threads::run(Job {
-        runtime,
-        serving,
-        finished,
-    })?;
-    Ok((address, Running { shutdown, ended }))
+    let job = Job {
+        serving: Box::pin(crate::http::serve(
+            Arc::clone(&sockets),
+            state,
+            stop,
+            Hosting::Spawned,
+        )),
+        finished: Finished(Arc::clone(&ended)),
+    };
+    worker.run(job);
+    let running = Running {
+        sockets,
+        shutdown,
+        ended,
+    };
+    Ok((address, running))
 }
 
 /// Whether a server has stopped, for its owner to wait on.
@@ -77,9 +93,7 @@ impl Drop for Finished {
 /// How long the owner of a stopping server checks for its end before going to sleep.
 /// Stopping an ordinary server takes tens of microseconds, about what it costs to wake a
 /// sleeping thread on a busy or virtual machine; a server with many streams to cut takes
-/// longer, and its owner sleeps. Kept for what the lifecycle bench measures: with this
-/// pool and spin, start + one stream + drop costs about 410 µs; with a thread per server
-/// joined on drop, about 490 µs (drop 75 µs against 128 µs), over the 1.2x budget.
+/// longer, and its owner sleeps.
 const SPIN: Duration = Duration::from_micros(200);
 
 impl Ended {
@@ -100,112 +114,114 @@ impl Ended {
     }
 }
 
-/// A server stopped with more tasks than this (about one per open connection) lets its
-/// thread end rather than wait for the next server. Measured with glibc (the scale bench,
-/// 10,000 streams): the ~200 MiB such a server took went back to the system once its
-/// thread ended, and stayed resident while the thread waited.
-const BUSY_TASKS: usize = 256;
+/// A server stopped with more connections open than this lets its thread end rather than
+/// wait for the next server. Measured with glibc (the scale bench, 10,000 streams): the
+/// ~200 MiB such a server took went back to the system once its thread ended, and stayed
+/// resident while the thread waited.
+const BUSY_CONNECTIONS: usize = 256;
 
 /// What a server thread runs for one server.
 struct Job {
-    runtime: tokio::runtime::Runtime,
+    /// Serves until stopped, then drops every connection; yields how many were open.
     serving: Serving,
-    /// Dropped once the runtime is gone, which tells the server's owner that every
+    /// Dropped once `serving` is done, which tells the server's owner that every
     /// connection and the listener are closed.
     finished: Finished,
 }
 
-type Serving = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+type Serving = std::pin::Pin<Box<dyn std::future::Future<Output = usize> + Send>>;
 
-/// The future that serves until `stop` fires. The router is built on the server thread,
-/// while the test goes on.
-fn serving(
-    listener: tokio::net::TcpListener,
-    state: Arc<ServerState>,
-    stop: oneshot::Receiver<()>,
-) -> Serving {
-    Box::pin(async move {
-        crate::http::serve(listener, state, stop, Hosting::Spawned).await;
-    })
-}
-
-impl Job {
-    /// Serves until stopped, then drops the runtime, which cancels every connection task
-    /// and so closes their sockets. Returns what tells the owner it is over, and whether
-    /// the server had many connections open when it stopped.
-    fn run(self) -> (Finished, bool) {
-        let Job {
-            runtime,
-            serving,
-            finished,
-            ..
-        } = self;
-        runtime.block_on(serving);
-        let busy = runtime.metrics().num_alive_tasks() > BUSY_TASKS;
-        drop(runtime);
-        (finished, busy)
-    }
-}
-
-/// Server threads. Starting an OS thread and ending it (its stack mapped and unmapped, a
-/// join) is a fifth of a server's whole life in the lifecycle bench, so a thread whose
-/// server has stopped waits for the next one. Each server still has a thread and a
-/// runtime of its own while it runs, and a runtime is never reused: dropping it is what
-/// cuts every stream at once.
+/// Server threads, each with a current-thread runtime that serves one server at a time.
+/// Starting an OS thread and a runtime for every server, and joining it on drop, made the
+/// lifecycle bench's round 1.2x slower, so a thread whose server has stopped waits, inside
+/// its runtime, for the next one. A server's listener is registered with that runtime by
+/// whoever starts it, and every task the server spawned is aborted when it stops
+/// (`http::serve`), so nothing of one server lives on into the next.
 mod threads {
     use std::io;
-    use std::sync::mpsc;
     use std::sync::Mutex;
 
-    use super::Job;
+    use tokio::runtime::Runtime;
+    use tokio::sync::mpsc;
+
+    use super::{Job, BUSY_CONNECTIONS};
     use crate::sync::lock;
 
     /// Threads kept waiting for a server; a thread that finds this many already waiting
     /// ends instead.
     const MAX_IDLE: usize = 16;
 
-    /// Waiting threads, each by the channel it takes its next server from.
-    static IDLE: Mutex<Vec<mpsc::Sender<Job>>> = Mutex::new(Vec::new());
+    /// Waiting threads.
+    static IDLE: Mutex<Vec<Worker>> = Mutex::new(Vec::new());
 
-    /// Runs `job` on a waiting thread, or on a new one.
-    pub(super) fn run(mut job: Job) -> io::Result<()> {
-        loop {
-            let Some(thread) = lock(&IDLE).pop() else {
-                break;
-            };
-            match thread.send(job) {
-                Ok(()) => return Ok(()),
-                // That thread has ended: try the next.
-                Err(mpsc::SendError(returned)) => job = returned,
-            }
+    /// A server thread that is waiting for its next server: the runtime to register that
+    /// server's listener with, and the way to hand it the server.
+    pub(super) struct Worker {
+        pub(super) runtime: tokio::runtime::Handle,
+        jobs: mpsc::UnboundedSender<Job>,
+    }
+
+    /// A waiting thread, or a new one.
+    pub(super) fn worker() -> io::Result<Worker> {
+        if let Some(worker) = lock(&IDLE).pop() {
+            return Ok(worker);
         }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (jobs, waiting) = mpsc::unbounded_channel();
+        let worker = Worker {
+            runtime: runtime.handle().clone(),
+            jobs: jobs.clone(),
+        };
         std::thread::Builder::new()
             .name("chatmock-server".to_owned())
-            .spawn(move || serve_jobs(job))?;
-        Ok(())
+            .spawn(move || serve_jobs(runtime, jobs, waiting))?;
+        Ok(worker)
     }
 
-    fn serve_jobs(mut job: Job) {
+    impl Worker {
+        /// Hands `job` to this thread.
+        pub(super) fn run(self, job: Job) {
+            // A worker is only ever taken from the list while its thread waits on this
+            // channel, holding the receiver, so the send cannot fail; if it did, `job`
+            // would drop here, which stops its server and tells its owner so.
+            let _ = self.jobs.send(job);
+        }
+    }
+
+    fn serve_jobs(
+        runtime: Runtime,
+        jobs: mpsc::UnboundedSender<Job>,
+        mut waiting: mpsc::UnboundedReceiver<Job>,
+    ) {
         loop {
-            let (finished, busy) = job.run();
+            let Some(Job { serving, finished }) = runtime.block_on(waiting.recv()) else {
+                return;
+            };
+            let open = runtime.block_on(serving);
             // Wait for the next server before telling this one's owner it is over, so
             // that a server started right after finds this thread waiting.
-            let next = if busy { None } else { wait_for_next() };
-            drop(finished);
-            match next.and_then(|jobs| jobs.recv().ok()) {
-                Some(next) => job = next,
-                None => return,
+            if open <= BUSY_CONNECTIONS && wait_for_next(&runtime, &jobs) {
+                drop(finished);
+            } else {
+                drop(runtime);
+                drop(finished);
+                return;
             }
         }
     }
 
-    fn wait_for_next() -> Option<mpsc::Receiver<Job>> {
+    /// Lists this thread as waiting, unless enough already are.
+    fn wait_for_next(runtime: &Runtime, jobs: &mpsc::UnboundedSender<Job>) -> bool {
         let mut idle = lock(&IDLE);
         if idle.len() >= MAX_IDLE {
-            return None;
+            return false;
         }
-        let (sender, jobs) = mpsc::channel();
-        idle.push(sender);
-        Some(jobs)
+        idle.push(Worker {
+            runtime: runtime.handle().clone(),
+            jobs: jobs.clone(),
+        });
+        true
     }
 }

@@ -119,6 +119,106 @@ async fn dropping_the_server_ends_stalled_streams_and_delayed_responses_too() {
     );
 }
 
+/// A drop does not wait for the server thread: with that thread blocked for seconds in a
+/// responder, the drop still returns at once, the port refuses connections, and a stream
+/// in flight on another connection ends for its client.
+#[tokio::test]
+async fn dropping_the_server_closes_everything_even_while_its_thread_is_blocked() {
+    let server = MockChatServer::start().await;
+    let (blocking, blocked) = std::sync::mpsc::channel();
+    chatmock::Mock::given(chatmock::matchers::last_user_message_is("block"))
+        .respond_with_fn(move |_| {
+            let _ = blocking.send(());
+            std::thread::sleep(ms(3_000));
+            Reply::text("late")
+        })
+        .mount(&server)
+        .await;
+    chatmock::Mock::given(chatmock::matchers::any())
+        .respond_with(Reply::text("one two").token_delay(ms(10_000)))
+        .mount(&server)
+        .await;
+    let address = *server.address();
+    let mut streaming = TcpStream::connect(address).unwrap();
+    send_chat(&mut streaming, &chat_body("m", "x", true));
+    let mut first = [0u8; 4096];
+    assert!(
+        streaming.read(&mut first).unwrap() > 0,
+        "the stream has begun"
+    );
+    let mut blocker = TcpStream::connect(address).unwrap();
+    send_chat(&mut blocker, &chat_body("m", "block", false));
+    blocked.recv_timeout(ms(5_000)).expect("the responder runs");
+
+    let dropping = Instant::now();
+    drop(server);
+    assert_between("drop", dropping.elapsed(), ms(0), ms(500));
+
+    assert!(TcpStream::connect(address).is_err(), "the port refuses");
+    TcpListener::bind(address).expect("the port can be bound again right away");
+    streaming.set_read_timeout(Some(ms(1_000))).unwrap();
+    let end = read_to_end_or_error(&mut streaming);
+    assert!(
+        end.is_ok(),
+        "the client reads the end of its stream while the server thread is still blocked: \
+         {end:?}"
+    );
+    let rest = String::from_utf8_lossy(end.as_ref().unwrap()).into_owned();
+    assert!(
+        !rest.contains("\"two\""),
+        "no token after the drop: {rest:?}"
+    );
+}
+
+/// What a client sends after the drop is never answered, even on a connection the server
+/// accepted before, and even if the server thread has not run since.
+#[tokio::test]
+async fn a_request_on_a_kept_alive_connection_after_the_drop_is_never_answered() {
+    for _ in 0..50 {
+        let server = MockChatServer::builder()
+            .reply(Reply::text("hi"))
+            .start()
+            .await;
+        let mut connection = TcpStream::connect(*server.address()).unwrap();
+        send_chat(&mut connection, &chat_body("m", "x", false));
+        let mut answer = vec![0u8; 8192];
+        let read = connection.read(&mut answer).unwrap();
+        assert!(answer[..read].starts_with(b"HTTP/1.1 200"));
+
+        drop(server);
+        // The write may fail already: the server may have reset the connection.
+        let _ = try_send_chat(&mut connection, &chat_body("m", "again", false));
+
+        connection.set_read_timeout(Some(ms(2_000))).unwrap();
+        let after = read_to_end_or_error(&mut connection).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&after).contains("HTTP/1.1"),
+            "no answer after the drop: {:?}",
+            String::from_utf8_lossy(&after)
+        );
+    }
+}
+
+fn send_chat(connection: &mut TcpStream, body: &str) {
+    try_send_chat(connection, body).unwrap();
+}
+
+fn try_send_chat(connection: &mut TcpStream, body: &str) -> std::io::Result<()> {
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    connection.write_all(request.as_bytes())
+}
+
+/// What is left to read, up to the end of the connection; an error (a reset, or the
+/// read timeout) if it does not end.
+fn read_to_end_or_error(connection: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut rest = Vec::new();
+    connection.read_to_end(&mut rest).map(|_| rest)
+}
+
 #[tokio::test]
 async fn many_servers_run_side_by_side_on_distinct_ports() {
     let servers: Vec<MockChatServer> = futures::future::join_all((0..40).map(|index| {

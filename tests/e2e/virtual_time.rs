@@ -537,6 +537,46 @@ async fn stop_and_restart_work_on_the_test_runtime() {
     assert_eq!(completion["choices"][0]["message"]["content"], "back");
 }
 
+/// The drop closes the port and ends the stream for the client at once, before the test's
+/// runtime runs again: nothing is left for "the next turn" but dropping the task.
+#[tokio::test(start_paused = true)]
+async fn dropping_a_virtual_time_server_closes_its_port_and_streams_at_once() {
+    use std::io::Read;
+
+    let server = virtual_server(Reply::text("one two").token_delay(secs(60))).await;
+    let address = *server.address();
+    let body = chat_body("m", "x", true);
+    let mut client = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut client, request.as_bytes())
+        .await
+        .unwrap();
+    let mut first = vec![0u8; 4096];
+    let read = tokio::io::AsyncReadExt::read(&mut client, &mut first)
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&first[..read]).contains("\"one\""));
+
+    drop(server);
+
+    // No `.await` from here on: the server's task cannot have run.
+    assert!(std::net::TcpStream::connect(address).is_err());
+    let mut client = client.into_std().unwrap();
+    client.set_nonblocking(false).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_millis(1_000)))
+        .unwrap();
+    let mut rest = Vec::new();
+    client
+        .read_to_end(&mut rest)
+        .expect("the client reads the end of its stream");
+    assert!(!String::from_utf8_lossy(&rest).contains("\"two\""));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_multi_thread_runtime_is_refused_with_what_to_do() {
     let error = MockChatServer::builder()
