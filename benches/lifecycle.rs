@@ -16,8 +16,13 @@
 //! 3. Against the floor: the same request, from a fresh client on a fresh connection, to
 //!    a bare tokio server (the raw baseline of the other benchmarks) that is already
 //!    running and answers with the same bytes. No server, however it starts and stops,
-//!    can serve a test's first request faster than that; so a round that must cost at
-//!    most half of wiremock's is only reachable if the floor is below that half.
+//!    can serve a test's first request faster than that.
+//!
+//! Every round runs twice, with two clients: a fresh `reqwest::Client`, as a test would
+//! have, and a lean hand-written HTTP/1.1 client on a raw `TcpStream` (connect, write the
+//! request, read to the end of the stream), which spends as little as possible itself so
+//! that the servers' share shows. The target (issue #17) is a chatmock round at or below
+//! wiremock's pooled round.
 //!
 //! Run with `cargo bench --bench lifecycle`.
 
@@ -25,7 +30,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chatmock::{MockChatServer, Reply};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -35,7 +40,25 @@ mod raw_http;
 const ITERATIONS: usize = 300;
 const BODY: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
 
-async fn stream_from(client: &reqwest::Client, url: String) -> usize {
+/// The client of a round: always fresh, so every round opens a new connection.
+#[derive(Clone, Copy, PartialEq)]
+enum Client {
+    Reqwest,
+    Lean,
+}
+
+/// Streams the reply from `address` with a fresh `client`.
+async fn stream_from(client: Client, address: SocketAddr) -> usize {
+    match client {
+        Client::Reqwest => {
+            let url = format!("http://{address}/v1/chat/completions");
+            stream_with(&reqwest::Client::new(), url).await
+        }
+        Client::Lean => lean_stream(address).await,
+    }
+}
+
+async fn stream_with(client: &reqwest::Client, url: String) -> usize {
     let body = client
         .post(url)
         .body(BODY)
@@ -49,9 +72,35 @@ async fn stream_from(client: &reqwest::Client, url: String) -> usize {
     body.len()
 }
 
-async fn stream_once(client: &reqwest::Client, server: &MockChatServer) -> usize {
-    let url = format!("{}/chat/completions", server.openai_base_url());
-    stream_from(client, url).await
+/// One request on a new raw connection, read until the stream's last event (and, for a
+/// chunked body, its last chunk).
+async fn lean_stream(address: SocketAddr) -> usize {
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    socket.set_nodelay(true).unwrap();
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: {address}\r\ncontent-type: \
+         application/json\r\ncontent-length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::with_capacity(4096);
+    let mut buffer = [0u8; 4096];
+    loop {
+        let read = socket.read(&mut buffer).await.unwrap();
+        assert!(read > 0, "the server closed before the end of the stream");
+        response.extend_from_slice(&buffer[..read]);
+        let chunked = response
+            .windows(26)
+            .any(|w| w.eq_ignore_ascii_case(b"transfer-encoding: chunked"));
+        let ended = if chunked {
+            response.ends_with(b"data: [DONE]\n\n\r\n0\r\n\r\n")
+        } else {
+            response.ends_with(b"data: [DONE]\n\n")
+        };
+        if ended {
+            return response.len();
+        }
+    }
 }
 
 /// Median and 95th percentile.
@@ -86,19 +135,19 @@ impl Phases {
 }
 
 /// chatmock: start + one stream to a fresh client + drop.
-async fn chatmock_round(phases: &mut Phases) {
+async fn chatmock_round(client: Client, phases: &mut Phases) {
     let started = Instant::now();
     let server = MockChatServer::builder().reply(reply()).start().await;
     let ready = Instant::now();
     // A fresh client per server, as a test would have: no pooled connection to reuse.
-    stream_once(&reqwest::Client::new(), &server).await;
+    stream_from(client, *server.address()).await;
     let answered = Instant::now();
     drop(server);
     phases.push(started, ready, answered, Instant::now());
 }
 
 /// wiremock: start (pooled or not) + mount a mock serving `sse` + one request + drop.
-async fn wiremock_round(sse: &[u8], pooled: bool, phases: &mut Phases) {
+async fn wiremock_round(sse: &[u8], pooled: bool, client: Client, phases: &mut Phases) {
     let started = Instant::now();
     let server = if pooled {
         MockServer::start().await
@@ -110,8 +159,7 @@ async fn wiremock_round(sse: &[u8], pooled: bool, phases: &mut Phases) {
         .mount(&server)
         .await;
     let ready = Instant::now();
-    let url = format!("{}/v1/chat/completions", server.uri());
-    stream_from(&reqwest::Client::new(), url).await;
+    stream_from(client, *server.address()).await;
     let answered = Instant::now();
     drop(server);
     phases.push(started, ready, answered, Instant::now());
@@ -141,13 +189,9 @@ fn start_floor_server(sse: &[u8]) -> (SocketAddr, tokio::sync::oneshot::Sender<(
 }
 
 /// The floor: one request from a fresh client to the running bare server.
-async fn floor_round(address: SocketAddr, samples: &mut Vec<Duration>) {
+async fn floor_round(address: SocketAddr, client: Client, samples: &mut Vec<Duration>) {
     let started = Instant::now();
-    stream_from(
-        &reqwest::Client::new(),
-        format!("http://{address}/v1/chat/completions"),
-    )
-    .await;
+    stream_from(client, address).await;
     samples.push(started.elapsed());
 }
 
@@ -173,9 +217,71 @@ fn phases_line(label: &str, phases: Phases) -> Duration {
     total
 }
 
+/// Every variant's rounds with one kind of client.
+#[derive(Default)]
+struct Rounds {
+    chatmock: Phases,
+    wiremock_pooled: Phases,
+    wiremock_fresh: Phases,
+    floor: Vec<Duration>,
+}
+
+impl Rounds {
+    /// One round of each, in the order `round` calls for.
+    async fn run(&mut self, round: usize, client: Client, sse: &[u8], floor: SocketAddr) {
+        if round % 2 == 0 {
+            chatmock_round(client, &mut self.chatmock).await;
+            wiremock_round(sse, true, client, &mut self.wiremock_pooled).await;
+            wiremock_round(sse, false, client, &mut self.wiremock_fresh).await;
+            floor_round(floor, client, &mut self.floor).await;
+        } else {
+            floor_round(floor, client, &mut self.floor).await;
+            wiremock_round(sse, false, client, &mut self.wiremock_fresh).await;
+            wiremock_round(sse, true, client, &mut self.wiremock_pooled).await;
+            chatmock_round(client, &mut self.chatmock).await;
+        }
+    }
+
+    fn report(self, client: &str) {
+        println!("[start-up, {client}] start + one stream to a fresh client + drop, interleaved:");
+        let chatmock = phases_line(
+            "chatmock   MockChatServer::builder().start()",
+            self.chatmock,
+        );
+        let pooled = phases_line(
+            "wiremock   MockServer::start() (pooled)",
+            self.wiremock_pooled,
+        );
+        let fresh = phases_line(
+            "wiremock   MockServer::builder().start()",
+            self.wiremock_fresh,
+        );
+        let floor = line("floor: bare server already running, same bytes", self.floor);
+        let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+        let pooled_ratio = ratio(chatmock, pooled);
+        println!(
+            "  ratio chatmock / wiremock pooled (median):        {pooled_ratio:.2}  (target <= 1: {})",
+            if pooled_ratio <= 1.0 { "met" } else { "NOT met" }
+        );
+        println!(
+            "  ratio chatmock / wiremock non-pooled (median):    {:.2}",
+            ratio(chatmock, fresh)
+        );
+        println!(
+            "  ratio floor / wiremock pooled (median):           {:.2}  (no server can do better \
+             with a fresh connection per test)",
+            ratio(floor, pooled)
+        );
+        println!(
+            "  chatmock's own share (median round - floor):     {:.1?}",
+            chatmock.saturating_sub(floor)
+        );
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    println!("lifecycle bench: {ITERATIONS} iterations of each variant, loopback, reqwest client");
+    println!("lifecycle bench: {ITERATIONS} iterations of each variant and client, loopback");
 
     // Part 1: the existing baseline, a request to a server that is already running.
     let warm = MockChatServer::builder().reply(reply()).start().await;
@@ -183,7 +289,7 @@ async fn main() {
     // The exact bytes chatmock streams for this reply, served by wiremock below.
     let url = format!("{}/chat/completions", warm.openai_base_url());
     let sse = client
-        .post(url)
+        .post(url.clone())
         .body(BODY)
         .send()
         .await
@@ -195,34 +301,27 @@ async fn main() {
     let mut baseline = Vec::with_capacity(ITERATIONS);
     for _ in 0..ITERATIONS {
         let started = Instant::now();
-        stream_once(&client, &warm).await;
+        stream_with(&client, url.clone()).await;
         baseline.push(started.elapsed());
     }
     drop(warm);
 
-    // Part 2: start + stream + drop, chatmock and wiremock interleaved, with the floor.
-    // One untimed warm-up round each (wiremock's first pooled start creates the pool).
+    // Part 2: start + stream + drop, chatmock and wiremock interleaved, with the floor,
+    // each with both clients. One untimed warm-up round each (wiremock's first pooled
+    // start creates the pool).
     let (floor_address, _stop_floor) = start_floor_server(&sse);
-    chatmock_round(&mut Phases::default()).await;
-    wiremock_round(&sse, true, &mut Phases::default()).await;
-    wiremock_round(&sse, false, &mut Phases::default()).await;
-    floor_round(floor_address, &mut Vec::new()).await;
-    let mut chatmock = Phases::default();
-    let mut wiremock_pooled = Phases::default();
-    let mut wiremock_fresh = Phases::default();
-    let mut floor = Vec::with_capacity(ITERATIONS);
+    let mut reqwest_rounds = Rounds::default();
+    let mut lean_rounds = Rounds::default();
+    for client in [Client::Reqwest, Client::Lean] {
+        Rounds::default().run(0, client, &sse, floor_address).await;
+    }
     for round in 0..ITERATIONS {
-        if round % 2 == 0 {
-            chatmock_round(&mut chatmock).await;
-            wiremock_round(&sse, true, &mut wiremock_pooled).await;
-            wiremock_round(&sse, false, &mut wiremock_fresh).await;
-            floor_round(floor_address, &mut floor).await;
-        } else {
-            floor_round(floor_address, &mut floor).await;
-            wiremock_round(&sse, false, &mut wiremock_fresh).await;
-            wiremock_round(&sse, true, &mut wiremock_pooled).await;
-            chatmock_round(&mut chatmock).await;
-        }
+        reqwest_rounds
+            .run(round, Client::Reqwest, &sse, floor_address)
+            .await;
+        lean_rounds
+            .run(round, Client::Lean, &sse, floor_address)
+            .await;
     }
 
     println!(
@@ -230,42 +329,18 @@ async fn main() {
         sse.len()
     );
     println!("[baseline] one stream to an already running chatmock server:");
-    let baseline_median = line("request only (warm server, pooled client)", baseline);
-    println!("[start-up] start + one stream to a fresh client + drop, interleaved:");
-    let chatmock_median = phases_line("chatmock   MockChatServer::builder().start()", chatmock);
-    let pooled_median = phases_line("wiremock   MockServer::start() (pooled)", wiremock_pooled);
-    let fresh_median = phases_line("wiremock   MockServer::builder().start()", wiremock_fresh);
-    println!("[floor] one request from a fresh client to a bare server already running:");
-    let floor_median = line("bare tokio server, same bytes (no start, no drop)", floor);
-    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
-    println!(
-        "ratio chatmock / baseline (median):                 {:.2}x",
-        ratio(chatmock_median, baseline_median)
+    line(
+        "request only (warm server, pooled reqwest client)",
+        baseline,
     );
-    let pooled_ratio = ratio(chatmock_median, pooled_median);
-    println!(
-        "ratio chatmock / wiremock pooled (median):          {pooled_ratio:.2}  (target <= 0.5: {})",
-        if pooled_ratio <= 0.5 { "met" } else { "NOT met" }
-    );
-    println!(
-        "ratio chatmock / wiremock non-pooled (median):      {:.2}",
-        ratio(chatmock_median, fresh_median)
-    );
-    println!(
-        "ratio floor / wiremock pooled (median):             {:.2}  (the best any server \
-         could do with a fresh connection per test; the target is reachable only below 0.5)",
-        ratio(floor_median, pooled_median)
-    );
-    println!(
-        "chatmock's own share (median round - floor):       {:.1?}",
-        chatmock_median.saturating_sub(floor_median)
-    );
+    reqwest_rounds.report("fresh reqwest client");
+    lean_rounds.report("lean raw-TCP client");
     println!(
         "note: wiremock's MockServer::start() reuses a pooled server after the first round, and \
-         its drop returns at once (the pooled server lives on; a non-pooled one is told to \
-         stop and left to finish); chatmock starts a new server (runtime + socket, on a \
-         server thread that waits between servers) every time and its drop waits until \
-         that runtime is gone and every socket closed. For wiremock, \"start\" includes \
-         mounting the mock."
+         its drop returns at once, leaving the pooled server running and its port bound; a \
+         non-pooled one is told to stop and left to finish. chatmock binds a new port every \
+         time, on a server thread and runtime that wait between servers; its drop closes the \
+         listener and shuts every connection down before it returns, and leaves the rest to \
+         the server thread. For wiremock, \"start\" includes mounting the mock."
     );
 }
