@@ -32,6 +32,8 @@ use tokio::net::TcpStream;
 #[path = "support/raw_http.rs"]
 mod raw_http;
 
+/// Timed rounds, unless `FIRST_BYTE_ROUNDS` says otherwise (a few hundred under
+/// callgrind, whose instruction counts per request need no thousands).
 const ROUNDS: usize = 2_000;
 const BODY: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
 
@@ -184,8 +186,12 @@ impl Samples {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    let rounds: usize = std::env::var("FIRST_BYTE_ROUNDS")
+        .ok()
+        .and_then(|rounds| rounds.parse().ok())
+        .unwrap_or(ROUNDS);
     println!(
-        "first_byte bench: {ROUNDS} rounds, non-streaming chat answers, a fresh connection each"
+        "first_byte bench: {rounds} rounds, non-streaming chat answers, a fresh connection each"
     );
     let server = MockChatServer::builder()
         .reply(Reply::text("Hello, world"))
@@ -213,7 +219,7 @@ async fn main() {
     }
     let (mut chatmock, mut hyper, mut tokio) =
         (Samples::default(), Samples::default(), Samples::default());
-    for round in 0..ROUNDS {
+    for round in 0..rounds {
         if round % 2 == 0 {
             chatmock.measure(chatmock_address, &chatmock_request).await;
             hyper.measure(hyper_address, &hyper_request).await;
@@ -224,7 +230,7 @@ async fn main() {
             chatmock.measure(chatmock_address, &chatmock_request).await;
         }
     }
-    assert_eq!(server.received_requests().await.len(), ROUNDS + 51);
+    assert_eq!(server.received_requests().await.len(), rounds + 51);
     println!(
         "response: {} bytes ({} of JSON body), the same from all three",
         captured.len(),
