@@ -847,7 +847,7 @@ async fn complete_response(
         Some(Ending::Stall) | None => {
             let body = spec.complete_response(script, context);
             recorder.answered(StatusCode::OK.as_u16());
-            json_response(StatusCode::OK, &body, spec, context)
+            json_bytes_response(StatusCode::OK, body, spec, context)
         }
     }
 }
@@ -910,13 +910,18 @@ fn json_response(
     spec: &dyn Format,
     context: &ResponseContext,
 ) -> Response {
+    json_bytes_response(status, wire::value_bytes(body), spec, context)
+}
+
+/// A response whose body is JSON already serialised.
+fn json_bytes_response(
+    status: StatusCode,
+    json: Vec<u8>,
+    spec: &dyn Format,
+    context: &ResponseContext,
+) -> Response {
     let mut headers = spec.headers(context);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    // Written into one buffer sized for a typical answer: `to_string` grows its string
-    // from empty, a reallocation and a copy at every doubling.
-    let mut json = Vec::with_capacity(1024);
-    let written = serde_json::to_writer(&mut json, body);
-    debug_assert!(written.is_ok(), "a Value always serialises");
     with_parts(status, headers, Body::from(json))
 }
 

@@ -113,8 +113,8 @@ impl Format for Gemini {
         Box::new(ChunkEncoder::new(context, is_sse(request)))
     }
 
-    fn complete_response(&self, script: &Script, context: &ResponseContext) -> Value {
-        complete_response(script, context)
+    fn complete_response(&self, script: &Script, context: &ResponseContext) -> Vec<u8> {
+        super::json::value_bytes(&complete_response(script, context))
     }
 
     fn error_body(&self, status: StatusCode, error: &ErrorBody, _: &ResponseContext) -> Value {

@@ -39,6 +39,21 @@ pub(crate) fn push_json_string(out: &mut String, text: &str) {
     out.push('"');
 }
 
+/// Appends `number` in decimal, as `serde_json` writes it.
+pub(crate) fn push_number(out: &mut String, number: u64) {
+    use std::fmt::Write;
+    let _ = write!(out, "{number}");
+}
+
+/// `value` serialised, into one buffer sized for a typical answer: `to_string` grows its
+/// string from empty, a reallocation and a copy at every doubling.
+pub(crate) fn value_bytes(value: &Value) -> Vec<u8> {
+    let mut json = Vec::with_capacity(1024);
+    let written = serde_json::to_writer(&mut json, value);
+    debug_assert!(written.is_ok(), "a Value always serialises");
+    json
+}
+
 /// A tool call's arguments as JSON, for the formats that send them as an object rather
 /// than as text; arguments a script made deliberately invalid travel as a string.
 pub(crate) fn arguments_value(arguments: &str) -> Value {

@@ -37,6 +37,7 @@ mod tool_calls;
 
 pub(crate) use context::{ResponseContext, Tokens, Usage};
 pub(crate) use error::ApiError;
+pub(crate) use json::value_bytes;
 
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::Value;
@@ -226,8 +227,9 @@ pub(crate) trait Format: Sync {
     /// The encoder of one response stream; `request` carries the format's stream options.
     fn encoder(&self, request: &ReceivedRequest, context: ResponseContext) -> Box<dyn Encoder>;
 
-    /// The complete JSON response to a non-streaming request.
-    fn complete_response(&self, script: &Script, context: &ResponseContext) -> Value;
+    /// The complete JSON response to a non-streaming request, serialised as `serde_json`
+    /// writes a `Value`: compact, with every object's keys in sorted order.
+    fn complete_response(&self, script: &Script, context: &ResponseContext) -> Vec<u8>;
 
     /// Headers the real service sends on every response.
     fn headers(&self, _context: &ResponseContext) -> HeaderMap {

@@ -88,8 +88,8 @@ impl Format for Ollama {
         Box::new(LineEncoder::new(context))
     }
 
-    fn complete_response(&self, script: &Script, context: &ResponseContext) -> Value {
-        complete_response(script, context)
+    fn complete_response(&self, script: &Script, context: &ResponseContext) -> Vec<u8> {
+        super::json::value_bytes(&complete_response(script, context))
     }
 
     fn error_body(&self, _status: StatusCode, error: &ErrorBody, _: &ResponseContext) -> Value {

@@ -17,7 +17,7 @@ use super::embeddings;
 use super::frame::Frame;
 use super::json::{
     arguments_json, content_text, count_parts, function_tools, json_kind, json_object, json_string,
-    openai_response_format, push_json_string, read_messages, role, string_field,
+    openai_response_format, push_json_string, push_number, read_messages, role, string_field,
 };
 use super::{requested_model, ApiError, Encoder, Format, ResponseContext, Tokens, Usage};
 use crate::request::{ChatMessage, ChatRequest, EarlierToolCall, ReceivedRequest, ToolResult};
@@ -47,7 +47,7 @@ impl Format for OpenAiChat {
         Box::new(ChunkEncoder::new(context, includes_usage(request)))
     }
 
-    fn complete_response(&self, script: &Script, context: &ResponseContext) -> Value {
+    fn complete_response(&self, script: &Script, context: &ResponseContext) -> Vec<u8> {
         complete_response(script, context)
     }
 
@@ -466,11 +466,16 @@ fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
     }
 }
 
-pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> Value {
+/// The `chat.completion` object, written straight into its bytes: building it as a
+/// `Value` first (a map node and a key string per field, then serialising and freeing
+/// them) was half of a non-streaming answer's CPU on the server (BENCHMARKS.md,
+/// `first_byte`). Keys go in sorted order, as a `Value` writes them, so the bytes are the
+/// same; a test checks that for every kind of output.
+pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> Vec<u8> {
     let mut text = None;
     let mut refusal = None;
     let mut reasoning: Option<String> = None;
-    let mut tool_calls = Vec::new();
+    let mut tool_calls = String::new();
     for part in script.delivered_output() {
         match part {
             OutputPart::Text(all) => text.get_or_insert_with(String::new).push_str(&all),
@@ -484,44 +489,70 @@ pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> V
                 id,
                 name,
                 arguments,
-            } => tool_calls.push(json!({
-                "id": context.tool_call_id("call_", index, id),
-                "type": "function",
-                "function": { "name": name, "arguments": arguments }
-            })),
+            } => {
+                tool_calls.push_str(if tool_calls.is_empty() { "[" } else { "," });
+                tool_calls.push_str("{\"function\":{\"arguments\":");
+                push_json_string(&mut tool_calls, &arguments);
+                tool_calls.push_str(",\"name\":");
+                push_json_string(&mut tool_calls, name);
+                tool_calls.push_str("},\"id\":");
+                push_json_string(&mut tool_calls, &context.tool_call_id("call_", index, id));
+                tool_calls.push_str(",\"type\":\"function\"}");
+            }
         }
     }
     // A reply of only a refusal or tool calls has no content at all, as the API says.
     if text.is_none() && refusal.is_none() && tool_calls.is_empty() {
         text = Some(String::new());
     }
-    let mut message = json!({
-        "role": "assistant",
-        "content": text,
-        "refusal": refusal,
-        "annotations": []
-    });
-    if !tool_calls.is_empty() {
-        message["tool_calls"] = Value::Array(tool_calls);
-    }
+    let optional = |out: &mut String, value: Option<&str>| match value {
+        Some(value) => push_json_string(out, value),
+        None => out.push_str("null"),
+    };
+    let mut out = String::with_capacity(1024);
+    out.push_str("{\"choices\":[{\"finish_reason\":");
+    push_json_string(&mut out, script.finish_reason().as_openai());
+    out.push_str(",\"index\":0,\"logprobs\":null,\"message\":{\"annotations\":[],\"content\":");
+    optional(&mut out, text.as_deref());
     if let Some(reasoning) = reasoning.filter(|_| context.reasoning_content) {
-        message["reasoning_content"] = json!(reasoning);
+        out.push_str(",\"reasoning_content\":");
+        push_json_string(&mut out, &reasoning);
     }
-    json!({
-        "id": context.id,
-        "object": "chat.completion",
-        "created": context.created,
-        "model": context.model,
-        "choices": [{
-            "index": 0,
-            "message": message,
-            "logprobs": null,
-            "finish_reason": script.finish_reason().as_openai()
-        }],
-        "usage": usage(&context.tokens(Usage::of_script(script))),
-        "service_tier": "default",
-        "system_fingerprint": context.system_fingerprint
-    })
+    out.push_str(",\"refusal\":");
+    optional(&mut out, refusal.as_deref());
+    out.push_str(",\"role\":\"assistant\"");
+    if !tool_calls.is_empty() {
+        out.push_str(",\"tool_calls\":");
+        out.push_str(&tool_calls);
+        out.push(']');
+    }
+    out.push_str("}}],\"created\":");
+    push_number(&mut out, context.created);
+    out.push_str(",\"id\":");
+    push_json_string(&mut out, &context.id);
+    out.push_str(",\"model\":");
+    push_json_string(&mut out, &context.model);
+    out.push_str(
+        ",\"object\":\"chat.completion\",\"service_tier\":\"default\",\"system_fingerprint\":",
+    );
+    push_json_string(&mut out, &context.system_fingerprint);
+    let tokens = context.tokens(Usage::of_script(script));
+    let numbers = [
+        (",\"usage\":{\"completion_tokens\":", tokens.output),
+        (
+            ",\"completion_tokens_details\":{\"accepted_prediction_tokens\":0,\"audio_tokens\":0,\"reasoning_tokens\":",
+            tokens.reasoning,
+        ),
+        (",\"rejected_prediction_tokens\":0},\"prompt_tokens\":", tokens.input),
+        (",\"prompt_tokens_details\":{\"audio_tokens\":0,\"cached_tokens\":", tokens.cached),
+        ("},\"total_tokens\":", tokens.total),
+    ];
+    for (before, number) in numbers {
+        out.push_str(before);
+        push_number(&mut out, number);
+    }
+    out.push_str("}}");
+    out.into_bytes()
 }
 
 /// `completion_tokens` include the reasoning tokens (wire reference §2.1, §8.3).
@@ -606,6 +637,127 @@ mod tests {
         "{\"json\":\"inside\"}",
         "</script>",
     ];
+
+    /// The `chat.completion` object as a `Value`, the way the API's reference states it:
+    /// the written bytes must be this value's serialisation, byte for byte.
+    fn completion_value(script: &Script, context: &ResponseContext) -> Value {
+        let (mut text, mut refusal, mut reasoning) = (None::<String>, None::<String>, None);
+        let mut tool_calls = Vec::new();
+        for part in script.delivered_output() {
+            match part {
+                OutputPart::Text(all) => text.get_or_insert_with(String::new).push_str(&all),
+                OutputPart::Thinking { text: all, .. } => {
+                    reasoning.get_or_insert_with(String::new).push_str(&all);
+                }
+                OutputPart::RedactedThinking(_) => {}
+                OutputPart::Refusal(all) => {
+                    refusal.get_or_insert_with(String::new).push_str(&all);
+                }
+                OutputPart::ToolCall {
+                    index,
+                    id,
+                    name,
+                    arguments,
+                } => tool_calls.push(json!({
+                    "id": context.tool_call_id("call_", index, id),
+                    "type": "function",
+                    "function": { "name": name, "arguments": arguments }
+                })),
+            }
+        }
+        if text.is_none() && refusal.is_none() && tool_calls.is_empty() {
+            text = Some(String::new());
+        }
+        let mut message = json!({
+            "role": "assistant", "content": text, "refusal": refusal, "annotations": []
+        });
+        if !tool_calls.is_empty() {
+            message["tool_calls"] = Value::Array(tool_calls);
+        }
+        if let Some(reasoning) = reasoning.filter(|_| context.reasoning_content) {
+            message["reasoning_content"] = json!(reasoning);
+        }
+        json!({
+            "id": context.id,
+            "object": "chat.completion",
+            "created": context.created,
+            "model": context.model,
+            "choices": [{
+                "index": 0,
+                "message": message,
+                "logprobs": null,
+                "finish_reason": script.finish_reason().as_openai()
+            }],
+            "usage": usage(&context.tokens(Usage::of_script(script))),
+            "service_tier": "default",
+            "system_fingerprint": context.system_fingerprint
+        })
+    }
+
+    #[test]
+    fn a_complete_response_is_written_as_its_value_serialises() {
+        use crate::script::{Reply, ReplyKind, Step, Thinking, ToolCall};
+        let mut replies = Vec::new();
+        for awkward in AWKWARD {
+            // Names, ids and reasons may not be empty.
+            let named = format!("n{awkward}");
+            replies.push(Reply::text(awkward));
+            replies.push(Reply::refusal(&named));
+            replies.push(Reply::text("a").finish_reason(&named));
+            replies.push(Reply::tool_call(ToolCall::with_raw_arguments(
+                &named,
+                [*awkward],
+            )));
+            replies.push(Reply::tool_call(
+                ToolCall::function("f", json!({ "k": awkward })).with_id(&named),
+            ));
+            replies.push(Reply::text("t").thinking(Thinking::new(&named)));
+            replies.push(
+                Reply::text("t")
+                    .thinking(Thinking::new(&named))
+                    .reasoning_content(),
+            );
+        }
+        replies.push(Reply::steps([]));
+        replies.push(Reply::steps([
+            Step::token("a"),
+            Step::refusal("b"),
+            Step::tool_call(ToolCall::function("f", json!({}))),
+            Step::token("c"),
+            Step::tool_call(ToolCall::function("g", json!({ "x": [1, 2] }))),
+            Step::redacted_thinking("opaque"),
+        ]));
+        replies.push(Reply::text("cut short").error_after(1, StreamError::new("broke")));
+        replies.push(Reply::text("u").usage(crate::script::Usage {
+            input_tokens: Some(7),
+            output_tokens: Some(1 << 62),
+            reasoning_tokens: Some(3),
+            cached_input_tokens: Some(2),
+            cache_creation_input_tokens: Some(1),
+            total_tokens: Some(0),
+        }));
+        let request = request(
+            "/v1/chat/completions",
+            None,
+            json!({ "model": "m \"quoted\"", "messages": [{ "role": "user", "content": "hi there" }] }),
+        );
+        let ids = crate::wire::ids::IdGenerator::default();
+        for reply in replies {
+            let ReplyKind::Stream(script) = &reply.kind else {
+                panic!("not a stream");
+            };
+            let context =
+                ResponseContext::for_request(&request, WireFormat::OpenAiChatCompletions, &ids)
+                    .for_script(script);
+            let written = complete_response(script, &context);
+            let expected = serde_json::to_vec(&completion_value(script, &context)).unwrap();
+            assert_eq!(
+                String::from_utf8(written).unwrap(),
+                String::from_utf8(expected).unwrap(),
+                "{reply:?}"
+            );
+        }
+    }
 
     fn stream(include_usage: bool, events: &[MessageEvent<'_>]) -> Vec<Frame> {
         let mut body = json!({

@@ -84,8 +84,8 @@ impl Format for OpenAiResponses {
         Box::new(ResponseEncoder::new(context))
     }
 
-    fn complete_response(&self, script: &Script, context: &ResponseContext) -> Value {
-        complete_response(script, context)
+    fn complete_response(&self, script: &Script, context: &ResponseContext) -> Vec<u8> {
+        super::json::value_bytes(&complete_response(script, context))
     }
 
     fn headers(&self, context: &ResponseContext) -> HeaderMap {

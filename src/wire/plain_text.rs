@@ -48,7 +48,7 @@ impl Format for PlainText {
         })
     }
 
-    fn complete_response(&self, script: &Script, context: &ResponseContext) -> Value {
+    fn complete_response(&self, script: &Script, context: &ResponseContext) -> Vec<u8> {
         openai_chat::complete_response(script, context)
     }
 
