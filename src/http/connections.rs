@@ -9,21 +9,21 @@
 //! cancelling it closes them all. Either way the owner has already closed the sockets
 //! themselves ([`Sockets::close`]), so what is left here is dropping the tasks.
 
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
-use axum::Router;
+use axum::body::Body;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::body::Incoming;
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinSet;
-use tower::ServiceExt;
 
-use super::{router, ServerState};
+use super::{router, Router, ServerState};
 use crate::socket::{Connection, Socket, Sockets};
 
 /// What a server allows its connections.
@@ -156,13 +156,13 @@ async fn serve_connection(
     router: Router,
     limits: ConnectionLimits,
 ) {
-    let service =
-        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-            request
-                .extensions_mut()
-                .insert(ConnectInfo(connection.clone()));
-            router.clone().oneshot(request.map(axum::body::Body::new))
-        });
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let (router, connection) = (router.clone(), connection.clone());
+        async move {
+            let response = router.handle(request.map(Body::new), connection).await;
+            Ok::<_, Infallible>(response)
+        }
+    });
     let mut http1 = hyper::server::conn::http1::Builder::new();
     // The end of a client's input does not end its response: a client may finish sending
     // and still read. The router watches for clients that leave instead (`answer`).

@@ -23,7 +23,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::Request;
 use axum::http::header::{
     ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
     ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS,
@@ -31,7 +31,6 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
-use axum::Router;
 use futures_util::{Future, Stream, StreamExt};
 
 use crate::matching::explain::{self, panic_message};
@@ -52,17 +51,35 @@ use serde_json::Value;
 /// runaway client cannot exhaust the test machine's memory.
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
-pub(crate) fn router(state: Arc<ServerState>) -> Router {
-    Router::new().fallback(handle).with_state(state)
+/// What every connection of a server calls with each of its requests.
+///
+/// Every path goes to the same handler, so there is nothing to route: axum's `Router`
+/// was a path lookup, a boxed service's clone and a `ConnectInfo` extension per request,
+/// about a twentieth of a non-streaming answer's instructions (BENCHMARKS.md,
+/// `first_byte`). Its fallback route added nothing to the response, so neither does this.
+#[derive(Clone)]
+pub(crate) struct Router {
+    state: Arc<ServerState>,
 }
 
-async fn handle(State(state): State<Arc<ServerState>>, request: Request) -> Response {
+pub(crate) fn router(state: Arc<ServerState>) -> Router {
+    Router { state }
+}
+
+impl Router {
+    /// The response to `request`, which came on `connection`.
+    pub(crate) async fn handle(&self, request: Request, connection: Connection) -> Response {
+        handle(&self.state, request, connection).await
+    }
+}
+
+async fn handle(state: &ServerState, request: Request, connection: Connection) -> Response {
     let mut response = if is_cors_preflight(&request) {
         cors_preflight(request.headers())
     } else if is_health_check(&request) {
         health()
     } else {
-        answer(&state, request).await
+        answer(state, request, connection).await
     };
     let headers = response.headers_mut();
     headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
@@ -70,8 +87,8 @@ async fn handle(State(state): State<Arc<ServerState>>, request: Request) -> Resp
     response
 }
 
-async fn answer(state: &ServerState, request: Request) -> Response {
-    let incoming = read(request, &state.routes).await;
+async fn answer(state: &ServerState, request: Request, connection: Connection) -> Response {
+    let incoming = read(request, connection, &state.routes).await;
     // A client that keeps its connection alive stops sending only when it leaves; one
     // that said this request is its last may shut down its sending side and still read,
     // so it is only seen to leave when a write fails.
@@ -463,11 +480,7 @@ struct Incoming {
 
 /// Reads a request whole, and its body as JSON and as a conversation in the shape of the
 /// format its path names.
-async fn read(request: Request, routes: &Routes) -> Incoming {
-    let connection = request
-        .extensions()
-        .get::<ConnectInfo<Connection>>()
-        .map(|info| info.0.clone());
+async fn read(request: Request, connection: Connection, routes: &Routes) -> Incoming {
     let (parts, body) = request.into_parts();
     let last_request = is_last_request(&parts);
     let (body, body_error) = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
@@ -498,7 +511,7 @@ async fn read(request: Request, routes: &Routes) -> Incoming {
         received,
         endpoint,
         body_error,
-        connection,
+        connection: Some(connection),
         last_request,
     }
 }
