@@ -9,8 +9,8 @@ pub(crate) struct IdGenerator {
     counter: AtomicU64,
 }
 
-const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-const HEX: &[u8] = b"0123456789abcdef";
+const ALPHANUMERIC: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 impl IdGenerator {
     /// `prefix` followed by `len` alphanumeric characters, like OpenAI's object ids.
@@ -23,7 +23,10 @@ impl IdGenerator {
         self.draw(prefix, len, HEX)
     }
 
-    fn draw(&self, prefix: &str, len: usize, alphabet: &[u8]) -> String {
+    // The alphabet's length is a constant of each instance, so its division is a
+    // multiplication: a division by a run-time length was most of an id's time, and a
+    // response draws four ids.
+    fn draw<const N: usize>(&self, prefix: &str, len: usize, alphabet: &[u8; N]) -> String {
         let mut state = self.counter.fetch_add(1, Ordering::Relaxed);
         let mut id = String::with_capacity(prefix.len() + len);
         id.push_str(prefix);
@@ -32,10 +35,8 @@ impl IdGenerator {
             if bits == 0 {
                 bits = splitmix64(&mut state);
             }
-            id.push(char::from(
-                alphabet[(bits % alphabet.len() as u64) as usize],
-            ));
-            bits /= alphabet.len() as u64;
+            id.push(char::from(alphabet[(bits % N as u64) as usize]));
+            bits /= N as u64;
         }
         id
     }
