@@ -18,8 +18,8 @@ use axum::body::Body;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinSet;
 

@@ -484,12 +484,10 @@ async fn read(request: Request, connection: Connection, routes: &Routes) -> Inco
     let (parts, body) = request.into_parts();
     let last_request = is_last_request(&parts);
     let (body, body_error) = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        // hyper hands the body (and the header values) out as slices of its read buffer,
-        // 8 KiB or more; the log keeps every request while the server lives, so it keeps
-        // copies of its own rather than a whole buffer per request.
-        Ok(body) => (Bytes::copy_from_slice(&body), None),
+        Ok(body) => (body, None),
         Err(error) => (Bytes::new(), Some(body_read_error(&error))),
     };
+    let (headers, body) = owned(parts.headers, &body);
     let path = parts.uri.path().to_owned();
     let endpoint_path = routes.endpoint_path(&path);
     let endpoint = Endpoint::for_request(endpoint_path, routes.wire_format);
@@ -502,7 +500,7 @@ async fn read(request: Request, connection: Connection, routes: &Routes) -> Inco
         parts.method,
         path,
         parts.uri.query().map(str::to_owned),
-        owned_headers(parts.headers),
+        headers,
         body,
         json,
         chat,
@@ -516,21 +514,34 @@ async fn read(request: Request, connection: Connection, routes: &Routes) -> Inco
     }
 }
 
-/// `headers` with values of their own, not slices of hyper's read buffer (see `read`).
-fn owned_headers(headers: HeaderMap) -> HeaderMap {
+/// `headers` and `body` with bytes of their own. hyper hands them out as slices of its
+/// read buffer, 8 KiB or more; the log keeps every request while the server lives, so it
+/// keeps copies rather than a whole buffer per request. The copies share one allocation
+/// of their own size: a copy each was an allocation per header.
+fn owned(headers: HeaderMap, body: &[u8]) -> (HeaderMap, Bytes) {
+    let size = body.len() + headers.values().map(HeaderValue::len).sum::<usize>();
+    let mut copy = bytes::BytesMut::with_capacity(size);
+    copy.extend_from_slice(body);
+    for value in headers.values() {
+        copy.extend_from_slice(value.as_bytes());
+    }
+    let copy = copy.freeze();
     let mut owned = HeaderMap::with_capacity(headers.len());
     let mut name = None;
+    let mut at = body.len();
     for (key, value) in headers {
         if key.is_some() {
             name = key;
         }
         let Some(name) = &name else { continue };
+        let end = at + value.len();
         let sensitive = value.is_sensitive();
-        let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or(value);
-        copy.set_sensitive(sensitive);
-        owned.append(name.clone(), copy);
+        let mut own = HeaderValue::from_maybe_shared(copy.slice(at..end)).unwrap_or(value);
+        own.set_sensitive(sensitive);
+        owned.append(name.clone(), own);
+        at = end;
     }
-    owned
+    (owned, copy.slice(..body.len()))
 }
 
 /// Whether the request says it is its connection's last: `Connection: close`, or
@@ -979,4 +990,38 @@ fn cors_preflight(request_headers: &HeaderMap) -> Response {
     headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, allowed_headers);
     headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
     with_parts(StatusCode::NO_CONTENT, headers, Body::empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owned_headers_and_body_keep_every_value_in_order_with_its_sensitivity() {
+        let mut headers = HeaderMap::new();
+        headers.append("host", HeaderValue::from_static("localhost:1"));
+        headers.append("x-many", HeaderValue::from_static("first"));
+        headers.append("content-type", HeaderValue::from_static("application/json"));
+        headers.append("x-many", HeaderValue::from_static(""));
+        headers.append("x-many", HeaderValue::from_static("third"));
+        let mut secret = HeaderValue::from_static("Bearer sk-1");
+        secret.set_sensitive(true);
+        headers.append("authorization", secret);
+        let pairs = |headers: &HeaderMap| -> Vec<(String, Vec<u8>, bool)> {
+            headers
+                .iter()
+                .map(|(name, value)| {
+                    let bytes = value.as_bytes().to_vec();
+                    (name.to_string(), bytes, value.is_sensitive())
+                })
+                .collect()
+        };
+        for body in [&b""[..], b"{\"model\":\"m\"}"] {
+            let (owned_headers, owned_body) = owned(headers.clone(), body);
+            assert_eq!(pairs(&owned_headers), pairs(&headers));
+            assert_eq!(&owned_body[..], body);
+        }
+        let (none, empty) = owned(HeaderMap::new(), b"");
+        assert!(none.is_empty() && empty.is_empty());
+    }
 }
