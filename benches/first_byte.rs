@@ -3,8 +3,9 @@
 //! A test suite of agent-loop tests sends many non-streaming requests, each usually on a
 //! new connection; what chatmock adds to each is what this bench measures.
 //!
-//! **Compared against, in the same run** (interleaved, which server goes first
-//! alternating every round): a bare hyper server (hyper's HTTP/1.1 server, on its own
+//! **Compared against, in the same run** (interleaved, the order rotating every round so
+//! that each server goes first, second and third equally often and none gets two
+//! requests in a row): a bare hyper server (hyper's HTTP/1.1 server, on its own
 //! thread with a current-thread runtime, as chatmock's) that reads the request body and
 //! answers with the exact bytes chatmock answered (body and headers, captured
 //! beforehand). It does no routing, matching, recording or encoding, so the ratio is
@@ -13,8 +14,8 @@
 //!
 //! The client is a lean hand-written HTTP/1.1 client on a raw `TcpStream`: it connects,
 //! writes the request, and takes the time to the first byte of the response and to its
-//! last (by `Content-Length`), then closes. `ROUNDS` rounds; medians and 99th
-//! percentiles.
+//! last (by `Content-Length`), then closes. `ROUNDS` rounds (or `FIRST_BYTE_ROUNDS`);
+//! medians and 99th percentiles.
 //!
 //! Run with `cargo bench --bench first_byte`.
 

@@ -55,8 +55,9 @@ const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 ///
 /// Every path goes to the same handler, so there is nothing to route: axum's `Router`
 /// was a path lookup, a boxed service's clone and a `ConnectInfo` extension per request,
-/// about a twentieth of a non-streaming answer's instructions (BENCHMARKS.md,
-/// `first_byte`). Its fallback route added nothing to the response, so neither does this.
+/// about 6,000 instructions (BENCHMARKS.md, `first_byte`). Its fallback route added
+/// nothing to the response (no `Content-Length` of its own, no HEAD handling: hyper does
+/// both), so neither does this.
 #[derive(Clone)]
 pub(crate) struct Router {
     state: Arc<ServerState>,
