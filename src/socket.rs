@@ -11,9 +11,9 @@
 //! A reset (RST) instead of an orderly close is what a client sees when a peer crashes or
 //! a middlebox kills a connection. The OS sends one when a socket closes with `SO_LINGER`
 //! set to zero. The HTTP server owns each connection's socket, so the socket is wrapped
-//! in a [`Socket`] that shares a flag with the connection's [`Connection`] (axum hands it
-//! to every request on it): a response sets the flag, and the socket applies it itself
-//! when the HTTP server drops it.
+//! in a [`Socket`] that shares a flag with the connection's [`Connection`] (its service
+//! hands it to every request on it): a response sets the flag, and the socket applies it
+//! itself when the HTTP server drops it.
 
 use std::future::Future;
 use std::io;
