@@ -469,8 +469,12 @@ async fn a_recording_replays_in_real_time_at_its_offsets() {
         .await;
     let url = format!("{}/v1/chat/completions", replay.uri());
     let got = send(&client, "POST", url, chat_body("m", "Hi", true), &[]).await;
-    // Each token event (the role chunk comes with the first) against its recorded offset:
-    // at or after it, and late by no more than a loaded machine's scheduling.
+    // Each piece the client read against the recorded offset of the last event it holds:
+    // never early (a replay that did not wait would send everything at once, long before
+    // the later offsets), and late by no more than a loaded machine's scheduling. How
+    // exact the offsets are is checked in virtual time, where the machine's load does not
+    // move them (`every_format_recorded_through_the_proxy_replays_...`); here, with a busy
+    // loop on each of two cores, pieces came up to 46 ms late and gaps moved by as much.
     let mut position = 0;
     let mut event_ends = Vec::new();
     for (at, text) in &events {
@@ -478,30 +482,16 @@ async fn a_recording_replays_in_real_time_at_its_offsets() {
         event_ends.push((position, *at));
     }
     let mut received = 0;
-    let mut timed = Vec::new();
     for (arrived, piece) in &got.pieces {
         received += piece.len();
         let (_, due) = event_ends.iter().find(|(end, _)| *end >= received).unwrap();
-        timed.push((*arrived, *due));
         assert!(
-            *arrived + ms(2) >= *due && *arrived <= *due + ms(30),
+            *arrived + ms(2) >= *due && *arrived <= *due + ms(150),
             "a piece at {arrived:?}, its last event recorded at {due:?}"
         );
     }
     assert!(events.last().unwrap().0 >= ms(180), "{events:?}");
-    // The gaps between pieces, which the request's own latency does not shift, are the
-    // recorded ones (a measured run: within 1.5 ms of them).
-    for pair in timed.windows(2) {
-        let [(arrived_before, due_before), (arrived, due)] = pair else {
-            unreachable!()
-        };
-        let (replayed, original) = (*arrived - *arrived_before, *due - *due_before);
-        assert!(
-            replayed + ms(15) >= original && replayed <= original + ms(15),
-            "a gap of {replayed:?} replayed, {original:?} recorded"
-        );
-    }
-    assert!(timed.len() >= 3, "{timed:?}");
+    assert!(got.pieces.len() >= 2, "{:?}", got.pieces);
 }
 
 #[tokio::test]
