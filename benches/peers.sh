@@ -10,8 +10,9 @@
 # every peer's median as a ratio to chatmock's from the same run. See BENCHMARKS.md.
 #
 # Usage: bash benches/peers.sh [--quick]
-#   about 2 min for the first build and installs, then about 6 min a run here
-#   (--quick: a few rounds of each figure, about 1 min, to check the harness).
+#   about 5 min for the first build and installs, then about 6 min a run on a 2-core VM
+#   (--quick: a few rounds of each figure, about 2 min, to check the harness;
+#   --only timing,throughput,memory,first-byte,lifecycle: those figures alone).
 # Needs cargo, node >= 20.15 with npm, python3 with venv, and the crates.io, npm and PyPI
 # registries (or caches that hold the packages). Linux only: it reads /proc.
 set -euo pipefail
