@@ -469,8 +469,9 @@ fn validate(request: &ReceivedRequest) -> Result<(), ApiError> {
 /// The `chat.completion` object, written straight into its bytes: building it as a
 /// `Value` first (a map node and a key string per field, then serialising and freeing
 /// them) cost about 46,000 of the 117,000 instructions a non-streaming answer took on
-/// the server thread (BENCHMARKS.md, `first_byte`). Keys go in sorted order, as a `Value` writes them, so the bytes are the
-/// same; a test checks that for every kind of output.
+/// the server thread (BENCHMARKS.md, `first_byte`). Keys go in sorted order, as a
+/// `Value` writes them, so the bytes are the same; a test checks that for every kind of
+/// output.
 pub(super) fn complete_response(script: &Script, context: &ResponseContext) -> Vec<u8> {
     let mut text = None;
     let mut refusal = None;
