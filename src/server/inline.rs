@@ -24,7 +24,8 @@ impl Running {
     /// Stops the server, returning once its listener and every connection are closed and
     /// its task has ended.
     pub(super) async fn stop(self) {
-        self.sockets.close();
+        // The task closes the sockets itself, between two turns of its connections, as
+        // a server thread does (`thread::Running::stop`).
         let _ = self.shutdown.send(());
         let _ = self.task.await;
     }
