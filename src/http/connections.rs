@@ -57,8 +57,9 @@ pub(crate) async fn serve(
 ) -> usize {
     let mut connections = Connections::new(hosting);
     accept_until_stopped(&sockets, state, stop, &mut connections).await;
-    // Whatever stopped the loop, the port and the clients are done with: a server stopped
-    // from inside (its owner dropped `stop`'s sender without closing) closes them here.
+    // `stop()` closes the sockets here, between two turns of the connections, so what a
+    // stream logged as sent was written; a drop has closed them already, and this does
+    // nothing more.
     sockets.close();
     connections.cancel_all().await
 }

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use bytes::BufMut;
 
+use super::json::decimal;
+
 /// What goes on the wire: an event, a comment, or bytes written verbatim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Frame {
@@ -80,20 +82,6 @@ pub(crate) fn encode(frame: &Frame, crlf: bool, out: &mut impl BufMut) {
                 line(&[b"data: ", data_line.as_bytes()]);
             }
             line(&[]);
-        }
-    }
-}
-
-/// Writes `n` in decimal into the end of `digits`, returning the digits written: an id on
-/// every event is worth not allocating a string for.
-fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &digits[at..];
         }
     }
 }

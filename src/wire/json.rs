@@ -41,19 +41,23 @@ pub(crate) fn push_json_string(out: &mut String, text: &str) {
 
 /// Appends `number` in decimal, as `serde_json` writes it; without `fmt`'s machinery,
 /// which costs more than the digits.
-pub(crate) fn push_number(out: &mut String, mut number: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (number % 10) as u8;
-        number /= 10;
-        if number == 0 {
-            break;
-        }
-    }
-    for &digit in &digits[start..] {
+pub(crate) fn push_number(out: &mut String, number: u64) {
+    for &digit in decimal(number, &mut [0; 20]) {
         out.push(char::from(digit));
+    }
+}
+
+/// Writes `n` in decimal into the end of `digits`, returning the digits written, without
+/// allocating: numbers in answers and an id on every event are written this way.
+pub(crate) fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &digits[at..];
+        }
     }
 }
 
