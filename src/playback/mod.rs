@@ -46,7 +46,10 @@ pub(crate) fn stream_body(
         ReplyKind::HttpError(_) => Default::default(),
     };
     let renderer = render::Renderer::new(encoder, delivery, resume_after);
-    let keep_alive = delivery.keep_alive.zip(renderer.keep_alive());
+    // Rendered only for a script that asks for keep-alives: most do not.
+    let keep_alive = delivery
+        .keep_alive
+        .and_then(|interval| Some((interval, renderer.keep_alive()?)));
     // Pinned once here, so the parts around it can be plain `Unpin` wrappers.
     let paced = Box::pin(pace::paced(reply, renderer, recorder));
     let fragmented = match delivery.fragment_size {

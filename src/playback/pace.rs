@@ -33,7 +33,7 @@ pub(super) fn paced(
             return;
         };
         let mut clock = Schedule::new();
-        let mut outbox = Outbox::default();
+        let mut outbox = Outbox::new();
         let timeline = script.timeline();
         let end_at = timeline.last().map_or(Duration::ZERO, |beat| beat.at);
         let beats = timeline.into_iter().map(|beat| (beat.at, Some(beat.event)));
@@ -137,14 +137,25 @@ impl Schedule {
 /// the event being played, rendered in place but not yet due. What is due leaves by
 /// `split_to`, without a copy; once the server has written it, the buffer reuses its
 /// room, so a steady stream allocates nothing per event.
-#[derive(Default)]
 struct Outbox {
     buffer: BytesMut,
     /// The content events among the staged bytes.
     content_events: usize,
 }
 
+/// The outbox's first room: a first write (a role chunk and a token, about 500 bytes in
+/// OpenAI's format) and the next event. Grown from empty, a short zero-delay stream
+/// reallocated and copied its buffer at every doubling, about 4,000 instructions.
+const FIRST_ROOM: usize = 1024;
+
 impl Outbox {
+    fn new() -> Outbox {
+        Outbox {
+            buffer: BytesMut::with_capacity(FIRST_ROOM),
+            content_events: 0,
+        }
+    }
+
     /// The first `staged` bytes and the content events they hold, if there are any.
     fn hand_over(&mut self, staged: usize) -> Option<(Bytes, usize)> {
         if staged == 0 {

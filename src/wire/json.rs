@@ -76,13 +76,6 @@ pub(crate) fn arguments_value(arguments: &str) -> Value {
     serde_json::from_str(arguments).unwrap_or_else(|_| Value::String(arguments.to_owned()))
 }
 
-/// `text` as a JSON string literal.
-pub(crate) fn json_string(text: &str) -> String {
-    let mut quoted = String::with_capacity(text.len() + 2);
-    push_json_string(&mut quoted, text);
-    quoted
-}
-
 /// The request body as a JSON object, or the error the API gives for anything else.
 pub(crate) fn json_object(request: &ReceivedRequest) -> Result<&Value, ApiError> {
     let Some(json) = &request.json else {
@@ -265,7 +258,9 @@ mod tests {
             "[DONE]",
         ];
         for text in samples {
-            assert_eq!(json_string(text), Value::from(text).to_string(), "{text:?}");
+            let mut quoted = String::new();
+            push_json_string(&mut quoted, text);
+            assert_eq!(quoted, Value::from(text).to_string(), "{text:?}");
         }
     }
 
