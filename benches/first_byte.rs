@@ -23,8 +23,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chatmock::{MockChatServer, Reply};
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
+use std::convert::Infallible;
+
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Bytes, Frame, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -36,14 +39,16 @@ mod raw_http;
 /// Timed rounds, unless `FIRST_BYTE_ROUNDS` says otherwise (a few hundred under
 /// callgrind, whose instruction counts per request need no thousands).
 const ROUNDS: usize = 2_000;
-const BODY: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+const JSON_BODY: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+const STREAM_BODY: &str =
+    r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
 
 /// The request, as a client sends it on a fresh connection.
-fn request_bytes(address: SocketAddr) -> Vec<u8> {
+fn request_bytes(address: SocketAddr, body: &str) -> Vec<u8> {
     format!(
         "POST /v1/chat/completions HTTP/1.1\r\nhost: {address}\r\ncontent-type: \
-         application/json\r\ncontent-length: {}\r\n\r\n{BODY}",
-        BODY.len()
+         application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
     )
     .into_bytes()
 }
@@ -74,18 +79,42 @@ async fn one_request(address: SocketAddr, request: &[u8]) -> (Duration, Duration
     (first_byte, started.elapsed(), response)
 }
 
-/// The length of the whole response once its head is in: head plus `Content-Length`.
+/// The length of the whole response once its head is in and, for a chunked body, its
+/// last chunk: head plus `Content-Length`, or all bytes read once the last chunk is in.
 fn complete_length(response: &[u8]) -> Option<usize> {
     let head_end = response.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
     let head = String::from_utf8_lossy(&response[..head_end]).to_ascii_lowercase();
-    let length: usize = head
+    match head
         .lines()
         .find_map(|line| line.strip_prefix("content-length:"))
-        .expect("a complete response carries Content-Length")
-        .trim()
-        .parse()
-        .unwrap();
-    Some(head_end + length)
+    {
+        Some(length) => Some(head_end + length.trim().parse::<usize>().unwrap()),
+        None => {
+            assert!(
+                head.contains("transfer-encoding: chunked"),
+                "a response carries Content-Length or a chunked body"
+            );
+            response[head_end..]
+                .ends_with(b"\r\n0\r\n\r\n")
+                .then_some(response.len())
+        }
+    }
+}
+
+/// The payloads of a chunked body, in order.
+fn chunks(mut body: &[u8]) -> Vec<Bytes> {
+    let mut payloads = Vec::new();
+    loop {
+        let line_end = body.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&body[..line_end]).unwrap(), 16).unwrap();
+        if size == 0 {
+            return payloads;
+        }
+        let start = line_end + 2;
+        payloads.push(Bytes::copy_from_slice(&body[start..start + size]));
+        body = &body[start + size + 2..];
+    }
 }
 
 /// The headers and body of a response, for the baselines to answer verbatim.
@@ -99,40 +128,49 @@ fn split_response(response: &[u8]) -> (Vec<(String, String)>, Vec<u8>) {
         .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
         // hyper writes these itself.
         .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("transfer-encoding"))
         .filter(|(name, _)| !name.eq_ignore_ascii_case("date"))
         .collect();
     (headers, response[head_end..].to_vec())
 }
 
 /// A bare hyper server on its own thread and current-thread runtime that reads each
-/// request's body and answers with `headers` and `body`.
+/// request's body and answers with `headers` and `body`: whole, or, when `chunked`, as
+/// the same chunks chatmock wrote, one frame each, all ready at once.
 fn start_bare_hyper(
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+    chunked: bool,
 ) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let headers: &'static [(String, String)] = headers.leak();
-    let body = Bytes::from(body);
-    raw_http::spawn_server(move |socket| {
-        let body = body.clone();
-        async move {
-            let service = service_fn(move |request: hyper::Request<Incoming>| {
-                let body = body.clone();
-                async move {
-                    let _ = request.into_body().collect().await?;
-                    let mut response = hyper::Response::new(Full::new(body));
-                    for (name, value) in headers {
-                        response.headers_mut().insert(
-                            hyper::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                            hyper::header::HeaderValue::from_str(value).unwrap(),
-                        );
-                    }
-                    Ok::<_, hyper::Error>(response)
-                }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(socket), service)
-                .await;
-        }
+    let frames: &'static [Bytes] = if chunked {
+        chunks(&body).leak()
+    } else {
+        vec![Bytes::from(body)].leak()
+    };
+    raw_http::spawn_server(move |socket| async move {
+        let service = service_fn(move |request: hyper::Request<Incoming>| async move {
+            let _ = request.into_body().collect().await?;
+            let body: BoxBody<Bytes, Infallible> = if chunked {
+                StreamBody::new(futures::stream::iter(
+                    frames.iter().cloned().map(|frame| Ok(Frame::data(frame))),
+                ))
+                .boxed()
+            } else {
+                Full::new(frames[0].clone()).boxed()
+            };
+            let mut response = hyper::Response::new(body);
+            for (name, value) in headers {
+                response.headers_mut().insert(
+                    hyper::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    hyper::header::HeaderValue::from_str(value).unwrap(),
+                );
+            }
+            Ok::<_, hyper::Error>(response)
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(socket), service)
+            .await;
     })
 }
 
@@ -185,30 +223,32 @@ impl Samples {
     }
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
-    let rounds: usize = std::env::var("FIRST_BYTE_ROUNDS")
-        .ok()
-        .and_then(|rounds| rounds.parse().ok())
-        .unwrap_or(ROUNDS);
-    println!(
-        "first_byte bench: {rounds} rounds, non-streaming chat answers, a fresh connection each"
-    );
-    let server = MockChatServer::builder()
-        .reply(Reply::text("Hello, world"))
-        .start()
-        .await;
+/// One comparison: `reply` answered to `body` by chatmock, bare hyper and bare tokio, in
+/// `rounds` interleaved rounds.
+async fn compare(label: &str, reply: Reply, body: &str, rounds: usize) {
+    let server = MockChatServer::builder().reply(reply).start().await;
     let chatmock_address = *server.address();
-    let chatmock_request = request_bytes(chatmock_address);
+    let chatmock_request = request_bytes(chatmock_address, body);
     let (_, _, captured) = one_request(chatmock_address, &chatmock_request).await;
-    let (headers, body) = split_response(&captured);
-    let (hyper_address, _stop_hyper) = start_bare_hyper(headers, body);
+    let chunked = String::from_utf8_lossy(&captured)
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let (headers, response_body) = split_response(&captured);
+    let (hyper_address, _stop_hyper) = start_bare_hyper(headers, response_body, chunked);
     let (tokio_address, _stop_tokio) = start_bare_tokio(captured.clone());
-    let hyper_request = request_bytes(hyper_address);
-    let tokio_request = request_bytes(tokio_address);
+    let hyper_request = request_bytes(hyper_address, body);
+    let tokio_request = request_bytes(tokio_address, body);
     // The baselines answer the same body.
     let (_, _, from_hyper) = one_request(hyper_address, &hyper_request).await;
-    assert_eq!(split_response(&from_hyper).1, split_response(&captured).1);
+    let payload = |response: &[u8]| {
+        let body = split_response(response).1;
+        if chunked {
+            chunks(&body).concat()
+        } else {
+            body
+        }
+    };
+    assert_eq!(payload(&from_hyper), payload(&captured));
 
     let mut chatmock = Samples::default();
     let mut hyper = Samples::default();
@@ -236,25 +276,50 @@ async fn main() {
     }
     assert_eq!(server.received_requests().await.len(), rounds + 51);
     println!(
-        "response: {} bytes ({} of JSON body), the same from all three",
+        "{label}: {} bytes ({} of body), the same from all three",
         captured.len(),
         split_response(&captured).1.len()
     );
-    let chatmock_median = chatmock.print("chatmock (Reply::text, non-stream)");
+    let chatmock_median = chatmock.print("chatmock");
     let hyper_median = hyper.print("bare hyper, same headers and body");
     let tokio_median = tokio.print("bare tokio, same bytes (the floor)");
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
     let hyper_ratio = ratio(chatmock_median, hyper_median);
     println!(
-        "ratio chatmock / bare hyper, first byte (median): {hyper_ratio:.2}x  (target <= 1.2: {})",
+        "  ratio chatmock / bare hyper, first byte (median): {hyper_ratio:.2}x  (target <= 1.2: {})",
         if hyper_ratio <= 1.2 { "met" } else { "NOT met" }
     );
     println!(
-        "ratio chatmock / bare tokio, first byte (median): {:.2}x",
+        "  ratio chatmock / bare tokio, first byte (median): {:.2}x",
         ratio(chatmock_median, tokio_median)
     );
     println!(
-        "chatmock's own share (median first byte - bare hyper's): {:.1?}",
+        "  chatmock's own share (median first byte - bare hyper's): {:.1?}",
         chatmock_median.saturating_sub(hyper_median)
     );
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let rounds: usize = std::env::var("FIRST_BYTE_ROUNDS")
+        .ok()
+        .and_then(|rounds| rounds.parse().ok())
+        .unwrap_or(ROUNDS);
+    // `FIRST_BYTE_ONLY=json` or `=streamed` runs one case, for a profile of one path.
+    let only = std::env::var("FIRST_BYTE_ONLY").ok();
+    println!("first_byte bench: {rounds} rounds, a fresh connection each");
+    if only.as_deref() != Some("streamed") {
+        let reply = Reply::text("Hello, world");
+        compare("non-streaming JSON (Reply::text)", reply, JSON_BODY, rounds).await;
+    }
+    if only.as_deref() != Some("json") {
+        let reply = Reply::tokens(["Hello", ",", " world"]);
+        compare(
+            "streamed SSE, 3 zero-delay tokens",
+            reply,
+            STREAM_BODY,
+            rounds,
+        )
+        .await;
+    }
 }
