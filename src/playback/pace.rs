@@ -158,15 +158,13 @@ impl Outbox {
 
     /// The first `staged` bytes and the content events they hold, if there are any.
     fn hand_over(&mut self, staged: usize) -> Option<(Bytes, usize)> {
-        if staged == 0 {
-            return None;
-        }
-        let bytes = self.buffer.split_to(staged).freeze();
+        let bytes = (staged > 0).then(|| self.buffer.split_to(staged).freeze());
         if self.buffer.is_empty() {
-            // The stream ends or stalls here: keep nothing allocated.
+            // The stream ends or stalls here (perhaps before its first write): keep
+            // nothing allocated.
             self.buffer = BytesMut::new();
         }
-        Some((bytes, std::mem::take(&mut self.content_events)))
+        Some((bytes?, std::mem::take(&mut self.content_events)))
     }
 }
 
