@@ -1,7 +1,11 @@
-//! Time to first byte of a non-streaming chat answer, on a fresh connection per request.
+//! Time to first byte of a chat answer, on a fresh connection per request: a
+//! non-streaming JSON answer, then a streamed one (three zero-delay tokens as SSE).
 //!
-//! A test suite of agent-loop tests sends many non-streaming requests, each usually on a
-//! new connection; what chatmock adds to each is what this bench measures.
+//! A test suite of agent-loop tests sends many short requests, each usually on a new
+//! connection; what chatmock adds to each is what this bench measures. For the streamed
+//! answer the bare hyper server sends chatmock's chunks, one body frame each.
+//! `FIRST_BYTE_ONLY=json` or `FIRST_BYTE_ONLY=streamed` runs one of the two, for a
+//! profile of one path.
 //!
 //! **Compared against, in the same run** (interleaved, the order rotating every round so
 //! that each server goes first, second and third equally often and none gets two

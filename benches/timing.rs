@@ -22,12 +22,16 @@
 //! socket (`first_event_at`) and when the stream ended (`ended_at`): their difference is
 //! the server's view of the same 190 ms.
 //!
-//! Baseline, in the same run, rounds alternating: a bare tokio server (its own thread,
+//! Baselines, in the same run: a bare tokio server (its own thread,
 //! current-thread runtime, as chatmock) with a hand-written HTTP/1.1 chunked response
 //! that writes chatmock's exact events, pre-encoded, at the same times with
 //! `tokio::time::sleep_until`. It shows what the same load costs with no mock machinery:
 //! the part of the error that is the machine's (two cores shared by 1,000 clients and a
-//! server, 100,000 writes and reads a second, tokio's 1 ms timer) and not chatmock's.
+//! server, 100,000 writes and reads a second, tokio's 1 ms timer) and not chatmock's. A
+//! second baseline is hyper's HTTP/1.1 server with a body that yields the same events at
+//! the same times: what hyper, which chatmock is built on, costs by itself. The three
+//! servers' rounds rotate, and they are compared by the median of each round's own p99
+//! (`TIMING_ROUNDS=N` sets the rounds).
 //!
 //! Jitter's cost, in the same run: at the end, rounds of 1,000 streams alternate between
 //! the fixed 10 ms gaps and the same gaps with `Jitter::normal(2 ms)` drawn from a fresh
