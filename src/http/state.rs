@@ -173,6 +173,12 @@ impl ServerState {
     /// Checks every mounted mock's expectation, and that nothing failed while
     /// answering; the error is the full report.
     pub(crate) fn verify(&self) -> Result<(), String> {
+        // Copying the log was a fifth of a drop's time (a profile of 4,000 drops), and
+        // only a report needs it.
+        let open = lock(&self.mocks).iter().any(verification::may_be_unmet);
+        if !open && lock(&self.failures).is_empty() {
+            return Ok(());
+        }
         let requests = self.recording.snapshot();
         let unmet = verification::unmet_expectations(lock(&self.mocks).iter(), &requests);
         let failures = lock(&self.failures).clone();

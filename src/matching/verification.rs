@@ -14,12 +14,9 @@ pub(crate) fn unmet_expectations<'a>(
     requests: &[ReceivedRequest],
 ) -> Vec<String> {
     let mut unmet = Vec::new();
-    for mounted in mocks {
+    for mounted in mocks.into_iter().filter(|mounted| may_be_unmet(mounted)) {
         if let Some(turns) = mounted.mock.conversation_turns {
             unmet.extend(unreached_turns(mounted, turns, requests));
-            continue;
-        }
-        if !mounted.mock.expectation_set || mounted.mock.expectation.contains(mounted.hits) {
             continue;
         }
         let mut entry = format!(
@@ -35,6 +32,13 @@ pub(crate) fn unmet_expectations<'a>(
         unmet.push(entry);
     }
     unmet
+}
+
+/// Whether `mounted` may have an unmet expectation: a count its hits are outside, or a
+/// conversation, whose turns only the request log can tell.
+pub(crate) fn may_be_unmet(mounted: &MountedMock) -> bool {
+    mounted.mock.conversation_turns.is_some()
+        || (mounted.mock.expectation_set && !mounted.mock.expectation.contains(mounted.hits))
 }
 
 /// The turns of a conversation that no request it answered asked for.
