@@ -23,8 +23,8 @@ fn bind(address: SocketAddr) -> io::Result<std::net::TcpListener> {
 
 /// Binds and listens on `address`, returning the listener and the address it got.
 ///
-/// Binding happens on the caller's thread, so the address is known (and taken) before
-/// start returns; port 0 lets the system pick a free port without a race.
+/// A server's address is bound before its start returns, so it is known and taken when
+/// the test sees it; port 0 lets the system pick a free port without a race.
 pub(super) fn listen(address: SocketAddr) -> io::Result<(std::net::TcpListener, SocketAddr)> {
     let listener = bind(address).map_err(|error| annotate(address, error))?;
     let bound = listener

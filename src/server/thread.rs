@@ -46,11 +46,13 @@ pub(super) fn serve(
     address: SocketAddr,
     state: Arc<ServerState>,
 ) -> io::Result<(SocketAddr, Running)> {
-    let (listener, address) = listen(address)?;
-    let worker = threads::worker()?;
-    let listener = {
-        let _inside = worker.runtime.enter();
-        tokio::net::TcpListener::from_std(listener).map_err(|error| annotate(address, error))?
+    let mut worker = threads::worker()?;
+    let (listener, address) = match worker.listener(address) {
+        Ok(ready) => ready,
+        Err(error) => {
+            worker.release();
+            return Err(error);
+        }
     };
     let sockets = Sockets::new(listener);
     let (shutdown, stop) = oneshot::channel::<()>();
@@ -63,6 +65,7 @@ pub(super) fn serve(
             Hosting::Spawned,
         )),
         finished: Finished(Arc::clone(&ended)),
+        address: Some(address),
     };
     worker.run(job);
     let running = Running {
@@ -130,6 +133,19 @@ struct Job {
     /// Dropped once `serving` is done, which tells the server's owner that every
     /// connection and the listener are closed.
     finished: Finished,
+    /// The address served, which the thread's next spare listener must not have.
+    address: Option<SocketAddr>,
+}
+
+impl Job {
+    /// A job that serves nothing: it hands back a thread that was taken but not used.
+    fn nothing() -> Job {
+        Job {
+            serving: Box::pin(async { 0 }),
+            finished: Finished(Arc::default()),
+            address: None,
+        }
+    }
 }
 
 type Serving = std::pin::Pin<Box<dyn std::future::Future<Output = usize> + Send>>;
@@ -137,31 +153,51 @@ type Serving = std::pin::Pin<Box<dyn std::future::Future<Output = usize> + Send>
 /// Server threads, each with a current-thread runtime that serves one server at a time.
 /// Starting an OS thread and a runtime for every server, and joining it on drop, made the
 /// lifecycle bench's round 1.2x slower, so a thread whose server has stopped waits, inside
-/// its runtime, for the next one. A server's listener is registered with that runtime by
-/// whoever starts it, and every task the server spawned is aborted when it stops
+/// its runtime, for the next one. Every task a server spawned is aborted when it stops
 /// (`http::serve`), so nothing of one server lives on into the next.
+///
+/// A waiting thread also keeps a spare: a listener on a fresh port of `127.0.0.1`, bound
+/// and registered with its runtime once its last server had stopped, which the next
+/// server that asks for the default address takes instead of binding one. Creating,
+/// binding and registering a socket were three fifths of a start's time on the test's
+/// thread (a profile of 4,000 starts in a row); the spare moves that work to the server
+/// thread, after a test is done with its server. A spare never has the port of the server
+/// its thread just stopped, so a test checking that its dropped server's port refuses
+/// connections cannot reach the next server's backlog instead.
 mod threads {
     use std::io;
+    use std::net::{Ipv4Addr, SocketAddr};
     use std::sync::Mutex;
 
-    use tokio::runtime::Runtime;
+    use tokio::net::TcpListener;
+    use tokio::runtime::{Handle, Runtime};
     use tokio::sync::mpsc;
 
-    use super::{Job, BUSY_CONNECTIONS};
+    use super::{annotate, listen, Job, BUSY_CONNECTIONS};
     use crate::sync::lock;
 
     /// Threads kept waiting for a server; a thread that finds this many already waiting
     /// ends instead.
     const MAX_IDLE: usize = 16;
 
+    /// The address spare listeners are bound to: the builder's default.
+    const SPARE_ADDRESS: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+
     /// Waiting threads.
     static IDLE: Mutex<Vec<Worker>> = Mutex::new(Vec::new());
 
+    /// A listener registered with a server thread's runtime, and its address.
+    type Listener = (TcpListener, SocketAddr);
+
+    /// What a server thread is handed: the server, and the spare it had when taken.
+    type Handed = (Job, Option<Listener>);
+
     /// A server thread that is waiting for its next server: the runtime to register that
-    /// server's listener with, and the way to hand it the server.
+    /// server's listener with, the way to hand it the server, and its spare listener.
     pub(super) struct Worker {
-        pub(super) runtime: tokio::runtime::Handle,
-        jobs: mpsc::UnboundedSender<Job>,
+        runtime: Handle,
+        jobs: mpsc::UnboundedSender<Handed>,
+        spare: Option<Listener>,
     }
 
     /// A waiting thread, or a new one.
@@ -176,6 +212,7 @@ mod threads {
         let worker = Worker {
             runtime: runtime.handle().clone(),
             jobs: jobs.clone(),
+            spare: None,
         };
         std::thread::Builder::new()
             .name("chatmock-server".to_owned())
@@ -184,39 +221,92 @@ mod threads {
     }
 
     impl Worker {
-        /// Hands `job` to this thread.
+        /// A listener on `address`, registered with this thread's runtime: the spare, if
+        /// `address` is the default and the thread has one, or else one bound here, on
+        /// the caller's thread. Either way the address is known (and taken) before start
+        /// returns.
+        pub(super) fn listener(&mut self, address: SocketAddr) -> io::Result<Listener> {
+            if address == SPARE_ADDRESS {
+                if let Some(spare) = self.spare.take() {
+                    return Ok(spare);
+                }
+            }
+            register(&self.runtime, address)
+        }
+
+        /// Hands `job` to this thread, with the spare it still has.
         pub(super) fn run(self, job: Job) {
             // A worker is only ever taken from the list while its thread waits on this
             // channel, holding the receiver, so the send cannot fail; if it did, `job`
             // would drop here, which stops its server and tells its owner so.
-            let _ = self.jobs.send(job);
+            let _ = self.jobs.send((job, self.spare));
         }
+
+        /// Hands back a thread that was taken but is not needed.
+        pub(super) fn release(self) {
+            self.run(Job::nothing());
+        }
+    }
+
+    /// Binds `address` and registers the listener with `runtime`.
+    fn register(runtime: &Handle, address: SocketAddr) -> io::Result<Listener> {
+        let (listener, address) = listen(address)?;
+        let _inside = runtime.enter();
+        let listener = TcpListener::from_std(listener).map_err(|error| annotate(address, error))?;
+        Ok((listener, address))
+    }
+
+    /// A spare listener for this thread, on any port but `served`'s. Failing to make one
+    /// (out of descriptors, say) only means the next server binds its own.
+    fn new_spare(runtime: &Handle, served: Option<SocketAddr>) -> Option<Listener> {
+        let spare = register(runtime, SPARE_ADDRESS).ok()?;
+        if Some(spare.1) != served {
+            return Some(spare);
+        }
+        // The port just given up came back; binding again while holding it gets another.
+        register(runtime, SPARE_ADDRESS).ok()
     }
 
     fn serve_jobs(
         runtime: Runtime,
-        jobs: mpsc::UnboundedSender<Job>,
-        mut waiting: mpsc::UnboundedReceiver<Job>,
+        jobs: mpsc::UnboundedSender<Handed>,
+        mut waiting: mpsc::UnboundedReceiver<Handed>,
     ) {
         loop {
-            let Some(Job { serving, finished }) = runtime.block_on(waiting.recv()) else {
+            let Some((
+                Job {
+                    serving,
+                    finished,
+                    address,
+                },
+                spare,
+            )) = runtime.block_on(waiting.recv())
+            else {
                 return;
             };
             let open = runtime.block_on(serving);
+            // A busy server's thread ends instead of waiting (`BUSY_CONNECTIONS`).
             // Wait for the next server before telling this one's owner it is over, so
             // that a server started right after finds this thread waiting.
-            if open <= BUSY_CONNECTIONS && wait_for_next(&runtime, &jobs) {
-                drop(finished);
-            } else {
+            let waits = open <= BUSY_CONNECTIONS && {
+                let spare = spare.or_else(|| new_spare(runtime.handle(), address));
+                wait_for_next(&runtime, &jobs, spare)
+            };
+            if !waits {
                 drop(runtime);
                 drop(finished);
                 return;
             }
+            drop(finished);
         }
     }
 
-    /// Lists this thread as waiting, unless enough already are.
-    fn wait_for_next(runtime: &Runtime, jobs: &mpsc::UnboundedSender<Job>) -> bool {
+    /// Lists this thread as waiting, with its spare, unless enough already are.
+    fn wait_for_next(
+        runtime: &Runtime,
+        jobs: &mpsc::UnboundedSender<Handed>,
+        spare: Option<Listener>,
+    ) -> bool {
         let mut idle = lock(&IDLE);
         if idle.len() >= MAX_IDLE {
             return false;
@@ -224,6 +314,7 @@ mod threads {
         idle.push(Worker {
             runtime: runtime.handle().clone(),
             jobs: jobs.clone(),
+            spare,
         });
         true
     }

@@ -327,3 +327,47 @@ async fn try_start_names_the_address_it_could_not_listen_on() {
         200
     );
 }
+
+#[tokio::test]
+async fn servers_started_one_after_another_each_free_their_port_when_dropped() {
+    // A start takes a listener its server thread bound beforehand; the port of the server
+    // dropped before it must still refuse connections while the next one runs.
+    let mut dropped = None;
+    for round in 0..20 {
+        let server = MockChatServer::builder().reply(Reply::demo()).start().await;
+        let address = *server.address();
+        if let Some(dropped) = dropped {
+            assert_ne!(
+                address, dropped,
+                "round {round}: the dropped server's port came back"
+            );
+            assert!(
+                TcpStream::connect(dropped).is_err(),
+                "round {round}: the dropped server's port {dropped} still accepts"
+            );
+        }
+        let response = post_chat(&server, chat_body("m", "x", false)).await;
+        assert_eq!(response.status(), 200, "round {round}");
+        drop(server);
+        dropped = Some(address);
+    }
+}
+
+#[tokio::test]
+async fn a_start_that_cannot_bind_leaves_the_next_start_working() {
+    let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = holder.local_addr().unwrap().port();
+
+    for _ in 0..3 {
+        let error = MockChatServer::builder()
+            .port(taken)
+            .try_start()
+            .await
+            .expect_err("the port is taken");
+        assert!(error.to_string().contains("could not listen"), "{error}");
+    }
+
+    let server = MockChatServer::builder().reply(Reply::demo()).start().await;
+    let response = post_chat(&server, chat_body("m", "x", false)).await;
+    assert_eq!(response.status(), 200);
+}
