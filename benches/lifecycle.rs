@@ -338,9 +338,9 @@ async fn main() {
     println!(
         "note: wiremock's MockServer::start() reuses a pooled server after the first round, and \
          its drop returns at once, leaving the pooled server running and its port bound; a \
-         non-pooled one is told to stop and left to finish. chatmock binds a new port every \
-         time, on a server thread and runtime that wait between servers; its drop closes the \
-         listener and shuts every connection down before it returns, and leaves the rest to \
-         the server thread. For wiremock, \"start\" includes mounting the mock."
+         non-pooled one is told to stop and left to finish. chatmock serves every server on a \
+         fresh port, from a listener that a server thread waiting between servers bound \
+         beforehand (never a dropped server's port); its drop closes the listener and shuts \
+         every connection down before it returns, and leaves the rest to the server thread. For wiremock, \"start\" includes mounting the mock."
     );
 }

@@ -413,15 +413,15 @@
 //!
 //! # Test isolation and runtimes
 //!
-//! Each server binds its own free port and runs on its own thread, so tests run in
-//! parallel and work with any tokio runtime flavour. Dropping the server stops it at
+//! Each server listens on a free port of its own and runs on its own thread, so tests run
+//! in parallel and work with any tokio runtime flavour. Dropping the server stops it at
 //! once, on the dropping thread, without waiting for the server's thread: when the drop
 //! returns, the port refuses connections and can be bound again, and every connection is
-//! shut down (streams in flight are cut; a client sees its stream end). The server's
-//! thread then drops its tasks and descriptors and waits for the next server, with a
-//! listener on a fresh loopback port ready for it, so a start does not bind on the
-//! test's thread. That spare is never the port just dropped, and nothing is served on it
-//! until a start takes it.
+//! shut down (streams in flight are cut; a client sees its stream end). The server's thread
+//! then drops its tasks and descriptors and waits for the next server, with a listener on a
+//! fresh loopback port ready for it, so a start does not bind on the test's thread. That
+//! spare is never the port just dropped, and nothing is served on it until a start takes
+//! it.
 //!
 //! # Plain `#[test]`s, with no runtime
 //!
