@@ -341,6 +341,7 @@ async fn main() {
          non-pooled one is told to stop and left to finish. chatmock serves every server on a \
          fresh port, from a listener that a server thread waiting between servers bound \
          beforehand (never a dropped server's port); its drop closes the listener and shuts \
-         every connection down before it returns, and leaves the rest to the server thread. For wiremock, \"start\" includes mounting the mock."
+         every connection down before it returns, and leaves the rest to the server thread. \
+         For wiremock, \"start\" includes mounting the mock."
     );
 }

@@ -9,7 +9,7 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::listen::{annotate, listen};
+use super::listen::listen;
 use crate::http::{self, Hosting, ServerState};
 use crate::socket::Sockets;
 
@@ -51,11 +51,7 @@ pub(super) fn serve(
     state: Arc<ServerState>,
 ) -> io::Result<(SocketAddr, Running)> {
     let runtime = test_runtime()?;
-    let (listener, address) = listen(address)?;
-    let listener = {
-        let _inside = runtime.enter();
-        tokio::net::TcpListener::from_std(listener).map_err(|error| annotate(address, error))?
-    };
+    let (listener, address) = listen(&runtime, address)?;
     let sockets = Sockets::new(listener);
     let (shutdown, stop) = oneshot::channel();
     let serving = http::serve(Arc::clone(&sockets), state, stop, Hosting::Inline);

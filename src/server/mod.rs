@@ -710,7 +710,7 @@ impl MockChatServer {
     pub fn builder() -> MockChatServerBuilder {
         MockChatServerBuilder {
             replies: Vec::new(),
-            address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            address: listen::DEFAULT_ADDRESS,
             wait_timeout: Duration::from_secs(5),
             routes: Routes::default(),
             mocks: Vec::new(),

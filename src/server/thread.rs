@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::listen::{annotate, listen};
+use super::listen::{listen, DEFAULT_ADDRESS};
 use crate::http::{Hosting, ServerState};
 use crate::socket::Sockets;
 use crate::sync::lock;
@@ -166,22 +166,19 @@ type Serving = std::pin::Pin<Box<dyn std::future::Future<Output = usize> + Send>
 /// connections cannot reach the next server's backlog instead.
 mod threads {
     use std::io;
-    use std::net::{Ipv4Addr, SocketAddr};
+    use std::net::SocketAddr;
     use std::sync::Mutex;
 
     use tokio::net::TcpListener;
     use tokio::runtime::{Handle, Runtime};
     use tokio::sync::mpsc;
 
-    use super::{annotate, listen, Job, BUSY_CONNECTIONS};
+    use super::{listen, Job, BUSY_CONNECTIONS, DEFAULT_ADDRESS};
     use crate::sync::lock;
 
     /// Threads kept waiting for a server; a thread that finds this many already waiting
     /// ends instead.
     const MAX_IDLE: usize = 16;
-
-    /// The address spare listeners are bound to: the builder's default.
-    const SPARE_ADDRESS: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
 
     /// Waiting threads.
     static IDLE: Mutex<Vec<Worker>> = Mutex::new(Vec::new());
@@ -226,12 +223,12 @@ mod threads {
         /// the caller's thread. Either way the address is known (and taken) before start
         /// returns.
         pub(super) fn listener(&mut self, address: SocketAddr) -> io::Result<Listener> {
-            if address == SPARE_ADDRESS {
+            if address == DEFAULT_ADDRESS {
                 if let Some(spare) = self.spare.take() {
                     return Ok(spare);
                 }
             }
-            register(&self.runtime, address)
+            listen(&self.runtime, address)
         }
 
         /// Hands `job` to this thread, with the spare it still has.
@@ -248,23 +245,15 @@ mod threads {
         }
     }
 
-    /// Binds `address` and registers the listener with `runtime`.
-    fn register(runtime: &Handle, address: SocketAddr) -> io::Result<Listener> {
-        let (listener, address) = listen(address)?;
-        let _inside = runtime.enter();
-        let listener = TcpListener::from_std(listener).map_err(|error| annotate(address, error))?;
-        Ok((listener, address))
-    }
-
     /// A spare listener for this thread, on any port but `served`'s. Failing to make one
     /// (out of descriptors, say) only means the next server binds its own.
     fn new_spare(runtime: &Handle, served: Option<SocketAddr>) -> Option<Listener> {
-        let spare = register(runtime, SPARE_ADDRESS).ok()?;
+        let spare = listen(runtime, DEFAULT_ADDRESS).ok()?;
         if Some(spare.1) != served {
             return Some(spare);
         }
         // The port just given up came back; binding again while holding it gets another.
-        register(runtime, SPARE_ADDRESS).ok()
+        listen(runtime, DEFAULT_ADDRESS).ok()
     }
 
     fn serve_jobs(
