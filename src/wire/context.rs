@@ -3,7 +3,7 @@
 use crate::request::ReceivedRequest;
 use crate::script::{MessageEvent, Script, Usage as ScriptedUsage};
 
-use super::ids::IdGenerator;
+use super::ids::{DrawnId, IdGenerator};
 use super::WireFormat;
 
 /// What every response of one request shares: its ids, timestamp and model.
@@ -20,7 +20,7 @@ pub(crate) struct ResponseContext {
     /// A rough count of the words in the request's messages, reported as prompt tokens.
     pub(crate) prompt_tokens: u64,
     /// Random characters that make the default ids of this response's tool calls.
-    tool_call_seed: String,
+    tool_call_seed: DrawnId,
     /// The counts the reply's script states, which override the computed ones.
     scripted_usage: ScriptedUsage,
     /// Chat Completions sends thinking as `reasoning_content` (`Reply::reasoning_content`).
@@ -58,7 +58,7 @@ impl ResponseContext {
                 .map_or(0, |since| since.as_secs()),
             model: model.to_owned(),
             prompt_tokens,
-            tool_call_seed: ids.alphanumeric("", 22),
+            tool_call_seed: ids.draw_later(),
             scripted_usage: ScriptedUsage::default(),
             reasoning_content: false,
             bare_words: false,
@@ -109,7 +109,15 @@ impl ResponseContext {
     ) -> String {
         match scripted {
             Some(id) => id.to_owned(),
-            None => format!("{prefix}{}{:02}", self.tool_call_seed, index % 100),
+            None => {
+                let mut id = String::with_capacity(prefix.len() + 24);
+                id.push_str(prefix);
+                self.tool_call_seed.push_alphanumeric(&mut id, 22);
+                let index = index % 100;
+                id.push(char::from(b'0' + (index / 10) as u8));
+                id.push(char::from(b'0' + (index % 10) as u8));
+                id
+            }
         }
     }
 }
@@ -158,5 +166,34 @@ impl Tokens {
     /// The output tokens that are not reasoning (Gemini's `candidatesTokenCount`).
     pub(crate) fn answer(&self) -> u64 {
         self.output.saturating_sub(self.reasoning)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::tests::request;
+
+    #[test]
+    fn default_tool_call_ids_are_the_seed_drawn_in_turn_and_the_index() {
+        let body = serde_json::json!({ "model": "m", "messages": [] });
+        let request = request("/v1/chat/completions", None, body);
+        let ids = IdGenerator::default();
+        let context =
+            ResponseContext::for_request(&request, WireFormat::OpenAiChatCompletions, &ids);
+        // The same draws on a second generator, the seed spelled out when it was drawn.
+        let again = IdGenerator::default();
+        let _ = WireFormat::OpenAiChatCompletions.spec().response_id(&again);
+        let _ = (again.hex("req_", 32), again.hex("fp_", 10));
+        let seed = again.alphanumeric("", 22);
+        assert_eq!(
+            context.tool_call_id("call_", 3, None),
+            format!("call_{seed}03")
+        );
+        assert_eq!(
+            context.tool_call_id("toolu_01", 117, None),
+            format!("toolu_01{seed}17")
+        );
+        assert_eq!(context.tool_call_id("call_", 3, Some("call_1")), "call_1");
     }
 }
