@@ -518,8 +518,9 @@ async fn read(request: Request, connection: Connection, routes: &Routes) -> Inco
 /// `headers` and `body` with bytes of their own. hyper hands them out as slices of its
 /// read buffer, 8 KiB or more; the log keeps every request while the server lives, so it
 /// keeps copies rather than a whole buffer per request. The copies share one allocation
-/// of their own size: a copy each was an allocation per header.
-fn owned(headers: HeaderMap, body: &[u8]) -> (HeaderMap, Bytes) {
+/// of their own size: a copy each was an allocation per header. The values are replaced
+/// in place, so the map is not built and hashed again (names are hyper's own already).
+fn owned(mut headers: HeaderMap, body: &[u8]) -> (HeaderMap, Bytes) {
     let size = body.len() + headers.values().map(HeaderValue::len).sum::<usize>();
     let mut copy = bytes::BytesMut::with_capacity(size);
     copy.extend_from_slice(body);
@@ -527,22 +528,16 @@ fn owned(headers: HeaderMap, body: &[u8]) -> (HeaderMap, Bytes) {
         copy.extend_from_slice(value.as_bytes());
     }
     let copy = copy.freeze();
-    let mut owned = HeaderMap::with_capacity(headers.len());
-    let mut name = None;
     let mut at = body.len();
-    for (key, value) in headers {
-        if key.is_some() {
-            name = key;
-        }
-        let Some(name) = &name else { continue };
+    for value in headers.values_mut() {
         let end = at + value.len();
-        let sensitive = value.is_sensitive();
-        let mut own = HeaderValue::from_maybe_shared(copy.slice(at..end)).unwrap_or(value);
-        own.set_sensitive(sensitive);
-        owned.append(name.clone(), own);
+        if let Ok(mut own) = HeaderValue::from_maybe_shared(copy.slice(at..end)) {
+            own.set_sensitive(value.is_sensitive());
+            *value = own;
+        }
         at = end;
     }
-    (owned, copy.slice(..body.len()))
+    (headers, copy.slice(..body.len()))
 }
 
 /// Whether the request says it is its connection's last: `Connection: close`, or
@@ -1021,6 +1016,14 @@ mod tests {
             let (owned_headers, owned_body) = owned(headers.clone(), body);
             assert_eq!(pairs(&owned_headers), pairs(&headers));
             assert_eq!(&owned_body[..], body);
+            // Every value lies in the one copy, after the body: none is left in the
+            // buffer it came from.
+            let copy = owned_body.as_ptr() as usize;
+            let size = body.len() + headers.values().map(HeaderValue::len).sum::<usize>();
+            for value in owned_headers.values().filter(|value| !value.is_empty()) {
+                let at = value.as_bytes().as_ptr() as usize;
+                assert!((copy + body.len()..copy + size).contains(&at), "{value:?}");
+            }
         }
         let (none, empty) = owned(HeaderMap::new(), b"");
         assert!(none.is_empty() && empty.is_empty());
