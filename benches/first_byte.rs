@@ -14,7 +14,10 @@
 //! answers with the exact bytes chatmock answered (body and headers, captured
 //! beforehand). It does no routing, matching, recording or encoding, so the ratio is
 //! what chatmock's machinery costs on top of hyper. A bare tokio server writing the same
-//! response by hand is measured too, as the floor of any HTTP server.
+//! response by hand is measured too, as the floor of any HTTP server, and wiremock's
+//! pooled `MockServer` answering the same headers and body (whole, with a
+//! `Content-Length`, for the stream too): the mock a Rust test would use instead, in the
+//! same process as the test, as a test runs it.
 //!
 //! The client is a lean hand-written HTTP/1.1 client on a raw `TcpStream`: it connects,
 //! writes the request, and takes the time to the first byte of the response and to its
@@ -194,6 +197,20 @@ fn start_bare_tokio(response: Vec<u8>) -> (SocketAddr, tokio::sync::oneshot::Sen
     })
 }
 
+/// wiremock's pooled server, answering every request with `headers` and `body`.
+async fn start_wiremock(headers: &[(String, String)], body: Vec<u8>) -> wiremock::MockServer {
+    let server = wiremock::MockServer::start().await;
+    let mut answer = wiremock::ResponseTemplate::new(200).set_body_bytes(body);
+    for (name, value) in headers {
+        answer = answer.insert_header(name.as_str(), value.as_str());
+    }
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(answer)
+        .mount(&server)
+        .await;
+    server
+}
+
 /// Median and 99th percentile.
 fn summary(samples: &mut [Duration]) -> (Duration, Duration) {
     samples.sort_unstable();
@@ -238,12 +255,7 @@ async fn compare(label: &str, reply: Reply, body: &str, rounds: usize) {
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked");
     let (headers, response_body) = split_response(&captured);
-    let (hyper_address, _stop_hyper) = start_bare_hyper(headers, response_body, chunked);
-    let (tokio_address, _stop_tokio) = start_bare_tokio(captured.clone());
-    let hyper_request = request_bytes(hyper_address, body);
-    let tokio_request = request_bytes(tokio_address, body);
-    // The baselines answer the same body.
-    let (_, _, from_hyper) = one_request(hyper_address, &hyper_request).await;
+    // The body's bytes, whatever its transfer encoding.
     let payload = |response: &[u8]| {
         let body = split_response(response).1;
         if chunked {
@@ -252,41 +264,54 @@ async fn compare(label: &str, reply: Reply, body: &str, rounds: usize) {
             body
         }
     };
+    let (hyper_address, _stop_hyper) = start_bare_hyper(headers.clone(), response_body, chunked);
+    let (tokio_address, _stop_tokio) = start_bare_tokio(captured.clone());
+    // Started after the baselines, so that its thread is the last (callgrind numbers
+    // threads in the order they start: chatmock's is 2, bare hyper's 3).
+    let wiremock = start_wiremock(&headers, payload(&captured)).await;
+    let wiremock_address = *wiremock.address();
+    let hyper_request = request_bytes(hyper_address, body);
+    let tokio_request = request_bytes(tokio_address, body);
+    let wiremock_request = request_bytes(wiremock_address, body);
+    // The baselines answer the same body.
+    let (_, _, from_hyper) = one_request(hyper_address, &hyper_request).await;
     assert_eq!(payload(&from_hyper), payload(&captured));
+    let (_, _, from_wiremock) = one_request(wiremock_address, &wiremock_request).await;
+    assert_eq!(split_response(&from_wiremock).1, payload(&captured));
 
-    let mut chatmock = Samples::default();
-    let mut hyper = Samples::default();
-    let mut tokio = Samples::default();
-    for _ in 0..50 {
-        chatmock.measure(chatmock_address, &chatmock_request).await;
-        hyper.measure(hyper_address, &hyper_request).await;
-        tokio.measure(tokio_address, &tokio_request).await;
-    }
-    let (mut chatmock, mut hyper, mut tokio) =
-        (Samples::default(), Samples::default(), Samples::default());
-    for round in 0..rounds {
-        // The order rotates, so that every server goes first, second and third equally
-        // often and no server ever gets two requests in a row: a server still closing
-        // its last connection when its next request arrives would be at a disadvantage
-        // (alternating chatmock-hyper-tokio with its reverse gave chatmock and tokio
-        // that, and never hyper).
-        for turn in 0..3 {
-            match (round + turn) % 3 {
-                0 => chatmock.measure(chatmock_address, &chatmock_request).await,
-                1 => hyper.measure(hyper_address, &hyper_request).await,
-                _ => tokio.measure(tokio_address, &tokio_request).await,
-            }
+    let servers = [
+        (chatmock_address, &chatmock_request),
+        (hyper_address, &hyper_request),
+        (tokio_address, &tokio_request),
+        (wiremock_address, &wiremock_request),
+    ];
+    let mut samples: [Samples; 4] = Default::default();
+    for round in 0..50 + rounds {
+        if round == 50 {
+            samples = Default::default();
+        }
+        // The order rotates, so that every server goes first, second, third and last
+        // equally often and no server ever gets two requests in a row: a server still
+        // closing its last connection when its next request arrives would be at a
+        // disadvantage (alternating chatmock-hyper-tokio with its reverse gave chatmock
+        // and tokio that, and never hyper).
+        for turn in 0..servers.len() {
+            let at = (round + turn) % servers.len();
+            let (address, request) = servers[at];
+            samples[at].measure(address, request).await;
         }
     }
+    let [mut chatmock, mut hyper, mut tokio, mut wiremock_samples] = samples;
     assert_eq!(server.received_requests().await.len(), rounds + 51);
     println!(
-        "{label}: {} bytes ({} of body), the same from all three",
+        "{label}: {} bytes ({} of body), the same from all four",
         captured.len(),
         split_response(&captured).1.len()
     );
     let chatmock_median = chatmock.print("chatmock");
     let hyper_median = hyper.print("bare hyper, same headers and body");
     let tokio_median = tokio.print("bare tokio, same bytes (the floor)");
+    let wiremock_median = wiremock_samples.print("wiremock pooled, the same answer");
     let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
     let hyper_ratio = ratio(chatmock_median, hyper_median);
     println!(
@@ -296,6 +321,10 @@ async fn compare(label: &str, reply: Reply, body: &str, rounds: usize) {
     println!(
         "  ratio chatmock / bare tokio, first byte (median): {:.2}x",
         ratio(chatmock_median, tokio_median)
+    );
+    println!(
+        "  ratio wiremock / chatmock, first byte (median): {:.2}x",
+        ratio(wiremock_median, chatmock_median)
     );
     println!(
         "  chatmock's own share (median first byte - bare hyper's): {:.1?}",
